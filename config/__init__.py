@@ -1,0 +1,1 @@
+"""Packaged configuration files (``default_rules.yaml``); read with ``importlib.resources``."""

@@ -1,0 +1,53 @@
+"""The hub's error kinds: every connector translates its platform's failures into one of these."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """A call to a platform failed.
+
+    ``platform`` names the platform, ``code`` is the platform's own error or fault code (or the HTTP
+    status when it gave none) and ``detail`` its own words. ``str()`` gives a one-line reason a support
+    agent can act on; it never contains a secret.
+    """
+
+    kind = "error"
+
+    def __init__(self, message: str, *, platform: str = "", code: str | int | None = None,
+                 detail: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.platform = platform
+        self.code = None if code is None else str(code)
+        self.detail = detail
+        self.status = status
+
+    def __str__(self) -> str:
+        parts = [f"{self.platform}: " if self.platform else "", self.message]
+        if self.code:
+            parts.append(f" (code {self.code})")
+        if self.detail and self.detail not in self.message:
+            parts.append(f": {self.detail}")
+        return "".join(parts)[:1000]
+
+
+class Retryable(ConnectorError):
+    """Transient: 5xx, timeout, connection error, 429. ``retry_after`` is the platform's hint in seconds."""
+
+    kind = "retryable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class AuthExpired(ConnectorError):
+    """The access token was refused: refresh once and retry, else the connection needs reconnecting."""
+
+    kind = "auth"
+
+
+class Permanent(ConnectorError):
+    """The platform refused the request for good (validation, not found, forbidden)."""
+
+    kind = "permanent"

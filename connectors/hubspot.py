@@ -1,0 +1,107 @@
+"""HubSpot CRM through hubspot-api-client: contacts upserted by e-mail, in batches of up to 100."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from hubspot import Client
+from hubspot.crm.contacts import (
+    ApiException,
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectBatchInputUpsert,
+)
+
+from connectors.errors import AuthExpired, Permanent, Retryable
+
+PLATFORM = "hubspot"
+API_URL = "https://api.hubapi.com"
+BATCH_LIMIT = 100
+
+
+@dataclass
+class UpsertedContact:
+    id: str
+    email: str
+    created: bool
+
+
+class HubSpotClient:
+    def __init__(self, access_token: str, *, api_url: str | None = None, timeout: float = 30.0) -> None:
+        self._client = Client.create(access_token=access_token, host=(api_url or API_URL).rstrip("/"))
+        self._batch = self._client.crm.contacts.batch_api
+        self._timeout = timeout
+
+    def upsert_contacts(self, contacts: list[dict[str, str]]) -> list[UpsertedContact]:
+        """Create or update contacts by e-mail (each dict holds HubSpot property names)."""
+        out: list[UpsertedContact] = []
+        for start in range(0, len(contacts), BATCH_LIMIT):
+            chunk = contacts[start:start + BATCH_LIMIT]
+            body = BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
+                SimplePublicObjectBatchInputUpsert(id_property="email", id=c["email"], properties=c)
+                for c in chunk])
+            try:
+                result = self._batch.upsert(batch_input_simple_public_object_batch_input_upsert=body,
+                                            _request_timeout=self._timeout)
+            except ApiException as exc:
+                raise _api_error(exc) from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise Retryable("cannot reach HubSpot", platform=PLATFORM) from exc
+            for r in result.results:
+                props = r.properties or {}
+                out.append(UpsertedContact(id=str(r.id), email=(props.get("email") or "").lower(),
+                                           created=bool(getattr(r, "new", False))))
+        return out
+
+
+def _api_error(exc: ApiException) -> Exception:
+    status = exc.status or 0
+    headers = exc.headers or {}
+    message, category = _body_message(exc.body)
+    if status == 429:
+        interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+        retry_after = headers.get("Retry-After")
+        wait = float(retry_after) if retry_after else (float(interval) / 1000 if interval else 10.0)
+        return Retryable("HubSpot rate limit reached", platform=PLATFORM, status=429, code=category or 429,
+                         retry_after=wait)
+    if status >= 500 or status == 0:
+        return Retryable(f"HubSpot answered HTTP {status}", platform=PLATFORM, status=status, code=status)
+    if status == 401:
+        return AuthExpired("HubSpot refused the access token", platform=PLATFORM, status=401,
+                           code=category or 401)
+    return Permanent(message or f"HubSpot answered HTTP {status}", platform=PLATFORM, status=status,
+                     code=category or status)
+
+
+def _body_message(body: Any) -> tuple[str | None, str | None]:
+    try:
+        data = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return None, None
+    return data.get("message"), data.get("category") or data.get("errorType")
+
+
+@dataclass
+class HubSpotTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def refresh_tokens(*, client_id: str, client_secret: str, refresh_token: str,
+                   api_url: str | None = None, timeout: float = 30.0) -> HubSpotTokens:
+    """``POST /oauth/v1/token`` with grant_type=refresh_token, through the SDK's OAuth API."""
+    client = Client.create(host=(api_url or API_URL).rstrip("/"))
+    try:
+        tokens = client.oauth.tokens_api.create(grant_type="refresh_token", client_id=client_id,
+                                                client_secret=client_secret, refresh_token=refresh_token,
+                                                _request_timeout=timeout)
+    except Exception as exc:  # the OAuth package has its own ApiException class
+        status = getattr(exc, "status", 0) or 0
+        if status >= 500 or status in (0, 429):
+            raise Retryable("HubSpot's token service is unavailable", platform=PLATFORM, status=status) from exc
+        raise AuthExpired("HubSpot refused the refresh token: the connection needs reconnecting",
+                          platform=PLATFORM, status=status, code="invalid_grant") from exc
+    return HubSpotTokens(tokens.access_token, tokens.refresh_token or refresh_token, int(tokens.expires_in or 1800))

@@ -1,0 +1,225 @@
+"""QuickBooks Online: a thin client over python-quickbooks (API calls) and intuit-oauth (tokens).
+
+No business rules here: create, read, update, query, batch; every failure becomes one of the hub's
+error kinds (``Retryable``, ``AuthExpired``, ``Permanent``) with Intuit's own message and fault code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import requests
+from quickbooks import QuickBooks
+from quickbooks import exceptions as qb_exc
+
+from connectors import jsonmoney
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
+
+PLATFORM = "quickbooks"
+MINOR_VERSION = 75
+API_URL = "https://quickbooks.api.intuit.com/v3"
+SANDBOX_API_URL = "https://sandbox-quickbooks.api.intuit.com/v3"
+DEFAULT_RETRY_AFTER_429 = 60.0  # Intuit: wait a minute after a throttle
+
+
+def quote(value: str) -> str:
+    """Quote a value for the QuickBooks query language (single quotes, backslash-escaped)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class _BearerSession(requests.Session):
+    """What python-quickbooks expects of its OAuth2 session: ``.access_token`` and ``.request``."""
+
+    def __init__(self, access_token: str, timeout: float) -> None:
+        super().__init__()
+        self.access_token = access_token
+        self._timeout = timeout
+
+    def request(self, method, url, **kwargs):  # noqa: ANN001, ANN201
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, **kwargs)
+
+
+class _HubQuickBooks(QuickBooks):
+    """python-quickbooks with HTTP-level failures classified before the SDK parses the body."""
+
+    def process_request(self, request_type, url, headers="", params="", data=""):  # noqa: ANN001, ANN201
+        try:
+            response = super().process_request(request_type, url, headers=headers, params=params, data=data)
+        except requests.Timeout as exc:
+            raise Retryable("QuickBooks did not answer in time", platform=PLATFORM) from exc
+        except requests.ConnectionError as exc:
+            raise Retryable("cannot connect to QuickBooks", platform=PLATFORM) from exc
+        status = response.status_code
+        if status == 429:
+            raise Retryable("QuickBooks rate limit reached", platform=PLATFORM, status=429, code=429,
+                            retry_after=_retry_after(response, DEFAULT_RETRY_AFTER_429))
+        if status >= 500:
+            raise Retryable(f"QuickBooks answered HTTP {status}", platform=PLATFORM, status=status,
+                            code=status, retry_after=_retry_after(response, None),
+                            detail=_fault_message(response))
+        if status == 403:
+            raise Permanent("QuickBooks refused access to this company", platform=PLATFORM, status=403,
+                            code=403, detail=_fault_message(response))
+        return response
+
+
+def _retry_after(response: requests.Response, default: float | None) -> float | None:
+    raw = response.headers.get("Retry-After")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _fault_message(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or "")[:200] or None
+    fault = body.get("Fault") or body.get("fault") or {}
+    errors = fault.get("Error") or fault.get("error") or []
+    if errors:
+        e = errors[0]
+        return e.get("Detail") or e.get("detail") or e.get("Message") or e.get("message")
+    return None
+
+
+@dataclass
+class Fault:
+    """One fault of a batch item."""
+
+    code: str | None
+    message: str
+    detail: str | None
+
+
+class QuickBooksClient:
+    """Calls on one company (realm) with one access token."""
+
+    def __init__(self, realm_id: str, access_token: str, *, api_url: str | None = None,
+                 sandbox: bool = False, timeout: float = 30.0) -> None:
+        self.realm_id = realm_id
+        qb = _HubQuickBooks(company_id=realm_id, minorversion=MINOR_VERSION, use_decimal=True)
+        qb.api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else API_URL
+        qb.sandbox_api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else SANDBOX_API_URL
+        qb.sandbox = sandbox
+        qb.session = _BearerSession(access_token, timeout)
+        if qb.api_url_v3.startswith("http://"):
+            os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+        self._qb = qb
+
+    # -- the calls --------------------------------------------------------------------------------
+    def query(self, statement: str) -> list[dict[str, Any]]:
+        """Run a query; returns the list of entities (possibly empty)."""
+        result = self._call(self._qb.query, statement)
+        response = result.get("QueryResponse", {})
+        return next((v for v in response.values() if isinstance(v, list)), [])
+
+    def find_one(self, entity: str, field: str, value: str) -> dict[str, Any] | None:
+        rows = self.query(f"SELECT * FROM {entity} WHERE {field} = {quote(value)} MAXRESULTS 2")
+        return rows[0] if rows else None
+
+    def get(self, entity: str, object_id: str) -> dict[str, Any]:
+        url = f"{self._qb.api_url}/company/{self.realm_id}/{entity.lower()}/{object_id}"
+        return self._call(self._qb.get, url)[entity]
+
+    def create(self, entity: str, payload: dict[str, Any], *, request_id: str,
+               params: dict[str, str] | None = None) -> dict[str, Any]:
+        """Create with ``requestid``: a replay of the same id returns the original object."""
+        body = jsonmoney.dumps(payload)
+        result = self._call(self._qb.create_object, entity, body, request_id=request_id, params=params)
+        return result[entity]
+
+    def update(self, entity: str, payload: dict[str, Any], *, request_id: str | None = None) -> dict[str, Any]:
+        body = jsonmoney.dumps(payload)
+        result = self._call(self._qb.update_object, entity, body, request_id=request_id)
+        return result[entity]
+
+    def preferences(self) -> dict[str, Any]:
+        url = f"{self._qb.api_url}/company/{self.realm_id}/preferences"
+        return self._call(self._qb.get, url)["Preferences"]
+
+    def batch(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any] | Fault]:
+        """Run up to 30 batch operations; returns each bId's entity or its own Fault."""
+        if len(items) > 30:
+            raise ValueError("QuickBooks takes at most 30 operations per batch request")
+        body = jsonmoney.dumps({"BatchItemRequest": items})
+        result = self._call(self._qb.batch_operation, body)
+        out: dict[str, dict[str, Any] | Fault] = {}
+        for item in result.get("BatchItemResponse", []):
+            bid = item.get("bId")
+            if "Fault" in item:
+                err = (item["Fault"].get("Error") or [{}])[0]
+                out[bid] = Fault(str(err.get("code")) if err.get("code") else None,
+                                 err.get("Message", "fault"), err.get("Detail"))
+            else:
+                out[bid] = next(v for k, v in item.items() if k != "bId")
+        return out
+
+    # -- error translation ---------------------------------------------------------------------
+    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except ConnectorError:
+            raise
+        except qb_exc.AuthorizationException as exc:
+            if exc.error_code == 401 or str(exc.error_code) == "401" or "authentication" in exc.message.lower():
+                raise AuthExpired("QuickBooks refused the access token", platform=PLATFORM,
+                                  code=exc.error_code, status=401) from exc
+            raise Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail) from exc
+        except qb_exc.SevereException as exc:
+            raise Retryable(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail) from exc
+        except qb_exc.QuickbooksException as exc:
+            raise Permanent(exc.message, platform=PLATFORM, code=exc.error_code,
+                            detail=_short(exc.detail)) from exc
+
+
+def _short(detail: Any) -> str | None:
+    if detail is None:
+        return None
+    text = str(detail)
+    return text[:500]
+
+
+def amount(value: Any) -> Decimal:
+    """A QuickBooks amount as a Decimal (the client reads numbers as Decimal already)."""
+    return Decimal(str(value)) if value is not None else Decimal("0")
+
+
+@dataclass
+class TokenSet:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def discovery_url(oauth_url: str | None, environment: str) -> str:
+    """Where intuit-oauth reads its endpoints: Intuit's discovery document, or the override's."""
+    if oauth_url:
+        return oauth_url.rstrip("/") + "/.well-known/openid_configuration"
+    return "sandbox" if environment.lower().startswith("sand") else "production"
+
+
+def refresh_tokens(*, client_id: str, client_secret: str, refresh_token: str,
+                   oauth_url: str | None = None, environment: str = "production") -> TokenSet:
+    """Exchange a refresh token (intuit-oauth). The returned refresh token replaces the old one."""
+    from intuitlib.client import AuthClient
+    from intuitlib.exceptions import AuthClientError
+
+    try:
+        auth = AuthClient(client_id, client_secret, "", discovery_url(oauth_url, environment))
+        auth.refresh(refresh_token=refresh_token)
+    except AuthClientError as exc:
+        status = getattr(exc, "status_code", None) or 0
+        if status >= 500 or status == 429:
+            raise Retryable("Intuit's token service is unavailable", platform=PLATFORM,
+                            status=status, code=status) from exc
+        raise AuthExpired("QuickBooks refused the refresh token: the connection needs reconnecting",
+                          platform=PLATFORM, status=status, code="invalid_grant") from exc
+    except requests.RequestException as exc:
+        raise Retryable("cannot reach Intuit's token service", platform=PLATFORM) from exc
+    return TokenSet(auth.access_token, auth.refresh_token, int(auth.expires_in or 3600))

@@ -1,0 +1,139 @@
+"""Shopify Admin GraphQL API through the ShopifyAPI SDK: fetch orders, page their lines, mark paid.
+
+Errors become the hub's kinds: HTTP 429/5xx, timeouts and ``THROTTLED`` → ``Retryable`` (with the wait
+Shopify's cost figures imply), 401/403 → ``AuthExpired``, anything else → ``Permanent``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from typing import Any
+
+import shopify
+
+from connectors.errors import AuthExpired, Permanent, Retryable
+from connectors.shopify_queries import LINES_PAGE_SIZE, ORDER_LINES_QUERY, ORDER_QUERY
+
+PLATFORM = "shopify"
+API_VERSION = "2025-01"
+MAX_LINE_PAGES = 100  # 10,000 lines: far beyond any real order
+
+
+def order_gid(order_id: str | int) -> str:
+    return f"gid://shopify/Order/{order_id}"
+
+
+class _GraphQL(shopify.GraphQL):
+    """The SDK's GraphQL call with a timeout and without printing error bodies to stdout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def execute(self, query: str, variables: dict | None = None, operation_name: str | None = None) -> str:
+        headers = self.merge_headers({"Accept": "application/json", "Content-Type": "application/json"},
+                                     self.headers)
+        data = json.dumps({"query": query, "variables": variables, "operationName": operation_name})
+        req = urllib.request.Request(self.endpoint, data.encode("utf-8"), headers)
+        with urllib.request.urlopen(req, timeout=self.timeout) as response:  # noqa: S310 - https or test base
+            return response.read().decode("utf-8")
+
+
+class ShopifyClient:
+    """Calls on one shop with its offline access token."""
+
+    def __init__(self, shop: str, access_token: str, *, api_url: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.shop = shop
+        self._session = shopify.Session(shop, API_VERSION, access_token)
+        self._api_url = api_url
+        self._timeout = timeout
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run one GraphQL document; returns ``data`` or raises a classified error."""
+        shopify.ShopifyResource.activate_session(self._session)
+        try:
+            if self._api_url:
+                shopify.ShopifyResource.set_site(f"{self._api_url}/admin/api/{API_VERSION}")
+            raw = _GraphQL(self._timeout).execute(query, variables)
+        except urllib.error.HTTPError as exc:
+            raise _http_error(exc) from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise Retryable(f"cannot reach shop {self.shop}", platform=PLATFORM) from exc
+        finally:
+            shopify.ShopifyResource.clear_session()
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise Retryable("Shopify answered with a body that is not JSON", platform=PLATFORM) from exc
+        errors = body.get("errors")
+        if errors:
+            raise _graphql_error(errors, body.get("extensions", {}))
+        return body.get("data") or {}
+
+    def fetch_order(self, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The order as GraphQL returns it and the line items of its further pages, or None."""
+        gid = order_gid(order_id)
+        order = self.graphql(ORDER_QUERY, {"id": gid, "linesAfter": None}).get("order")
+        if order is None:
+            return None
+        extra: list[dict[str, Any]] = []
+        page = order["lineItems"].get("pageInfo") or {}
+        pages = 1
+        while page.get("hasNextPage"):
+            pages += 1
+            if pages > MAX_LINE_PAGES:
+                raise Permanent(f"order {order_id} has more than {LINES_PAGE_SIZE * MAX_LINE_PAGES} line items",
+                                platform=PLATFORM)
+            more = self.graphql(ORDER_LINES_QUERY, {"id": gid, "after": page["endCursor"]})
+            lines = (more.get("order") or {}).get("lineItems") or {}
+            extra.extend(lines.get("nodes") or [])
+            page = lines.get("pageInfo") or {}
+        return order, extra
+
+
+def _http_error(exc: urllib.error.HTTPError) -> Exception:
+    status = exc.code
+    try:
+        detail = exc.read().decode("utf-8", "replace")[:300]
+    except Exception:  # noqa: BLE001 - the body is only a hint
+        detail = None
+    if status == 429:
+        retry_after = exc.headers.get("Retry-After") if exc.headers else None
+        try:
+            wait = float(retry_after) if retry_after else 2.0
+        except ValueError:
+            wait = 2.0
+        return Retryable("Shopify rate limit reached", platform=PLATFORM, status=429, code=429,
+                         retry_after=wait)
+    if status >= 500:
+        return Retryable(f"Shopify answered HTTP {status}", platform=PLATFORM, status=status, code=status)
+    if status in (401, 403):
+        return AuthExpired("Shopify refused the access token (app uninstalled or token revoked?)",
+                           platform=PLATFORM, status=status, code=status, detail=detail)
+    return Permanent(f"Shopify answered HTTP {status}", platform=PLATFORM, status=status, code=status,
+                     detail=detail)
+
+
+def _graphql_error(errors: Any, extensions: dict[str, Any]) -> Exception:
+    if isinstance(errors, str):
+        return Permanent(errors, platform=PLATFORM)
+    first = errors[0] if errors else {}
+    code = (first.get("extensions") or {}).get("code")
+    message = first.get("message", "GraphQL error")
+    if code == "THROTTLED":
+        cost = extensions.get("cost", {})
+        status = cost.get("throttleStatus", {})
+        need = float(cost.get("requestedQueryCost") or 0)
+        have = float(status.get("currentlyAvailable") or 0)
+        rate = float(status.get("restoreRate") or 50) or 50
+        wait = max(1.0, math.ceil((need - have) / rate))
+        return Retryable("Shopify throttled the query", platform=PLATFORM, code="THROTTLED", retry_after=wait)
+    if code in ("INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"):
+        return Retryable(message, platform=PLATFORM, code=code)
+    if code in ("ACCESS_DENIED", "UNAUTHORIZED"):
+        return AuthExpired(message, platform=PLATFORM, code=code)
+    return Permanent(message, platform=PLATFORM, code=code)

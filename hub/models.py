@@ -1,0 +1,159 @@
+"""The hub's tables: merchants, their connections, the webhook inbox, sync runs and bindings.
+
+Times are naive UTC (``utcnow()``) on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime()}
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    connections: Mapped[list[Connection]] = relationship(back_populates="merchant")
+
+
+class Connection(Base):
+    """A merchant's account on one platform. ``secrets`` is Fernet ciphertext, never plain text."""
+
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("platform", "account", name="uq_connection_account"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))      # shopify|woocommerce|quickbooks|hubspot
+    account: Mapped[str] = mapped_column(String(255))      # shop domain, realm id, store URL, hub id
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active|needs_reconnect|disconnected
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    token_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    merchant: Mapped[Merchant] = relationship(back_populates="connections")
+
+
+class WebhookEvent(Base):
+    """The inbox: one row per delivery, unique per (platform, delivery id)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("platform", "delivery_id", name="uq_webhook_delivery"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str | None] = mapped_column(String(255))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received|queued|ignored
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncRun(Base):
+    """One piece of work on one source object (an order), with its state and attempts."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        Index("ix_sync_runs_due", "status", "next_attempt_at"),
+        Index("ix_sync_runs_source", "merchant_id", "source_platform", "source_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))  # the source's
+    kind: Mapped[str] = mapped_column(String(20))           # order|payment|refund
+    source_platform: Mapped[str] = mapped_column(String(20))
+    source_id: Mapped[str] = mapped_column(String(255))
+    source_name: Mapped[str | None] = mapped_column(String(255))
+    trigger: Mapped[str | None] = mapped_column(String(100))  # webhook topic, "retry", "backfill"
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(20))
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    canonical: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+    merchant: Mapped[Merchant] = relationship()
+    attempt_log: Mapped[list[SyncAttempt]] = relationship(back_populates="run", order_by="SyncAttempt.number")
+    steps: Mapped[list[SyncStep]] = relationship(back_populates="run", order_by="SyncStep.id")
+
+
+class SyncAttempt(Base):
+    __tablename__ = "sync_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(20))  # succeeded|retrying|failed|deferred
+    step: Mapped[str | None] = mapped_column(String(40))
+    error_kind: Mapped[str | None] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    run: Mapped[SyncRun] = relationship(back_populates="attempt_log")
+
+
+class SyncStep(Base):
+    """What one step of a run did: created, found, updated or skipped, and the object it bound."""
+
+    __tablename__ = "sync_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(40))           # contact|customer|items|invoice|payment
+    outcome: Mapped[str] = mapped_column(String(20))        # created|found|updated|unchanged|skipped
+    target_platform: Mapped[str | None] = mapped_column(String(20))
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    run: Mapped[SyncRun] = relationship(back_populates="steps")
+
+
+class Binding(Base):
+    """Our record of which external object stands for which source object."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "source_platform", "source_type", "source_id",
+                         "target_platform", "target_type", name="uq_binding"),
+        Index("ix_bindings_target", "target_platform", "target_type", "target_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    source_platform: Mapped[str] = mapped_column(String(20))
+    source_type: Mapped[str] = mapped_column(String(40))    # order|buyer|sku|shipping
+    source_id: Mapped[str] = mapped_column(String(255))
+    target_platform: Mapped[str] = mapped_column(String(20))
+    target_type: Mapped[str] = mapped_column(String(40))    # contact|customer|item|invoice|payment
+    target_id: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SourceLock(Base):
+    """One row per source object being worked on: events for the same order are serialised."""
+
+    __tablename__ = "source_locks"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]

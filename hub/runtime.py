@@ -1,0 +1,71 @@
+"""The hub's shared services for one process: settings, database, secrets and job dispatch.
+
+The web app, the CLI and the worker each build one ``Hub``; job functions find it with ``current_hub()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import db
+from hub.crypto import SecretBox
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from sync.dispatch import Dispatcher
+
+log = logging.getLogger("o2c")
+
+
+class Hub:
+    def __init__(self, settings: Settings | None = None, *, migrate: bool = True) -> None:
+        self.settings = settings or Settings.from_env()
+        self.settings.instance_path.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = db.make_engine(self.settings.database_url)
+        if migrate:
+            db.upgrade(self.engine)
+        self.sessions: sessionmaker[Session] = db.make_session_factory(self.engine)
+        self.secrets = SecretBox.from_settings(self.settings.encryption_key, self.settings.instance_path)
+        self._dispatcher: Dispatcher | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        with self._lock:
+            if self._dispatcher is None:
+                from sync.dispatch import make_dispatcher
+
+                self._dispatcher = make_dispatcher(self)
+            return self._dispatcher
+
+    def session(self):  # noqa: ANN201 - a context manager yielding a Session
+        return db.session_scope(self.sessions)
+
+    def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        self.engine.dispose()
+
+
+_current: Hub | None = None
+_current_lock = threading.Lock()
+
+
+def current_hub() -> Hub:
+    """The process's hub, built from the environment on first use (rq job functions use this)."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Hub()
+        return _current
+
+
+def set_current_hub(hub: Hub | None) -> None:
+    global _current
+    with _current_lock:
+        _current = hub

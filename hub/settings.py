@@ -1,0 +1,95 @@
+"""Settings from the environment (all optional: the defaults give the embedded mode)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name)
+    try:
+        return float(raw) if raw is not None else default
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str | None
+    encryption_key: str | None
+    public_url: str
+    shopify_api_key: str | None
+    shopify_api_secret: str | None
+    shopify_api_secret_previous: str | None
+    quickbooks_client_id: str | None
+    quickbooks_client_secret: str | None
+    quickbooks_environment: str
+    quickbooks_webhook_verifier_token: str | None
+    hubspot_client_id: str | None
+    hubspot_client_secret: str | None
+    shopify_api_url: str | None
+    quickbooks_api_url: str | None
+    quickbooks_oauth_url: str | None
+    hubspot_api_url: str | None
+    queue_name: str
+    run_lease_seconds: float
+    sweep_interval: float
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+    embedded_threads: int
+    http_timeout: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def scale_out(self) -> bool:
+        return bool(self.redis_url)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        instance = Path(_env("O2C_INSTANCE_PATH", os.path.join(os.getcwd(), "instance"))).resolve()
+        values = dict(
+            instance_path=instance,
+            database_url=_env("O2C_DATABASE_URL", f"sqlite:///{instance / 'o2c.sqlite3'}"),
+            redis_url=_env("O2C_REDIS_URL"),
+            secret_key=_env("O2C_SECRET_KEY"),
+            encryption_key=_env("O2C_ENCRYPTION_KEY"),
+            public_url=(_env("O2C_PUBLIC_URL", "http://127.0.0.1:5000") or "").rstrip("/"),
+            shopify_api_key=_env("SHOPIFY_API_KEY"),
+            shopify_api_secret=_env("SHOPIFY_API_SECRET"),
+            shopify_api_secret_previous=_env("SHOPIFY_API_SECRET_PREVIOUS"),
+            quickbooks_client_id=_env("QUICKBOOKS_CLIENT_ID"),
+            quickbooks_client_secret=_env("QUICKBOOKS_CLIENT_SECRET"),
+            quickbooks_environment=_env("QUICKBOOKS_ENVIRONMENT", "production") or "production",
+            quickbooks_webhook_verifier_token=_env("QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN"),
+            hubspot_client_id=_env("HUBSPOT_CLIENT_ID"),
+            hubspot_client_secret=_env("HUBSPOT_CLIENT_SECRET"),
+            shopify_api_url=_strip(_env("O2C_SHOPIFY_API_URL")),
+            quickbooks_api_url=_strip(_env("O2C_QUICKBOOKS_API_URL")),
+            quickbooks_oauth_url=_strip(_env("O2C_QUICKBOOKS_OAUTH_URL")),
+            hubspot_api_url=_strip(_env("O2C_HUBSPOT_API_URL")),
+            queue_name=_env("O2C_QUEUE", "o2c") or "o2c",
+            run_lease_seconds=_float("O2C_RUN_LEASE_SECONDS", 30.0),
+            sweep_interval=_float("O2C_SWEEP_INTERVAL", 2.0),
+            max_attempts=int(_float("O2C_MAX_ATTEMPTS", 8)),
+            backoff_base=_float("O2C_BACKOFF_BASE", 2.0),
+            backoff_cap=_float("O2C_BACKOFF_CAP", 900.0),
+            embedded_threads=int(_float("O2C_EMBEDDED_THREADS", 4)),
+            http_timeout=_float("O2C_HTTP_TIMEOUT", 30.0),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _strip(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None

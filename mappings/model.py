@@ -1,0 +1,225 @@
+"""The canonical order-to-cash model every store maps into and every back office maps out of.
+
+Money is ``Decimal`` in the order's currency, never float. Plain dataclasses: easy to build in tests,
+to serialise for support (``to_dict``) and to read back (``from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+# ISO 4217 currencies without minor units (the rest use two decimals, which is all the stores send).
+ZERO_DECIMAL_CURRENCIES = frozenset({"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
+                                     "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"})
+
+
+def cents(currency: str) -> Decimal:
+    """The smallest unit of ``currency`` as a Decimal exponent (Decimal('0.01') or Decimal('1'))."""
+    return Decimal("1") if currency.upper() in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+
+
+def to_money(value: Any, currency: str = "USD") -> Decimal:
+    """Parse a platform amount (string, int or Decimal; never float) and round half-up to the cent."""
+    if value is None or value == "":
+        return Decimal("0").quantize(cents(currency))
+    if isinstance(value, float):
+        raise TypeError("money must not be a float")
+    return Decimal(str(value)).quantize(cents(currency), rounding=ROUND_HALF_UP)
+
+
+class MappingError(ValueError):
+    """The order cannot be translated; the message tells a support agent what to fix.
+
+    ``rule`` names the mapping rule or field at fault (used to group failures by cause).
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass
+class Address:
+    name: str | None = None
+    company: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    phone: str | None = None
+
+
+@dataclass
+class Customer:
+    """The buyer. ``source_id`` is the store's customer id (None for guests)."""
+
+    source_id: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(p for p in (self.first_name, self.last_name) if p).strip()
+        return name or self.company or self.email or "Guest customer"
+
+    @property
+    def key(self) -> str:
+        """A stable key for the buyer across orders: the e-mail (lower-cased), else the store id."""
+        if self.email:
+            return "email:" + self.email.strip().lower()
+        if self.source_id:
+            return "id:" + self.source_id
+        return "guest"
+
+
+@dataclass
+class TaxLine:
+    title: str
+    rate: Decimal
+    amount: Decimal
+
+
+@dataclass
+class OrderLine:
+    """One product line. ``discount`` is the total discount allocated to the line (all units)."""
+
+    source_id: str
+    sku: str | None
+    title: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal = Decimal("0")
+    tax_lines: list[TaxLine] = field(default_factory=list)
+    taxable: bool = True
+    is_gift_card: bool = False
+
+    @property
+    def subtotal(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+    @property
+    def net_amount(self) -> Decimal:
+        return self.subtotal - self.discount
+
+
+@dataclass
+class ShippingLine:
+    title: str
+    amount: Decimal
+    discount: Decimal = Decimal("0")
+    code: str | None = None
+    tax_lines: list[TaxLine] = field(default_factory=list)
+
+    @property
+    def net_amount(self) -> Decimal:
+        return self.amount - self.discount
+
+
+@dataclass
+class Payment:
+    """Money received against the order (a successful sale or capture)."""
+
+    source_id: str
+    amount: Decimal
+    gateway: str | None = None
+    processed_at: datetime | None = None
+
+
+@dataclass
+class Order:
+    platform: str                 # "shopify" | "woocommerce"
+    source_id: str                # the store's numeric order id, as a string
+    name: str                     # what the merchant calls it: "#1001"
+    number: str                   # the order number without decoration: "1001"
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    customer: Customer
+    lines: list[OrderLine]
+    total: Decimal                # what the buyer owes for the order (current total)
+    total_tax: Decimal = Decimal("0")
+    taxes_included: bool = False
+    shipping_lines: list[ShippingLine] = field(default_factory=list)
+    tax_lines: list[TaxLine] = field(default_factory=list)
+    financial_status: str = "pending"  # pending|authorized|partially_paid|paid|partially_refunded|refunded|voided
+    total_outstanding: Decimal = Decimal("0")
+    payments: list[Payment] = field(default_factory=list)
+    payment_gateways: list[str] = field(default_factory=list)
+    cancelled_at: datetime | None = None
+    note: str | None = None
+    source_gid: str | None = None  # e.g. "gid://shopify/Order/123"
+
+    @property
+    def discount_total(self) -> Decimal:
+        return sum((ln.discount for ln in self.lines), Decimal("0")) + sum(
+            (s.discount for s in self.shipping_lines), Decimal("0"))
+
+    @property
+    def shipping_total(self) -> Decimal:
+        return sum((s.net_amount for s in self.shipping_lines), Decimal("0"))
+
+    @property
+    def amount_paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments), Decimal("0"))
+
+    @property
+    def is_paid(self) -> bool:
+        """Fully paid: the store says so, or nothing is outstanding on a non-zero order."""
+        if self.financial_status in ("paid", "partially_refunded", "refunded"):
+            return True
+        return self.total > 0 and self.total_outstanding <= 0 and self.amount_paid >= self.total
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (Decimals as strings, datetimes as ISO 8601) for storage and support."""
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Order:
+        d = dict(data)
+        for k in ("total", "total_tax", "total_outstanding"):
+            d[k] = Decimal(d[k])
+        for k in ("created_at", "updated_at", "cancelled_at"):
+            d[k] = datetime.fromisoformat(d[k]) if d.get(k) else None
+        c = dict(d["customer"])
+        for k in ("billing_address", "shipping_address"):
+            c[k] = Address(**c[k]) if c.get(k) else None
+        d["customer"] = Customer(**c)
+        d["lines"] = [OrderLine(**{**ln, "unit_price": Decimal(ln["unit_price"]),
+                                   "discount": Decimal(ln["discount"]),
+                                   "tax_lines": [_tax(t) for t in ln["tax_lines"]]}) for ln in d["lines"]]
+        d["shipping_lines"] = [ShippingLine(**{**s, "amount": Decimal(s["amount"]),
+                                               "discount": Decimal(s["discount"]),
+                                               "tax_lines": [_tax(t) for t in s["tax_lines"]]})
+                               for s in d["shipping_lines"]]
+        d["tax_lines"] = [_tax(t) for t in d["tax_lines"]]
+        d["payments"] = [Payment(**{**p, "amount": Decimal(p["amount"]),
+                                    "processed_at": datetime.fromisoformat(p["processed_at"])
+                                    if p.get("processed_at") else None}) for p in d["payments"]]
+        return cls(**d)
+
+
+def _tax(t: dict[str, Any]) -> TaxLine:
+    return TaxLine(title=t["title"], rate=Decimal(t["rate"]), amount=Decimal(t["amount"]))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

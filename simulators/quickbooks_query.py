@@ -1,0 +1,821 @@
+"""Helpers of the QuickBooks Online simulator: the query language, faults and money handling, the
+per-company store and the validation rules of each entity.
+
+The query language as the simulator understands it:
+
+``SELECT * | COUNT(*) | f1, f2 FROM Entity [WHERE cond AND cond ...] [ORDERBY f [ASC|DESC], ...]
+[STARTPOSITION n] [MAXRESULTS m]`` where a condition is ``f op value`` (``= < > <= >= !=``),
+``f IN (v, ...)`` or ``f LIKE '%x%'``. Keywords are case-insensitive, strings are single-quoted with
+``\\'`` escapes, and there is no ``OR`` (a parse fault, as on the real API).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from flask import request
+
+MAX_RESULTS = 1000
+DEFAULT_MAX_RESULTS = 100
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<string>'(?:\\.|[^'\\])*')
+  | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
+  | (?P<op><=|>=|!=|<>|=|<|>)
+  | (?P<punct>[(),*])
+""", re.VERBOSE)
+
+# Fields whose value is an object: which member a condition compares against.
+_OBJECT_MEMBERS = ("value", "Address", "FreeFormNumber", "URI")
+
+
+class QueryError(Exception):
+    """A query the API would refuse: ``parse`` errors are code 4000, validation errors 4001."""
+
+    def __init__(self, detail: str, *, parse: bool = True) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = "4000" if parse else "4001"
+        self.message = "Error parsing query" if parse else "Invalid query"
+
+
+@dataclass
+class Condition:
+    field: str
+    op: str               # =, <, >, <=, >=, !=, IN, LIKE
+    value: Any            # a literal, or a list of literals for IN
+
+
+@dataclass
+class Query:
+    entity: str
+    count: bool = False
+    fields: list[str] | None = None      # None = all fields
+    where: list[Condition] = field(default_factory=list)
+    order: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
+    start: int = 1
+    max_results: int = DEFAULT_MAX_RESULTS
+
+
+@dataclass
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper()
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    tokens: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise QueryError(f'QueryParserError: Encountered " "{text[pos]}" at line 1, column {pos + 1}.')
+        if m.lastgroup != "ws":
+            tokens.append(_Tok(m.lastgroup or "", m.group(), pos))
+        pos = m.end()
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def fail(self, tok: _Tok | None = None, expecting: str = "") -> QueryError:
+        tok = tok or self.peek()
+        where = f'"{tok.text}" at line 1, column {tok.pos + 1}' if tok else "<EOF>"
+        kind = f" <{tok.upper}>" if tok and tok.upper in ("OR", "NOT") else ""
+        detail = f"QueryParserError: Encountered{kind} {where}."
+        if expecting:
+            detail += f"\nWas expecting: {expecting}"
+        return QueryError(detail)
+
+    def next(self, expecting: str = "") -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise self.fail(None, expecting)
+        self.i += 1
+        return tok
+
+    def keyword(self, *words: str) -> bool:
+        tok = self.peek()
+        if tok is not None and tok.kind == "ident" and tok.upper in words:
+            self.i += 1
+            return True
+        return False
+
+    def expect_keyword(self, word: str) -> None:
+        if not self.keyword(word):
+            raise self.fail(expecting=word)
+
+    def expect_punct(self, ch: str) -> None:
+        tok = self.next(ch)
+        if tok.text != ch:
+            raise self.fail(tok, ch)
+
+    def ident(self) -> str:
+        tok = self.next("<IDENTIFIER>")
+        if tok.kind != "ident" or tok.upper in _RESERVED:
+            raise self.fail(tok, "<IDENTIFIER>")
+        return tok.text
+
+    def integer(self) -> int:
+        tok = self.next("<INTEGER>")
+        if tok.kind != "number" or not tok.text.lstrip("-").isdigit():
+            raise self.fail(tok, "<INTEGER>")
+        return int(tok.text)
+
+    def literal(self) -> Any:
+        tok = self.next("<STRING>")
+        if tok.kind == "string":
+            return _unquote(tok.text)
+        if tok.kind == "number":
+            return Decimal(tok.text)
+        if tok.kind == "ident" and tok.upper in ("TRUE", "FALSE"):
+            return tok.upper == "TRUE"
+        raise self.fail(tok, "<STRING>")
+
+    def parse(self) -> Query:
+        self.expect_keyword("SELECT")
+        count, fields = False, None
+        tok = self.peek()
+        if tok is not None and tok.upper == "COUNT":
+            self.i += 1
+            self.expect_punct("(")
+            self.expect_punct("*")
+            self.expect_punct(")")
+            count = True
+        elif tok is not None and tok.text == "*":
+            self.i += 1
+            while self.peek() is not None and self.peek().text == ",":  # "SELECT *, Sku"
+                self.i += 1
+                self.ident()
+        else:
+            fields = [self.ident()]
+            while self.peek() is not None and self.peek().text == ",":
+                self.i += 1
+                fields.append(self.ident())
+        self.expect_keyword("FROM")
+        query = Query(entity=self.ident(), count=count, fields=fields)
+        if self.keyword("WHERE"):
+            query.where.append(self.condition())
+            while self.keyword("AND"):
+                query.where.append(self.condition())
+        if self.keyword("ORDERBY") or (self.keyword("ORDER") and self._by()):
+            query.order.append(self.order_item())
+            while self.peek() is not None and self.peek().text == ",":
+                self.i += 1
+                query.order.append(self.order_item())
+        seen: set[str] = set()
+        while self.peek() is not None:
+            tok = self.next()
+            if tok.upper in ("STARTPOSITION", "MAXRESULTS") and tok.upper not in seen:
+                seen.add(tok.upper)
+                value = self.integer()
+                if tok.upper == "STARTPOSITION":
+                    if value < 1:
+                        raise QueryError("QueryValidationError: STARTPOSITION must be 1 or more",
+                                         parse=False)
+                    query.start = value
+                else:
+                    if value > MAX_RESULTS:
+                        raise QueryError(f"QueryValidationError: value {value} is too large. "
+                                         f"Max allowed value is {MAX_RESULTS}", parse=False)
+                    if value < 1:
+                        raise QueryError("QueryValidationError: MAXRESULTS must be 1 or more",
+                                         parse=False)
+                    query.max_results = value
+            else:
+                raise self.fail(tok, "<EOF>")
+        return query
+
+    def _by(self) -> bool:
+        self.expect_keyword("BY")
+        return True
+
+    def order_item(self) -> tuple[str, bool]:
+        name = self.ident()
+        desc = False
+        if self.keyword("DESC"):
+            desc = True
+        else:
+            self.keyword("ASC")
+        return name, desc
+
+    def condition(self) -> Condition:
+        name = self.ident()
+        tok = self.next("<OPERATOR>")
+        if tok.kind == "op":
+            op = "!=" if tok.text == "<>" else tok.text
+            return Condition(name, op, self.literal())
+        if tok.upper == "IN":
+            self.expect_punct("(")
+            values = [self.literal()]
+            while True:
+                sep = self.next(")")
+                if sep.text == ")":
+                    break
+                if sep.text != ",":
+                    raise self.fail(sep, ")")
+                values.append(self.literal())
+            return Condition(name, "IN", values)
+        if tok.upper == "LIKE":
+            value = self.literal()
+            if not isinstance(value, str):
+                raise self.fail(self.toks[self.i - 1], "<STRING>")
+            return Condition(name, "LIKE", value)
+        raise self.fail(tok, "<OPERATOR>")
+
+
+_RESERVED = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDERBY", "ORDER", "BY",
+             "STARTPOSITION", "MAXRESULTS", "ASC", "DESC", "COUNT"}
+
+
+def parse_query(text: str) -> Query:
+    """Parse one statement; raises ``QueryError`` the way the API faults."""
+    text = text.strip().rstrip(";")
+    if not text:
+        raise QueryError("QueryParserError: Encountered <EOF>.")
+    return _Parser(text).parse()
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+def parse_datetime(text: str, tz: tzinfo) -> datetime | None:
+    """An ISO date or date-time; naive values are taken in ``tz`` (the company's zone)."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            dt = datetime(d.year, d.month, d.day)
+        else:
+            dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
+
+
+def field_value(obj: dict, path: str) -> Any:
+    """``obj``'s value at a dotted path, matching names case-insensitively; a reference or an
+    address object yields its ``value`` / ``Address`` member."""
+    cur: Any = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        if part in cur:
+            cur = cur[part]
+        else:
+            key = next((k for k in cur if k.lower() == part.lower()), None)
+            if key is None:
+                return None
+            cur = cur[key]
+    if isinstance(cur, dict):
+        for member in _OBJECT_MEMBERS:
+            if member in cur:
+                return cur[member]
+        return None
+    return cur
+
+
+def _sort_key(value: Any, tz: tzinfo) -> tuple:
+    if value is None:
+        return (3, "")
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, int | float | Decimal):
+        return (0, Decimal(value))
+    text = str(value)
+    if text.isdigit():
+        return (0, Decimal(text))
+    dt = parse_datetime(text, tz) if len(text) >= 10 and text[:4].isdigit() else None
+    if dt is not None:
+        return (1, dt.timestamp())
+    return (2, text.lower())
+
+
+def _compare(actual: Any, op: str, literal: Any, tz: tzinfo) -> bool:
+    if actual is None:
+        return False
+    if isinstance(actual, bool) or isinstance(literal, bool):
+        a, b = str(actual).lower(), str(literal).lower()
+        return {"=": a == b, "!=": a != b}.get(op, False)
+    a_key, b_key = _sort_key(actual, tz), _sort_key(literal, tz)
+    if isinstance(literal, str) and a_key[0] == 0:  # numeric field, quoted literal
+        try:
+            b_key = (0, Decimal(literal))
+        except InvalidOperation:
+            return False
+    if a_key[0] != b_key[0]:
+        if a_key[0] == 2 or b_key[0] == 2:
+            a_key, b_key = (2, str(actual).lower()), (2, str(literal).lower())
+        else:
+            return False
+    a, b = a_key[1], b_key[1]
+    return {"=": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+
+
+def _like(actual: Any, pattern: str) -> bool:
+    if actual is None:
+        return False
+    regex = "".join(".*" if ch == "%" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, str(actual), flags=re.IGNORECASE | re.DOTALL) is not None
+
+
+def matches(obj: dict, cond: Condition, tz: tzinfo) -> bool:
+    actual = field_value(obj, cond.field)
+    if cond.op == "IN":
+        return any(_compare(actual, "=", v, tz) for v in cond.value)
+    if cond.op == "LIKE":
+        return _like(actual, cond.value)
+    return _compare(actual, cond.op, cond.value, tz)
+
+
+def run_query(query: Query, objects: list[dict], tz: tzinfo, *, active_only: bool = False) -> dict:
+    """The ``QueryResponse`` for ``query`` over ``objects`` (already the right entity).
+
+    ``active_only``: list entities (Customer, Item, Account) return only active objects unless the
+    query filters on ``Active`` itself, as on the real API.
+    """
+    rows = objects
+    if active_only and not any(c.field.lower() == "active" for c in query.where):
+        rows = [o for o in rows if o.get("Active", True)]
+    rows = [o for o in rows if all(matches(o, c, tz) for c in query.where)]
+    if query.count:
+        return {"totalCount": len(rows)}
+    order = query.order or [("Id", False)]
+    for name, desc in reversed(order):
+        rows = sorted(rows, key=lambda o, n=name: _sort_key(field_value(o, n), tz), reverse=desc)
+    page = rows[query.start - 1:query.start - 1 + query.max_results]
+    if not page:
+        return {}
+    if query.fields is not None:
+        wanted = {f.lower() for f in query.fields} | {"id", "synctoken", "domain"}
+        page = [{k: v for k, v in o.items() if k.lower() in wanted} | {"sparse": True} for o in page]
+    return {query.entity: page, "startPosition": query.start, "maxResults": len(page)}
+
+
+# -- shared helpers: faults, numbers, JSON -------------------------------------------------------
+try:
+    from zoneinfo import ZoneInfo
+
+    COMPANY_TZ: tzinfo = ZoneInfo("America/Los_Angeles")
+except Exception:  # pragma: no cover - no tz database
+    COMPANY_TZ = UTC
+
+CENT = Decimal("0.01")
+ENTITIES = {name.lower(): name for name in (
+    "Customer", "Item", "Account", "Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt")}
+SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
+DELETABLE = set(SALES_FORMS) | {"Payment"}
+LIST_ENTITIES = ("Customer", "Item", "Account")
+ACCOUNT_CLASSIFICATION = {
+    "Bank": "Asset", "Other Current Asset": "Asset", "Fixed Asset": "Asset", "Other Asset": "Asset",
+    "Accounts Receivable": "Asset", "Equity": "Equity", "Expense": "Expense",
+    "Other Expense": "Expense", "Cost of Goods Sold": "Expense", "Accounts Payable": "Liability",
+    "Credit Card": "Liability", "Long Term Liability": "Liability",
+    "Other Current Liability": "Liability", "Income": "Revenue", "Other Income": "Revenue"}
+SEED_ACCOUNTS = (("Sales of Product Income", "Income", "SalesOfProductIncome"),
+                 ("Services", "Income", "ServiceFeeIncome"),
+                 ("Shipping Income", "Income", "OtherPrimaryIncome"),
+                 ("Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+                 ("Checking", "Bank", "Checking"),
+                 ("Discounts given", "Income", "DiscountsRefundsGiven"))
+COUNTRY = {"USD": "US", "CAD": "CA", "GBP": "GB", "AUD": "AU", "EUR": "FR", "INR": "IN"}
+
+
+class QBFault(Exception):
+    """A fault the API answers with (HTTP ``status``, default 400 ValidationFault)."""
+
+    def __init__(self, code: str | int, message: str, detail: str = "", *, status: int = 400,
+                 type_: str = "ValidationFault", element: str | None = None) -> None:
+        super().__init__(f"{code} {message}: {detail}")
+        self.code, self.message, self.detail = str(code), message, detail
+        self.status, self.type, self.element = status, type_, element
+
+    def body(self) -> dict:
+        error: dict[str, Any] = {"Message": self.message, "Detail": self.detail, "code": self.code}
+        if self.element:
+            error["element"] = self.element
+        return {"Fault": {"Error": [error], "type": self.type}}
+
+
+def required(name: str) -> QBFault:
+    return QBFault(2020, "Required param missing, need to supply the required value for the API",
+                   f"Required parameter {name} is missing in the request", element=name)
+
+
+def _invalid_ref(what: str, value: Any) -> QBFault:
+    return QBFault(2500, "Invalid Reference Id",
+                   f"Invalid Reference Id : {what} assigned is invalid or inactive (Id={value}). "
+                   "Something you're trying to use has been made inactive. Check the fields with "
+                   "accounts, customers, items, vendors or employees.")
+
+
+def _business(detail: str) -> QBFault:
+    return QBFault(6000, "A business validation error has occurred while processing your request",
+                   f"Business Validation Error: {detail}")
+
+
+def not_found(entity: str, id_: Any) -> QBFault:
+    return QBFault(610, "Object Not Found",
+                   f"Object Not Found : Something you're trying to use has been made inactive. "
+                   f"Check the fields with accounts, customers, items, vendors or employees. "
+                   f"({entity} Id={id_})")
+
+
+def now_text() -> str:
+    return datetime.now(COMPANY_TZ).replace(microsecond=0).isoformat()
+
+
+def _money(value: Any, name: str = "Amount") -> Decimal:
+    """A JSON number (int, Decimal) or numeric string as a Decimal rounded to the cent."""
+    return _number(value, name).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _number(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        raise QBFault(2010, "Request has invalid or unsupported property",
+                      f"Property Name:{name} specified is unsupported or invalid (not a number)")
+    try:
+        return Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise QBFault(2010, "Request has invalid or unsupported property",
+                      f"Property Name:{name} specified is unsupported or invalid (not a number)") from None
+
+
+def clean(value: Any) -> Any:
+    """Drop empty-string fields the SDK sends for unset attributes (``"DueDate": ""``)."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items() if v != "" and v is not None}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def ref_value(ref: Any) -> str | None:
+    if isinstance(ref, dict):
+        value = ref.get("value")
+        return None if value in (None, "") else str(value)
+    return None
+
+
+_MARK = "\u0000D" + secrets.token_hex(4)
+_MARK_RE = re.compile(re.escape(json.dumps(_MARK)[1:-1]) + r"([-+0-9.Ee]+)" + re.escape("\\u0000"))
+
+
+def dumps(payload: Any) -> str:
+    """JSON with Decimals written as numbers, exactly as held (``10.50`` stays ``10.50``)."""
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return f"{_MARK}{o}\u0000"
+        raise TypeError(type(o).__name__)
+    text = json.dumps(payload, default=default)
+    return re.sub('"' + _MARK_RE.pattern + '"', r"\1", text)
+
+
+@dataclass
+class Company:
+    realm_id: str
+    automated_sales_tax: bool = True
+    currency: str = "USD"
+    multicurrency: bool = False
+    next_id: int = 1
+    objects: dict[str, dict[str, dict]] = field(default_factory=lambda: {e: {} for e in ENTITIES.values()})
+    deleted: dict[str, dict[str, dict]] = field(default_factory=lambda: {e: {} for e in ENTITIES.values()})
+    request_ids: dict[str, tuple[int, str]] = field(default_factory=dict)
+    doc_numbers: dict[str, int] = field(default_factory=dict)
+    recent: deque = field(default_factory=deque)        # monotonic times of requests (1 min)
+    recent_batches: deque = field(default_factory=deque)
+    in_flight: int = 0
+    created: str = field(default_factory=now_text)
+
+    def new_id(self) -> str:
+        self.next_id += 1
+        return str(self.next_id - 1)
+
+
+
+
+class EntityRules:
+    """What the API checks when an object is created or updated, one method per entity; each returns
+    the object to store (without Id, SyncToken and MetaData) or raises ``QBFault``."""
+
+    # -- validation per entity -----------------------------------------------------------------
+    def _validate(self, company: Company, entity: str, body: dict, current: dict | None) -> dict:
+        if entity == "Customer":
+            return self._customer(company, body, current)
+        if entity == "Item":
+            return self._item(company, body, current)
+        if entity == "Account":
+            return self._account(company, body, current)
+        if entity == "Payment":
+            return self._payment(company, body, current)
+        return self._sales_form(company, entity, body, current)
+
+    def _strip(self, body: dict) -> dict:
+        return {k: v for k, v in body.items()
+                if k not in ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")}
+
+    def _unique_name(self, company: Company, entity: str, key: str, name: str,
+                     current: dict | None) -> None:
+        for other in company.objects[entity].values():
+            if other[key].strip().lower() == name.strip().lower() and (
+                    current is None or other["Id"] != current["Id"]):
+                raise QBFault(6240, "Duplicate Name Exists Error",
+                              f"The name supplied already exists. : Id={other['Id']}")
+
+    def _currency(self, company: Company, body: dict) -> dict:
+        code = ref_value(body.get("CurrencyRef")) or company.currency
+        if code != company.currency and not company.multicurrency:
+            raise _business(f"Multicurrency is not enabled for this company; CurrencyRef {code} "
+                            f"is not allowed (home currency {company.currency})")
+        return {"value": code}
+
+    def _ref(self, company: Company, entity: str, ref: Any, name_key: str, what: str) -> dict:
+        value = ref_value(ref)
+        obj = company.objects[entity].get(value or "")
+        if obj is None or not obj.get("Active", True):
+            raise _invalid_ref(what, value)
+        return {"value": obj["Id"], "name": obj[name_key]}
+
+    def _customer(self, company: Company, body: dict, current: dict | None) -> dict:
+        obj = self._strip(body)
+        parts = [str(obj.get(k, "")).strip() for k in ("Title", "GivenName", "MiddleName", "FamilyName",
+                                                  "Suffix")]
+        display = str(obj.get("DisplayName", "")).strip()
+        if not display:
+            display = " ".join(p for p in parts if p) or str(obj.get("CompanyName", "")).strip()
+        if not display:
+            raise QBFault(6080, "No Name Provided", "Title, GivenName, MiddleName, FamilyName, "
+                          "DisplayName, Suffix - one of these must be non-empty")
+        if ":" in display or len(display) > 500:
+            raise QBFault(2050, "String length is either shorter or longer than supported by "
+                          "specification", "DisplayName must have at most 500 characters and no ':'")
+        self._unique_name(company, "Customer", "DisplayName", display, current)
+        obj.update(DisplayName=display, FullyQualifiedName=display, PrintOnCheckName=obj.get(
+            "PrintOnCheckName", display), Active=obj.get("Active", True) is not False,
+            CurrencyRef=self._currency(company, obj), Taxable=obj.get("Taxable", True),
+            Balance=current["Balance"] if current else Decimal("0.00"))
+        obj["BalanceWithJobs"] = obj["Balance"]
+        if "PrimaryEmailAddr" in obj and not isinstance(obj["PrimaryEmailAddr"], dict):
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          "PrimaryEmailAddr must be an object with Address")
+        return obj
+
+    def _item(self, company: Company, body: dict, current: dict | None = None) -> dict:
+        obj = self._strip(body)
+        name = str(obj.get("Name", "")).strip()
+        if not name:
+            raise required("Name")
+        if len(name) > 100 or ":" in name:
+            raise QBFault(2050, "String length is either shorter or longer than supported by "
+                          "specification", "Item Name must have at most 100 characters and no ':'")
+        self._unique_name(company, "Item", "Name", name, current)
+        type_ = obj.get("Type", "NonInventory")
+        if type_ not in ("Service", "NonInventory", "Inventory", "Category", "Group"):
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"Property Name:Type specified is unsupported or invalid: {type_}")
+        if type_ in ("Service", "NonInventory", "Inventory"):
+            if "IncomeAccountRef" not in obj:
+                raise required("IncomeAccountRef")
+            obj["IncomeAccountRef"] = self._ref(company, "Account", obj["IncomeAccountRef"], "Name",
+                                                "IncomeAccountRef")
+        if type_ == "Inventory":
+            for key in ("AssetAccountRef", "ExpenseAccountRef"):
+                if key not in obj:
+                    raise required(key)
+                obj[key] = self._ref(company, "Account", obj[key], "Name", key)
+        obj.update(Name=name, FullyQualifiedName=name, Type=type_,
+                   Active=obj.get("Active", True) is not False,
+                   UnitPrice=_number(obj.get("UnitPrice", 0), "UnitPrice"))
+        return obj
+
+    def _account(self, company: Company, body: dict, current: dict | None = None) -> dict:
+        obj = self._strip(body)
+        name = str(obj.get("Name", "")).strip()
+        if not name:
+            raise required("Name")
+        self._unique_name(company, "Account", "Name", name, current)
+        type_ = obj.get("AccountType")
+        if type_ not in ACCOUNT_CLASSIFICATION:
+            raise QBFault(6010, "Invalid Account.AccountType && Account.SubType",
+                          "Either an Account.AccountType or an Account.AccountSubType must be specified")
+        obj.update(Name=name, FullyQualifiedName=name, Active=obj.get("Active", True) is not False,
+                   Classification=ACCOUNT_CLASSIFICATION[type_], SubAccount=False,
+                   CurrentBalance=current["CurrentBalance"] if current else Decimal("0.00"),
+                   CurrencyRef={"value": company.currency})
+        obj.setdefault("AccountSubType", type_.replace(" ", ""))
+        return obj
+
+    def _doc_number(self, company: Company, entity: str, obj: dict, current: dict | None) -> None:
+        doc = obj.get("DocNumber")
+        if doc is None:
+            if current is not None and current.get("DocNumber"):
+                return
+            used = {o.get("DocNumber") for o in company.objects[entity].values()}
+            n = company.doc_numbers.get(entity, 1001)
+            while str(n) in used:
+                n += 1
+            company.doc_numbers[entity] = n + 1
+            obj["DocNumber"] = str(n)
+            return
+        doc = str(doc)
+        if len(doc) > 21:
+            raise QBFault(2050, "String length is either shorter or longer than supported by "
+                          "specification", f"String length specified does not match the supported "
+                          f"length. Min:0 Max:21 supplied:{len(doc)}", element="DocNumber")
+        allow = "allowduplicatedocnum" in request.args.get("include", "").lower().split(",")
+        if not allow:
+            for other in company.objects[entity].values():
+                if other.get("DocNumber") == doc and (current is None or other["Id"] != current["Id"]):
+                    raise QBFault(6140, "Duplicate Document Number Error",
+                                  f"Duplicate Document Number Error : You must specify a different "
+                                  f"number. This number has already been used. DocNumber={doc} is "
+                                  f"assigned to TxnType={entity} with TxnId={other['Id']}")
+        obj["DocNumber"] = doc
+
+    def _sales_form(self, company: Company, entity: str, body: dict, current: dict | None) -> dict:
+        obj = self._strip(body)
+        if entity in ("Invoice", "CreditMemo") or "CustomerRef" in obj:
+            if "CustomerRef" not in obj:
+                raise required("CustomerRef")
+            obj["CustomerRef"] = self._ref(company, "Customer", obj["CustomerRef"], "DisplayName",
+                                           "CustomerRef")
+        if entity == "RefundReceipt" or "DepositToAccountRef" in obj:
+            if "DepositToAccountRef" not in obj:
+                raise required("DepositToAccountRef")
+            obj["DepositToAccountRef"] = self._ref(company, "Account", obj["DepositToAccountRef"],
+                                                   "Name", "DepositToAccountRef")
+        currency = self._currency(company, obj)
+        if "CustomerRef" in obj:
+            customer = company.objects["Customer"][obj["CustomerRef"]["value"]]
+            if customer["CurrencyRef"]["value"] != currency["value"]:
+                raise _business(f"The currency of the transaction ({currency['value']}) must match "
+                                f"the customer's currency ({customer['CurrencyRef']['value']})")
+        rate = _number(obj.get("ExchangeRate", 1), "ExchangeRate")
+        self._doc_number(company, entity, obj, current)
+        lines = obj.get("Line")
+        if not isinstance(lines, list) or not [ln for ln in lines if isinstance(ln, dict) and
+                                               ln.get("DetailType") != "SubTotalLineDetail"]:
+            raise required("Line")
+        sales, discount, out = Decimal("0.00"), Decimal("0.00"), []
+        discounts = []
+        for line in lines:
+            if not isinstance(line, dict):
+                raise QBFault(2010, "Request has invalid or unsupported property", "Line must be an object")
+            kind = line.get("DetailType")
+            line = {k: v for k, v in line.items() if k not in ("LineNum", "Id")}
+            if kind == "SalesItemLineDetail":
+                sales += self._sales_line(company, line)
+            elif kind == "DiscountLineDetail":
+                discounts.append(line)
+            elif kind == "DescriptionOnly":
+                line["Amount"] = _money(line.get("Amount", 0))
+            elif kind == "SubTotalLineDetail":
+                continue
+            else:
+                raise QBFault(2010, "Request has invalid or unsupported property",
+                              f"Property Name:DetailType specified is unsupported or invalid: {kind}")
+            out.append(line)
+        for line in discounts:
+            detail = line.get("DiscountLineDetail") or {}
+            if detail.get("PercentBased") is True and "DiscountPercent" in detail:
+                percent = _number(detail["DiscountPercent"], "DiscountPercent")
+                line["Amount"] = (sales * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+            elif "Amount" in line:
+                line["Amount"] = _money(line["Amount"])
+                detail["PercentBased"] = False
+            else:
+                raise QBFault(6090, "Discount Line missing required info.",
+                              "Discount amount or percent should be provided.")
+            if line["Amount"] < 0:
+                raise _business("A discount cannot be negative")
+            line["DiscountLineDetail"] = detail
+            discount += line["Amount"]
+        if discount > sales:
+            raise _business("The discount cannot be larger than the subtotal of the sales lines")
+        out.append({"Amount": sales, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
+        for number, line in enumerate(out, start=1):
+            line["Id"], line["LineNum"] = str(number), number
+        out[-1].pop("Id")
+        out[-1].pop("LineNum")
+        tax_detail = obj.get("TxnTaxDetail") or {}
+        tax = _money(tax_detail.get("TotalTax", 0), "TotalTax")
+        tax_detail["TotalTax"] = tax
+        calc = obj.get("GlobalTaxCalculation", "TaxExcluded")
+        if calc not in ("TaxExcluded", "TaxInclusive", "NotApplicable"):
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"Property Name:GlobalTaxCalculation specified is unsupported or invalid: {calc}")
+        total = sales - discount + (tax if calc != "TaxInclusive" else Decimal(0))
+        deposit = _money(obj.get("Deposit", 0), "Deposit")
+        today = datetime.now(COMPANY_TZ).date().isoformat()
+        obj.update(Line=out, TxnTaxDetail=tax_detail, GlobalTaxCalculation=calc, TotalAmt=total,
+                   CurrencyRef=currency, ExchangeRate=rate, TxnDate=obj.get("TxnDate", today),
+                   HomeTotalAmt=(total * rate).quantize(CENT, rounding=ROUND_HALF_UP))
+        if entity == "Invoice":
+            obj["Deposit"] = deposit
+            obj["Balance"] = current["Balance"] if current else total - deposit
+            obj["DueDate"] = obj.get("DueDate", obj["TxnDate"])
+            obj.setdefault("LinkedTxn", [])
+        elif entity == "CreditMemo":
+            obj["Balance"] = obj["RemainingCredit"] = total
+        else:
+            obj["Balance"] = Decimal("0.00")
+        return obj
+
+    def _sales_line(self, company: Company, line: dict) -> Decimal:
+        detail = line.get("SalesItemLineDetail")
+        if not isinstance(detail, dict):
+            raise required("SalesItemLineDetail")
+        if "ItemRef" not in detail:
+            raise required("ItemRef")
+        detail["ItemRef"] = self._ref(company, "Item", detail["ItemRef"], "Name", "ItemRef")
+        if "Amount" not in line:
+            raise required("Line.Amount")
+        amount = _money(line["Amount"])
+        qty = _number(detail["Qty"], "Qty") if "Qty" in detail else None
+        price = _number(detail["UnitPrice"], "UnitPrice") if "UnitPrice" in detail else None
+        if qty is not None and price is not None:
+            expected = (qty * price).quantize(CENT, rounding=ROUND_HALF_UP)
+            if expected != amount:
+                raise QBFault(6070, "Amount calculation incorrect in the request",
+                              f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}",
+                              element="Line.Amount")
+        elif qty is not None and qty != 0:
+            detail["UnitPrice"] = (amount / qty).quantize(Decimal("0.0000001")).normalize()
+        elif price is not None and price != 0:
+            detail["Qty"] = (amount / price).normalize()
+        line["Amount"] = amount
+        return amount
+
+    def _payment(self, company: Company, body: dict, current: dict | None) -> dict:
+        obj = self._strip(body)
+        if "CustomerRef" not in obj:
+            raise required("CustomerRef")
+        obj["CustomerRef"] = self._ref(company, "Customer", obj["CustomerRef"], "DisplayName",
+                                       "CustomerRef")
+        if "TotalAmt" not in obj:
+            raise required("TotalAmt")
+        total = _money(obj["TotalAmt"], "TotalAmt")
+        if total < 0:
+            raise _business("A payment amount cannot be negative")
+        currency = self._currency(company, obj)
+        previously: dict[str, Decimal] = {}
+        for line in (current or {}).get("Line", []):
+            for link in line.get("LinkedTxn", []):
+                previously[link["TxnId"]] = previously.get(link["TxnId"], Decimal(0)) + line["Amount"]
+        applied = Decimal("0.00")
+        lines = obj.get("Line", [])
+        if not isinstance(lines, list):
+            raise QBFault(2010, "Request has invalid or unsupported property", "Line must be a list")
+        for line in lines:
+            line.pop("LineNum", None)
+            amount = _money(line.get("Amount", 0))
+            links = line.get("LinkedTxn") or []
+            if not links:
+                raise required("Line.LinkedTxn")
+            for link in links:
+                if link.get("TxnType") != "Invoice":
+                    raise QBFault(2010, "Request has invalid or unsupported property",
+                                  f"LinkedTxn.TxnType {link.get('TxnType')} is not supported here")
+                inv = company.objects["Invoice"].get(str(link.get("TxnId", "")))
+                if inv is None:
+                    raise _invalid_ref("LinkedTxn.TxnId (Invoice)", link.get("TxnId"))
+                link["TxnId"] = inv["Id"]
+                if inv["CustomerRef"]["value"] != obj["CustomerRef"]["value"]:
+                    raise _business(f"Invoice {inv['Id']} belongs to another customer")
+                if inv.get("CurrencyRef", {}).get("value") != currency["value"]:
+                    raise _business(f"Invoice {inv['Id']} is in another currency")
+                open_balance = inv["Balance"] + previously.get(inv["Id"], Decimal(0))
+                if amount > open_balance:
+                    raise _business(f"The amount applied to invoice {inv['Id']} ({amount}) exceeds "
+                                    f"its open balance ({open_balance})")
+            line["Amount"] = amount
+            applied += amount
+        if applied > total:
+            raise _business(f"The applied amounts ({applied}) exceed the payment total ({total})")
+        obj.update(Line=lines, TotalAmt=total, UnappliedAmt=total - applied, CurrencyRef=currency,
+                   ProcessPayment=False, TxnDate=obj.get("TxnDate", datetime.now(COMPANY_TZ).date()
+                                                         .isoformat()))
+        return obj
+

@@ -1,0 +1,649 @@
+"""Shopify orders for the simulator: one canonical internal state, two renderings.
+
+``build_order(...)`` computes every amount once (line discounts, an order discount allocated pro rata,
+per-line and shipping tax, added or carved out of the prices) and returns a ``ShopifyOrder``:
+
+* ``.graphql()`` is the order as the GraphQL Admin API 2025-01 serves it (the simulator executes real
+  queries against it; connection fields are callables taking ``(info, **args)``);
+* ``.webhook_body()`` is the REST-shaped JSON a store posts for ``orders/create|updated|paid``.
+
+Money rules (as Shopify): amounts are decimals in the shop currency (presentment = shop currency here);
+``total = Σ qty × unit price − total discounts + shipping + tax`` where total discounts include line,
+order and shipping discounts and tax is only added when ``taxes_included`` is false;
+``total_tax = Σ line tax + shipping tax``; a line's ``discountAllocations`` sum to its line discount plus
+its share of the order discount; ``total_outstanding = total − received`` (received = successful sale
+and capture transactions).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
+
+CENT = Decimal("0.01")
+FINANCIAL_STATUSES = ("paid", "pending", "partially_paid", "authorized")
+
+
+def _d(value: str | int | float | Decimal) -> Decimal:
+    return Decimal(str(value))
+
+
+def _cents(value: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    return value.quantize(CENT, rounding=rounding)
+
+
+def rest_money(value: Decimal) -> str:
+    """REST style: always two decimals (``"10.00"``)."""
+    return str(_cents(value))
+
+
+def gql_money(value: Decimal) -> str:
+    """GraphQL ``Decimal`` style as Shopify sends it: no trailing zeros, at least one decimal
+    (``"10.0"``, ``"12.5"``, ``"19.99"``)."""
+    text = format(_cents(value).normalize(), "f")
+    return text if "." in text else text + ".0"
+
+
+def money_bag(value: Decimal, currency: str) -> dict[str, Any]:
+    money = {"amount": gql_money(value), "currencyCode": currency}
+    return {"shopMoney": dict(money), "presentmentMoney": dict(money)}
+
+
+def rest_money_set(value: Decimal, currency: str) -> dict[str, Any]:
+    money = {"amount": rest_money(value), "currency_code": currency}
+    return {"shop_money": dict(money), "presentment_money": dict(money)}
+
+
+def iso(dt: datetime) -> str:
+    """ISO 8601 with an explicit offset, whole seconds (``2024-05-01T12:00:00+00:00``)."""
+    return dt.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def gql_time(dt: datetime) -> str:
+    """GraphQL ``DateTime`` as Shopify sends it (``2024-05-01T12:00:00Z``)."""
+    return dt.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_cursor(last_id: int, last_value: Any = None) -> str:
+    raw = json.dumps({"last_id": last_id, "last_value": last_value if last_value is not None else last_id})
+    return base64.b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The cursor's content; ``ValueError`` when it is not one of ours."""
+    try:
+        data = json.loads(base64.b64decode(cursor.encode(), validate=True))
+    except Exception as exc:  # binascii.Error, UnicodeDecodeError, JSONDecodeError
+        raise ValueError("Invalid cursor") from exc
+    if not isinstance(data, dict) or "last_id" not in data:
+        raise ValueError("Invalid cursor")
+    return data
+
+
+@dataclass
+class Line:
+    id: int
+    sku: str | None
+    title: str
+    quantity: int
+    price: Decimal
+    discount: Decimal          # line-level discount on the whole line
+    taxable: bool = True
+    variant_id: int = 0
+    requires_shipping: bool = True
+    # computed by ShopifyOrder.recompute()
+    order_discount: Decimal = Decimal("0")
+    tax: Decimal = Decimal("0")
+
+    @property
+    def original_total(self) -> Decimal:
+        return self.price * self.quantity
+
+    @property
+    def subtotal(self) -> Decimal:
+        """After the line's own discount, before the order discount."""
+        return self.original_total - self.discount
+
+    @property
+    def total_discount(self) -> Decimal:
+        return self.discount + self.order_discount
+
+    @property
+    def net(self) -> Decimal:
+        return self.original_total - self.total_discount
+
+
+@dataclass
+class Transaction:
+    id: int
+    kind: str      # SALE | CAPTURE | AUTHORIZATION
+    status: str    # SUCCESS | PENDING
+    gateway: str
+    amount: Decimal
+    processed_at: datetime
+
+
+@dataclass
+class ShopifyOrder:
+    """The canonical state of one order. Change the inputs, then call ``recompute()``."""
+
+    order_id: int
+    number: int
+    lines: list[Line]
+    shipping: Decimal
+    shipping_discount: Decimal
+    order_discount: Decimal
+    tax_rate: Decimal
+    taxes_included: bool
+    currency: str
+    email: str | None
+    customer: dict[str, Any] | None
+    financial_status: str
+    gateway: str
+    created_at: datetime
+    updated_at: datetime
+    tax_title: str = "Tax"
+    shipping_title: str = "Standard Shipping"
+    note: str | None = None
+    tags: list[str] = field(default_factory=list)
+    phone: str | None = None
+    test: bool = False
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    address: dict[str, Any] | None = None
+    transactions: list[Transaction] = field(default_factory=list)
+    shipping_tax: Decimal = Decimal("0")
+
+    # -- amounts -------------------------------------------------------------------------------
+    def recompute(self) -> None:
+        """Allocate the order discount and compute every tax amount from the inputs."""
+        base = sum((ln.subtotal for ln in self.lines), Decimal("0"))
+        discount = min(self.order_discount, max(base, Decimal("0")))
+        self.order_discount = discount
+        weighted = [ln for ln in self.lines if ln.subtotal > 0]
+        allocated = Decimal("0")
+        for ln in self.lines:
+            ln.order_discount = Decimal("0")
+        for i, ln in enumerate(weighted):
+            if i == len(weighted) - 1:
+                share = discount - allocated          # the cent remainder lands on the last line
+            else:
+                share = _cents(discount * ln.subtotal / base, ROUND_DOWN)
+            ln.order_discount = share
+            allocated += share
+        for ln in self.lines:
+            ln.tax = self._tax(ln.net) if ln.taxable else Decimal("0")
+        self.shipping_tax = self._tax(self.shipping - self.shipping_discount)
+
+    def _tax(self, amount: Decimal) -> Decimal:
+        if self.tax_rate <= 0 or amount <= 0:
+            return Decimal("0")
+        if self.taxes_included:
+            return _cents(amount * self.tax_rate / (1 + self.tax_rate))
+        return _cents(amount * self.tax_rate)
+
+    @property
+    def line_items_total(self) -> Decimal:
+        return sum((ln.original_total for ln in self.lines), Decimal("0"))
+
+    @property
+    def subtotal(self) -> Decimal:
+        """Line items after all their discounts (tax inside when taxes are included)."""
+        return sum((ln.net for ln in self.lines), Decimal("0"))
+
+    @property
+    def total_discounts(self) -> Decimal:
+        return sum((ln.total_discount for ln in self.lines), Decimal("0")) + self.shipping_discount
+
+    @property
+    def total_tax(self) -> Decimal:
+        return sum((ln.tax for ln in self.lines), Decimal("0")) + self.shipping_tax
+
+    @property
+    def total(self) -> Decimal:
+        added_tax = Decimal("0") if self.taxes_included else self.total_tax
+        return self.line_items_total - self.total_discounts + self.shipping + added_tax
+
+    @property
+    def received(self) -> Decimal:
+        return sum((t.amount for t in self.transactions
+                    if t.kind in ("SALE", "CAPTURE") and t.status == "SUCCESS"), Decimal("0"))
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.received
+
+    @property
+    def fully_paid(self) -> bool:
+        return self.outstanding <= 0
+
+    @property
+    def gid(self) -> str:
+        return f"gid://shopify/Order/{self.order_id}"
+
+    @property
+    def name(self) -> str:
+        return f"#{self.number}"
+
+    @property
+    def customer_email(self) -> str | None:
+        return self.email or (self.customer or {}).get("email")
+
+    def add_transaction(self, kind: str, amount: Decimal, status: str = "SUCCESS",
+                        at: datetime | None = None) -> Transaction:
+        txn = Transaction(id=self.order_id * 100 + len(self.transactions) + 1, kind=kind, status=status,
+                          gateway=self.gateway, amount=amount, processed_at=at or self.updated_at)
+        self.transactions.append(txn)
+        return txn
+
+    def mark_paid(self, at: datetime) -> None:
+        """What ``orderMarkAsPaid`` does: a sale for the outstanding amount, status paid."""
+        outstanding = self.outstanding
+        self.updated_at = at
+        if outstanding > 0:
+            self.add_transaction("SALE", outstanding, at=at)
+        self.financial_status = "paid"
+
+    # -- GraphQL rendering ---------------------------------------------------------------------
+    def _tax_lines(self, amount: Decimal, taxable: bool = True) -> list[dict[str, Any]]:
+        if not taxable or self.tax_rate <= 0:
+            return []
+        rate = float(self.tax_rate)
+        return [{"title": self.tax_title, "rate": rate, "ratePercentage": round(rate * 100, 4),
+                 "priceSet": money_bag(amount, self.currency)}]
+
+    def _allocations(self, *amounts: Decimal) -> list[dict[str, Any]]:
+        return [{"allocatedAmountSet": money_bag(a, self.currency)} for a in amounts if a > 0]
+
+    def _gql_line(self, ln: Line) -> dict[str, Any]:
+        cur = self.currency
+        discounted_unit = _cents(ln.subtotal / ln.quantity) if ln.quantity else ln.price
+        return {
+            "id": f"gid://shopify/LineItem/{ln.id}",
+            "name": ln.title,
+            "title": ln.title,
+            "sku": ln.sku,
+            "quantity": ln.quantity,
+            "currentQuantity": ln.quantity,
+            "taxable": ln.taxable,
+            "requiresShipping": ln.requires_shipping,
+            "isGiftCard": False,
+            "originalUnitPriceSet": money_bag(ln.price, cur),
+            "discountedUnitPriceSet": money_bag(discounted_unit, cur),
+            "originalTotalSet": money_bag(ln.original_total, cur),
+            "totalDiscountSet": money_bag(ln.total_discount, cur),
+            "discountAllocations": self._allocations(ln.discount, ln.order_discount),
+            "taxLines": self._tax_lines(ln.tax, ln.taxable),
+            "variant": {"id": f"gid://shopify/ProductVariant/{ln.variant_id}", "sku": ln.sku},
+        }
+
+    def _gql_shipping_lines(self) -> list[dict[str, Any]]:
+        if self.shipping <= 0 and self.shipping_discount <= 0:
+            return []
+        return [{
+            "id": f"gid://shopify/ShippingLine/{self.order_id * 10 + 1}",
+            "title": self.shipping_title,
+            "code": self.shipping_title,
+            "originalPriceSet": money_bag(self.shipping, self.currency),
+            "discountedPriceSet": money_bag(self.shipping - self.shipping_discount, self.currency),
+            "discountAllocations": self._allocations(self.shipping_discount),
+            "taxLines": self._tax_lines(self.shipping_tax),
+        }]
+
+    def _gql_customer(self) -> dict[str, Any] | None:
+        c = self.customer
+        if not c:
+            return None
+        first, last = c.get("first_name"), c.get("last_name")
+        display = " ".join(p for p in (first, last) if p) or c.get("email") or self.customer_email or ""
+        return {"id": f"gid://shopify/Customer/{c['id']}", "legacyResourceId": str(c["id"]),
+                "email": c.get("email") or self.email, "firstName": first, "lastName": last,
+                "displayName": display, "phone": c.get("phone")}
+
+    def _gql_address(self) -> dict[str, Any] | None:
+        a = self._address()
+        if a is None:
+            return None
+        return {"firstName": a["first_name"], "lastName": a["last_name"], "name": a["name"],
+                "company": a["company"], "address1": a["address1"], "address2": a["address2"],
+                "city": a["city"], "province": a["province"], "provinceCode": a["province_code"],
+                "country": a["country"], "countryCodeV2": a["country_code"], "zip": a["zip"],
+                "phone": a["phone"]}
+
+    def _address(self) -> dict[str, Any] | None:
+        if self.address is not None:
+            return self.address
+        c = self.customer or {}
+        if not c:
+            return None
+        first, last = c.get("first_name"), c.get("last_name")
+        return {"first_name": first, "last_name": last,
+                "name": " ".join(p for p in (first, last) if p) or None, "company": None,
+                "address1": f"{100 + self.order_id % 900} Main Street", "address2": None,
+                "city": "Springfield", "province": "Illinois", "province_code": "IL",
+                "country": "United States", "country_code": "US", "zip": "62701", "phone": None}
+
+    def graphql(self) -> dict[str, Any]:
+        """The order as a GraphQL-shaped dict (resolved by graphql-core's default resolver)."""
+        self.recompute()
+        cur = self.currency
+        nodes = [self._gql_line(ln) for ln in self.lines]
+        ids = [ln.id for ln in self.lines]
+        transactions = [{
+            "id": f"gid://shopify/OrderTransaction/{t.id}", "kind": t.kind, "status": t.status,
+            "gateway": t.gateway, "amountSet": money_bag(t.amount, cur),
+            "processedAt": gql_time(t.processed_at), "test": self.test} for t in self.transactions]
+        tax_lines = self._tax_lines(self.total_tax) if self.total_tax > 0 else []
+        return {
+            "id": self.gid,
+            "legacyResourceId": str(self.order_id),
+            "name": self.name,
+            "email": self.customer_email,
+            "phone": self.phone,
+            "createdAt": gql_time(self.created_at),
+            "updatedAt": gql_time(self.updated_at),
+            "processedAt": gql_time(self.created_at),
+            "cancelledAt": gql_time(self.cancelled_at) if self.cancelled_at else None,
+            "cancelReason": self.cancel_reason,
+            "closed": False,
+            "test": self.test,
+            "note": self.note,
+            "tags": list(self.tags),
+            "currencyCode": cur,
+            "presentmentCurrencyCode": cur,
+            "taxesIncluded": self.taxes_included,
+            "displayFinancialStatus": self.financial_status.upper(),
+            "fullyPaid": self.fully_paid,
+            "paymentGatewayNames": [self.gateway],
+            "customer": self._gql_customer(),
+            "billingAddress": self._gql_address(),
+            "shippingAddress": self._gql_address(),
+            "subtotalPriceSet": money_bag(self.subtotal, cur),
+            "totalPriceSet": money_bag(self.total, cur),
+            "currentTotalPriceSet": money_bag(self.total, cur),
+            "totalTaxSet": money_bag(self.total_tax, cur),
+            "currentTotalTaxSet": money_bag(self.total_tax, cur),
+            "totalDiscountsSet": money_bag(self.total_discounts, cur),
+            "totalShippingPriceSet": money_bag(self.shipping, cur),
+            "totalOutstandingSet": money_bag(max(self.outstanding, Decimal("0")), cur),
+            "totalReceivedSet": money_bag(self.received, cur),
+            "totalRefundedSet": money_bag(Decimal("0"), cur),
+            "totalTipReceivedSet": money_bag(Decimal("0"), cur),
+            "taxLines": tax_lines,
+            "lineItems": lambda info, **args: connection(nodes, ids, **args),
+            "shippingLines": lambda info, **args: connection(self._gql_shipping_lines(),
+                                                             [self.order_id * 10 + 1], **args),
+            "transactions": lambda info, first=None, **_: transactions[:first],
+            "refunds": lambda info, first=None: [],
+        }
+
+    # -- REST (webhook) rendering --------------------------------------------------------------
+    def webhook_body(self) -> dict[str, Any]:
+        """The REST-shaped order JSON of an ``orders/create|updated|paid`` webhook."""
+        self.recompute()
+        cur = self.currency
+        rate = float(self.tax_rate)
+
+        def rest_tax_lines(amount: Decimal, taxable: bool = True) -> list[dict[str, Any]]:
+            if not taxable or self.tax_rate <= 0:
+                return []
+            return [{"title": self.tax_title, "price": rest_money(amount), "rate": rate,
+                     "price_set": rest_money_set(amount, cur), "channel_liable": False}]
+
+        applications: list[dict[str, Any]] = []
+        line_items = []
+        for ln in self.lines:
+            allocations = []
+            for amount, kind in ((ln.discount, "line"), (ln.order_discount, "order")):
+                if amount <= 0:
+                    continue
+                index = _application_index(applications, kind, self)
+                allocations.append({"amount": rest_money(amount), "amount_set": rest_money_set(amount, cur),
+                                    "discount_application_index": index})
+            line_items.append({
+                "id": ln.id, "admin_graphql_api_id": f"gid://shopify/LineItem/{ln.id}",
+                "variant_id": ln.variant_id, "product_id": ln.variant_id // 10 or None,
+                "sku": ln.sku, "title": ln.title, "name": ln.title, "quantity": ln.quantity,
+                "current_quantity": ln.quantity, "fulfillable_quantity": ln.quantity,
+                "price": rest_money(ln.price), "price_set": rest_money_set(ln.price, cur),
+                "total_discount": rest_money(ln.total_discount),
+                "total_discount_set": rest_money_set(ln.total_discount, cur),
+                "taxable": ln.taxable, "requires_shipping": ln.requires_shipping, "gift_card": False,
+                "tax_lines": rest_tax_lines(ln.tax, ln.taxable),
+                "discount_allocations": allocations,
+            })
+        shipping_lines = []
+        if self.shipping > 0 or self.shipping_discount > 0:
+            ship_alloc = []
+            if self.shipping_discount > 0:
+                index = _application_index(applications, "shipping", self)
+                ship_alloc.append({"amount": rest_money(self.shipping_discount),
+                                   "amount_set": rest_money_set(self.shipping_discount, cur),
+                                   "discount_application_index": index})
+            discounted = self.shipping - self.shipping_discount
+            shipping_lines.append({
+                "id": self.order_id * 10 + 1, "title": self.shipping_title, "code": self.shipping_title,
+                "source": "shopify", "price": rest_money(self.shipping),
+                "price_set": rest_money_set(self.shipping, cur),
+                "discounted_price": rest_money(discounted),
+                "discounted_price_set": rest_money_set(discounted, cur),
+                "tax_lines": rest_tax_lines(self.shipping_tax), "discount_allocations": ship_alloc,
+            })
+        customer = None
+        if self.customer:
+            c = self.customer
+            customer = {"id": c["id"], "admin_graphql_api_id": f"gid://shopify/Customer/{c['id']}",
+                        "email": c.get("email") or self.email, "first_name": c.get("first_name"),
+                        "last_name": c.get("last_name"), "phone": c.get("phone"),
+                        "currency": cur}
+        address = self._address()
+        outstanding = max(self.outstanding, Decimal("0"))
+        return {
+            "id": self.order_id,
+            "admin_graphql_api_id": self.gid,
+            "name": self.name,
+            "order_number": self.number,
+            "number": self.number - 1000,
+            "email": self.customer_email,
+            "contact_email": self.customer_email,
+            "phone": self.phone,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "processed_at": iso(self.created_at),
+            "cancelled_at": iso(self.cancelled_at) if self.cancelled_at else None,
+            "cancel_reason": self.cancel_reason,
+            "closed_at": None,
+            "test": self.test,
+            "note": self.note,
+            "tags": ", ".join(self.tags),
+            "currency": cur,
+            "presentment_currency": cur,
+            "financial_status": self.financial_status,
+            "fulfillment_status": None,
+            "confirmed": True,
+            "taxes_included": self.taxes_included,
+            "total_price": rest_money(self.total),
+            "total_price_set": rest_money_set(self.total, cur),
+            "current_total_price": rest_money(self.total),
+            "subtotal_price": rest_money(self.subtotal),
+            "subtotal_price_set": rest_money_set(self.subtotal, cur),
+            "total_line_items_price": rest_money(self.line_items_total),
+            "total_line_items_price_set": rest_money_set(self.line_items_total, cur),
+            "total_tax": rest_money(self.total_tax),
+            "total_tax_set": rest_money_set(self.total_tax, cur),
+            "current_total_tax": rest_money(self.total_tax),
+            "total_discounts": rest_money(self.total_discounts),
+            "total_discounts_set": rest_money_set(self.total_discounts, cur),
+            "total_shipping_price_set": rest_money_set(self.shipping, cur),
+            "total_outstanding": rest_money(outstanding),
+            "total_tip_received": "0.00",
+            "tax_lines": rest_tax_lines(self.total_tax) if self.total_tax > 0 else [],
+            "discount_applications": [{k: v for k, v in a.items() if k != "_kind"} for a in applications],
+            "discount_codes": [],
+            "line_items": line_items,
+            "shipping_lines": shipping_lines,
+            "refunds": [],
+            "customer": customer,
+            "billing_address": address,
+            "shipping_address": address,
+            "payment_gateway_names": [self.gateway],
+            "source_name": "web",
+        }
+
+
+def _application_index(applications: list[dict[str, Any]], kind: str, order: ShopifyOrder) -> int:
+    """The index of the (REST) discount application of one kind, adding it when first seen."""
+    for i, app in enumerate(applications):
+        if app["_kind"] == kind:
+            return i
+    amount = {"line": None, "order": order.order_discount, "shipping": order.shipping_discount}[kind]
+    applications.append({
+        "_kind": kind,
+        "type": "manual",
+        "title": {"line": "Line discount", "order": "Order discount", "shipping": "Shipping discount"}[kind],
+        "description": None,
+        "value": rest_money(amount) if amount is not None else "0.00",
+        "value_type": "fixed_amount",
+        "allocation_method": "each" if kind != "order" else "across",
+        "target_selection": "explicit" if kind == "line" else "all",
+        "target_type": "shipping_line" if kind == "shipping" else "line_item",
+    })
+    return len(applications) - 1
+
+
+def connection(nodes: list[Any], ids: list[int], *, first: int | None = None, after: str | None = None,
+               last: int | None = None, before: str | None = None, reverse: bool = False,
+               **_: Any) -> dict[str, Any]:
+    """A Relay connection over ``nodes`` (keyed by ``ids``) with Shopify's cursor rules."""
+    if first is None and last is None:
+        raise ValueError("you must provide one of first or last")
+    for n in (first, last):
+        if n is not None and not 0 <= n <= 250:
+            raise ValueError("The first/last argument must be between 0 and 250")
+    order = list(range(len(nodes)))
+    if reverse:
+        order.reverse()
+    start, end = 0, len(order)
+    position = {ids[i]: k for k, i in enumerate(order)}
+    if after is not None:
+        last_id = decode_cursor(after)["last_id"]
+        start = position.get(last_id, len(order) - 1) + 1
+    if before is not None:
+        end = position.get(decode_cursor(before)["last_id"], 0)
+    window = order[start:end]
+    if first is not None:
+        has_next = len(window) > first or end < len(order)
+        has_prev = start > 0
+        window = window[:first]
+    else:
+        has_prev = len(window) > last or start > 0
+        has_next = end < len(order)
+        window = window[len(window) - last:] if last else []
+    cursors = [encode_cursor(ids[i]) for i in window]
+    return {
+        "nodes": [nodes[i] for i in window],
+        "edges": [{"node": nodes[i], "cursor": c} for i, c in zip(window, cursors, strict=True)],
+        "pageInfo": {"hasNextPage": has_next,
+                     "hasPreviousPage": has_prev,
+                     "startCursor": cursors[0] if cursors else None,
+                     "endCursor": cursors[-1] if cursors else None},
+    }
+
+
+def _variant_id(sku: str | None) -> int:
+    return 40_000_000 + zlib.crc32(str(sku).encode()) % 10**6
+
+
+def build_order(*, order_id: int, number: int, lines: list[dict[str, Any]], shipping: str = "0.00",
+                shipping_discount: str = "0.00", order_discount: str = "0.00", tax_rate: str = "0",
+                taxes_included: bool = False, currency: str = "USD", email: str | None = None,
+                customer: dict[str, Any] | None = None, financial_status: str = "paid",
+                gateway: str = "shopify_payments", created_at: datetime | None = None,
+                updated_at: datetime | None = None, **extra: Any) -> ShopifyOrder:
+    """Build one order; see the module docstring for the money rules.
+
+    ``lines``: dicts with ``sku``, ``title``, ``quantity``, ``price`` (str), optional ``discount``
+    (str, for the whole line) and ``taxable`` (default true). ``extra``: ``note``, ``tags``, ``phone``,
+    ``test``, ``tax_title``, ``shipping_title``, ``address`` (REST-shaped dict).
+    """
+    if financial_status not in FINANCIAL_STATUSES:
+        raise ValueError(f"financial_status must be one of {FINANCIAL_STATUSES}")
+    if not lines:
+        raise ValueError("an order needs at least one line")
+    now = datetime.now(UTC)
+    created = created_at or now
+    built = []
+    for i, spec in enumerate(lines):
+        qty = int(spec["quantity"])
+        if qty <= 0:
+            raise ValueError("line quantity must be positive")
+        price, discount = _d(spec["price"]), _d(spec.get("discount", "0"))
+        if discount < 0 or discount > price * qty:
+            raise ValueError("a line discount must be between 0 and the line amount")
+        line_id = order_id * 1000 + i + 1
+        built.append(Line(id=line_id, sku=spec.get("sku"), title=spec.get("title") or spec.get("sku") or "Item",
+                          quantity=qty, price=price, discount=discount, taxable=spec.get("taxable", True),
+                          variant_id=int(spec.get("variant_id", _variant_id(spec.get("sku")))),
+                          requires_shipping=spec.get("requires_shipping", True)))
+    if _d(shipping_discount) > _d(shipping):
+        raise ValueError("shipping_discount exceeds shipping")
+    order = ShopifyOrder(
+        order_id=order_id, number=number, lines=built, shipping=_d(shipping),
+        shipping_discount=_d(shipping_discount), order_discount=_d(order_discount), tax_rate=_d(tax_rate),
+        taxes_included=taxes_included, currency=currency, email=email or (customer or {}).get("email"),
+        customer=customer, financial_status=financial_status, gateway=gateway, created_at=created,
+        updated_at=updated_at or created, **extra)
+    order.recompute()
+    total = order.total
+    if financial_status == "paid":
+        order.add_transaction("SALE", total, at=created)
+    elif financial_status == "partially_paid":
+        order.add_transaction("SALE", _cents(total / 2, ROUND_DOWN), at=created)
+    elif financial_status == "authorized":
+        order.add_transaction("AUTHORIZATION", total, at=created)
+    return order
+
+
+def random_order(rng: random.Random, order_id: int, number: int, *, skus: list[tuple[str, str, str]] | list[str],
+                 customers: list[dict[str, Any]], created_at: datetime | None = None) -> ShopifyOrder:
+    """A varied demo order. ``skus``: ``(sku, title, price)`` tuples or bare SKUs; ``customers``: dicts
+    with ``id``, ``email``, ``first_name``, ``last_name``. Mostly paid, some pending."""
+    n_lines = rng.choice([1, 1, 2, 2, 3, 4, 6])
+    picks = rng.sample(list(skus), k=min(n_lines, len(skus)))
+    lines = []
+    for item in picks:
+        if isinstance(item, str):
+            cents = rng.choice(["00", "50", "95", "99"])
+            sku, title, price = item, item.replace("-", " ").title(), f"{rng.randint(5, 120)}.{cents}"
+        else:
+            sku, title, price = item
+        qty = rng.choice([1, 1, 1, 2, 3])
+        line: dict[str, Any] = {"sku": sku, "title": title, "quantity": qty, "price": price}
+        if rng.random() < 0.2:
+            line["discount"] = str(_cents(_d(price) * qty * _d(rng.choice(["0.1", "0.15", "0.25"]))))
+        if rng.random() < 0.1:
+            line["taxable"] = False
+        lines.append(line)
+    subtotal = sum(_d(ln["price"]) * ln["quantity"] - _d(ln.get("discount", "0")) for ln in lines)
+    order_discount = "0.00"
+    if rng.random() < 0.25:
+        order_discount = str(_cents(subtotal * _d(rng.choice(["0.05", "0.1", "0.2"]))))
+    shipping = rng.choice(["0.00", "4.99", "7.50", "12.00"])
+    shipping_discount = shipping if shipping != "0.00" and rng.random() < 0.15 else "0.00"
+    taxes_included = rng.random() < 0.2
+    tax_rate = rng.choice(["0", "0.0625", "0.08", "0.0875"]) if not taxes_included else rng.choice(["0.2", "0.19"])
+    status = rng.choices(["paid", "pending", "partially_paid", "authorized"], weights=[80, 12, 4, 4])[0]
+    customer = rng.choice(customers) if customers else None
+    created = created_at or datetime.now(UTC) - timedelta(minutes=rng.randint(0, 60 * 24 * 30))
+    return build_order(order_id=order_id, number=number, lines=lines, shipping=shipping,
+                       shipping_discount=shipping_discount, order_discount=order_discount,
+                       tax_rate=tax_rate, taxes_included=taxes_included, customer=customer,
+                       email=(customer or {}).get("email"), financial_status=status,
+                       gateway="manual" if status == "pending" else "shopify_payments",
+                       created_at=created, updated_at=created)

@@ -1,0 +1,185 @@
+"""A merchant's connected accounts as ready-to-use API clients.
+
+Secrets are decrypted only here. An access token refused by a platform is refreshed once, under a
+lock so that two workers never refresh the same connection at once; the rotated refresh token is
+committed before the new access token is used. When the refresh fails for good, the connection is
+marked *needs reconnect* and ``NeedsReconnect`` is raised: the run waits instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from connectors import hubspot as hubspot_api
+from connectors import quickbooks as quickbooks_api
+from connectors.errors import AuthExpired, ConnectorError
+from connectors.hubspot import HubSpotClient
+from connectors.quickbooks import QuickBooksClient
+from connectors.shopify import ShopifyClient
+from hub.models import Connection, utcnow
+from sync import locks
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger("o2c.accounts")
+
+
+class NeedsReconnect(ConnectorError):
+    """The platform no longer accepts this connection's credentials; a person must reconnect it."""
+
+    kind = "auth"
+
+
+class Accounts:
+    def __init__(self, hub: Hub, merchant_id: int) -> None:
+        self.hub = hub
+        self.merchant_id = merchant_id
+
+    def connection(self, platform: str, account: str | None = None) -> Connection | None:
+        with self.hub.sessions() as s:
+            q = select(Connection).where(Connection.merchant_id == self.merchant_id,
+                                         Connection.platform == platform,
+                                         Connection.status != "disconnected")
+            if account:
+                q = q.where(Connection.account == account)
+            return s.scalar(q.order_by(Connection.id))
+
+    def require(self, platform: str, account: str | None = None) -> Connection:
+        conn = self.connection(platform, account)
+        if conn is None:
+            raise NeedsReconnect(f"the merchant has no {platform} connection", platform=platform)
+        if conn.status == "needs_reconnect":
+            raise NeedsReconnect(f"the {platform} connection needs reconnecting", platform=platform,
+                                 detail=conn.status_reason)
+        return conn
+
+    def shopify(self, shop: str | None = None) -> ShopifyClient:
+        conn = self.require("shopify", shop)
+        return _Refreshing(self, conn, lambda sec: ShopifyClient(
+            conn.account, sec["access_token"], api_url=self.hub.settings.shopify_api_url,
+            timeout=self.hub.settings.http_timeout), refresh=None)  # type: ignore[return-value]
+
+    def quickbooks(self) -> QuickBooksClient:
+        conn = self.require("quickbooks")
+        settings = self.hub.settings
+        return _Refreshing(self, conn, lambda sec: QuickBooksClient(
+            conn.account, sec["access_token"], api_url=settings.quickbooks_api_url,
+            sandbox=settings.quickbooks_environment.lower().startswith("sand"),
+            timeout=settings.http_timeout), refresh=self._refresh_quickbooks)  # type: ignore[return-value]
+
+    def hubspot(self) -> HubSpotClient | None:
+        conn = self.connection("hubspot")
+        if conn is None:
+            return None
+        conn = self.require("hubspot")
+        return _Refreshing(self, conn, lambda sec: HubSpotClient(
+            sec["access_token"], api_url=self.hub.settings.hubspot_api_url,
+            timeout=self.hub.settings.http_timeout), refresh=self._refresh_hubspot)  # type: ignore[return-value]
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def secrets_of(self, connection_id: int) -> tuple[Connection, dict[str, Any]]:
+        with self.hub.sessions() as s:
+            conn = s.get(Connection, connection_id)
+            assert conn is not None
+            return conn, self.hub.secrets.decrypt(conn.secrets)
+
+    def _refresh_quickbooks(self, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        st = self.hub.settings
+        if not (st.quickbooks_client_id and st.quickbooks_client_secret and secrets.get("refresh_token")):
+            raise AuthExpired("QuickBooks refused the access token and no refresh is possible "
+                              "(QUICKBOOKS_CLIENT_ID/SECRET or the refresh token is missing)",
+                              platform="quickbooks", code="no_refresh")
+        tokens = quickbooks_api.refresh_tokens(
+            client_id=st.quickbooks_client_id, client_secret=st.quickbooks_client_secret,
+            refresh_token=secrets["refresh_token"], oauth_url=st.quickbooks_oauth_url,
+            environment=st.quickbooks_environment)
+        return ({**secrets, "access_token": tokens.access_token, "refresh_token": tokens.refresh_token},
+                tokens.expires_in)
+
+    def _refresh_hubspot(self, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        st = self.hub.settings
+        if not (st.hubspot_client_id and st.hubspot_client_secret and secrets.get("refresh_token")):
+            raise AuthExpired("HubSpot refused the access token and no refresh is possible "
+                              "(HUBSPOT_CLIENT_ID/SECRET or the refresh token is missing)",
+                              platform="hubspot", code="no_refresh")
+        tokens = hubspot_api.refresh_tokens(
+            client_id=st.hubspot_client_id, client_secret=st.hubspot_client_secret,
+            refresh_token=secrets["refresh_token"], api_url=st.hubspot_api_url, timeout=st.http_timeout)
+        return ({**secrets, "access_token": tokens.access_token, "refresh_token": tokens.refresh_token},
+                tokens.expires_in)
+
+    def refresh(self, conn: Connection, used_token: str,
+                refresher: Callable[[dict[str, Any]], tuple[dict[str, Any], int]] | None) -> dict[str, Any]:
+        """New secrets for ``conn`` after ``used_token`` was refused (refreshing at most once)."""
+        with locks.held(self.hub.sessions, f"refresh:{conn.id}", ttl=60, wait=60):
+            current, secrets = self.secrets_of(conn.id)
+            if current.status == "needs_reconnect":
+                raise NeedsReconnect(f"the {conn.platform} connection needs reconnecting",
+                                     platform=conn.platform, detail=current.status_reason)
+            if secrets.get("access_token") != used_token:
+                return secrets  # another worker refreshed while we waited
+            try:
+                if refresher is None:
+                    raise AuthExpired(f"{conn.platform} refused the access token", platform=conn.platform)
+                new_secrets, expires_in = refresher(secrets)
+            except AuthExpired as exc:
+                self.mark_needs_reconnect(conn.id, str(exc))
+                raise NeedsReconnect(f"the {conn.platform} connection needs reconnecting",
+                                     platform=conn.platform, detail=str(exc)) from exc
+            with self.hub.sessions() as s:  # persist the rotated refresh token before using it
+                row = s.get(Connection, conn.id)
+                assert row is not None
+                row.secrets = self.hub.secrets.encrypt(new_secrets)
+                row.token_expires_at = utcnow() + timedelta(seconds=expires_in)
+                s.commit()
+            log.info("refreshed the %s token of connection %s", conn.platform, conn.id)
+            return new_secrets
+
+    def mark_needs_reconnect(self, connection_id: int, reason: str) -> None:
+        with self.hub.sessions() as s:
+            row = s.get(Connection, connection_id)
+            if row is not None:
+                row.status = "needs_reconnect"
+                row.status_reason = reason[:500]
+                s.commit()
+        log.warning("connection %s needs reconnecting: %s", connection_id, reason)
+
+
+class _Refreshing:
+    """Proxy over a client: a call refused with ``AuthExpired`` is retried once with fresh tokens."""
+
+    def __init__(self, accounts: Accounts, conn: Connection, build: Callable[[dict[str, Any]], Any],
+                 refresh: Callable[[dict[str, Any]], tuple[dict[str, Any], int]] | None) -> None:
+        self._accounts = accounts
+        self._conn = conn
+        self._build = build
+        self._refresh = refresh
+        self._secrets = accounts.hub.secrets.decrypt(conn.secrets)
+        self._client = build(self._secrets)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return getattr(self._client, name)(*args, **kwargs)
+            except AuthExpired:
+                self._secrets = self._accounts.refresh(self._conn, self._secrets.get("access_token"),
+                                                       self._refresh)
+                self._client = self._build(self._secrets)
+            try:
+                return getattr(self._client, name)(*args, **kwargs)
+            except AuthExpired as exc:
+                self._accounts.mark_needs_reconnect(self._conn.id, str(exc))
+                raise NeedsReconnect(f"the {self._conn.platform} connection needs reconnecting",
+                                     platform=self._conn.platform, detail=str(exc)) from exc
+
+        return call

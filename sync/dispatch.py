@@ -1,0 +1,136 @@
+"""Getting runs to a worker: rq on Redis (scale-out) or an in-process thread pool (embedded).
+
+Both run the same job function, ``sync.jobs.run_sync``. Dispatch is only a hint: the database is the
+source of truth, and the sweeper re-dispatches any run that is due or whose worker died, so a lost
+queue message delays a sync but never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from sync import runs
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger("o2c.dispatch")
+
+
+def job_id(run_id: int) -> str:
+    return f"o2c-run-{run_id}"
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, run_id: int) -> None: ...
+    def sweep(self) -> int: ...
+    def stop(self) -> None: ...
+
+
+class EmbeddedRunner:
+    """Runs jobs on a small thread pool in this process; a sweeper thread picks up due runs."""
+
+    def __init__(self, hub: Hub, threads: int = 4, sweep_interval: float = 2.0) -> None:
+        self.hub = hub
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="o2c-job")
+        self._inflight: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._sweeper = threading.Thread(target=self._sweep_loop, args=(sweep_interval,),
+                                         name="o2c-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def dispatch(self, run_id: int) -> None:
+        with self._lock:
+            if run_id in self._inflight or self._stop.is_set():
+                return
+            self._inflight.add(run_id)
+        self._pool.submit(self._run, run_id)
+
+    def _run(self, run_id: int) -> None:
+        from sync.jobs import run_sync
+
+        try:
+            run_sync(run_id, hub=self.hub)
+        except Exception:  # noqa: BLE001 - the job records its own failures; never kill the pool
+            log.exception("job for run %s crashed", run_id)
+        finally:
+            with self._lock:
+                self._inflight.discard(run_id)
+                self._idle.notify_all()
+
+    def sweep(self) -> int:
+        count = 0
+        for run_id, _status in runs.due_runs(self.hub.sessions):
+            self.dispatch(run_id)
+            count += 1
+        return count
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is in flight (used by the demo and ``syncs retry`` in embedded mode)."""
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._inflight, timeout=timeout)
+
+    def _sweep_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
+                log.exception("sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RQDispatcher:
+    """Enqueues ``sync.jobs.run_job`` on an rq queue; ``o2c worker`` processes run it."""
+
+    def __init__(self, hub: Hub) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.hub = hub
+        self.redis = Redis.from_url(hub.settings.redis_url)
+        self.queue = Queue(hub.settings.queue_name, connection=self.redis)
+
+    def dispatch(self, run_id: int) -> None:
+        self.queue.enqueue("sync.jobs.run_job", run_id, job_id=job_id(run_id),
+                           result_ttl=60, failure_ttl=86400,
+                           job_timeout=max(600, int(self.hub.settings.run_lease_seconds * 20)))
+
+    def sweep(self) -> int:
+        """Enqueue every due run that is not already waiting in the queue."""
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        waiting = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+        stale = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
+        count = 0
+        for run_id, status in runs.due_runs(self.hub.sessions):
+            if status != "running":  # a lapsed lease means the job's worker died: always re-enqueue
+                try:
+                    job = Job.fetch(job_id(run_id), connection=self.redis)
+                    enqueued = job.enqueued_at.replace(tzinfo=None) if job.enqueued_at else None
+                    if job.get_status() in waiting and enqueued and enqueued > stale:
+                        continue
+                except NoSuchJobError:
+                    pass
+            self.dispatch(run_id)
+            count += 1
+        return count
+
+    def stop(self) -> None:
+        self.redis.close()
+
+
+def make_dispatcher(hub: Hub) -> Dispatcher:
+    if hub.settings.redis_url:
+        return RQDispatcher(hub)
+    return EmbeddedRunner(hub, threads=hub.settings.embedded_threads,
+                          sweep_interval=hub.settings.sweep_interval)

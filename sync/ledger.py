@@ -1,0 +1,68 @@
+"""Bindings: which external object stands for which source object (the binder of the connector pattern).
+
+A binding is unique per (merchant, source, target kind): looking one up before creating anything is
+what makes every step idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import Binding, utcnow
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source object: e.g. ("shopify", "order", "4501") or ("hub", "buyer", "email:a@b.c")."""
+
+    platform: str
+    type: str
+    id: str
+
+
+class Ledger:
+    def __init__(self, sessions: sessionmaker[Session], merchant_id: int) -> None:
+        self._sessions = sessions
+        self.merchant_id = merchant_id
+
+    def find(self, source: Source, target_platform: str, target_type: str) -> Binding | None:
+        with self._sessions() as s:
+            return s.scalar(self._query(source, target_platform, target_type))
+
+    def target_id(self, source: Source, target_platform: str, target_type: str) -> str | None:
+        b = self.find(source, target_platform, target_type)
+        return b.target_id if b else None
+
+    def bind(self, source: Source, target_platform: str, target_type: str, target_id: str, *,
+             data: dict[str, Any] | None = None, run_id: int | None = None) -> None:
+        """Record (or move) the binding, committed before this returns."""
+        for _ in range(3):
+            with self._sessions() as s:
+                row = s.scalar(self._query(source, target_platform, target_type))
+                if row is None:
+                    s.add(Binding(merchant_id=self.merchant_id, source_platform=source.platform,
+                                  source_type=source.type, source_id=source.id,
+                                  target_platform=target_platform, target_type=target_type,
+                                  target_id=target_id, data=data or {}, sync_run_id=run_id))
+                else:
+                    row.target_id = target_id
+                    row.data = {**(row.data or {}), **(data or {})}
+                    row.sync_run_id = run_id or row.sync_run_id
+                    row.updated_at = utcnow()
+                try:
+                    s.commit()
+                    return
+                except IntegrityError:  # a concurrent insert of the same binding: update it instead
+                    s.rollback()
+        raise RuntimeError(f"could not record binding for {source}")
+
+    def _query(self, source: Source, target_platform: str, target_type: str):  # noqa: ANN202
+        return select(Binding).where(
+            Binding.merchant_id == self.merchant_id, Binding.source_platform == source.platform,
+            Binding.source_type == source.type, Binding.source_id == source.id,
+            Binding.target_platform == target_platform, Binding.target_type == target_type)

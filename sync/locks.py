@@ -1,0 +1,73 @@
+"""Leased locks in the database, so events for the same order (or buyer, or SKU) are worked on by one
+worker at a time, across processes and hosts, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import SourceLock, utcnow
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class LockBusy(Exception):
+    """Someone else holds the lock (not an error: the work is deferred)."""
+
+
+def try_acquire(sessions: sessionmaker[Session], key: str, holder: str, ttl: float) -> bool:
+    expires = utcnow() + timedelta(seconds=ttl)
+    with sessions() as s:
+        s.add(SourceLock(key=key, holder=holder, expires_at=expires))
+        try:
+            s.commit()
+            return True
+        except IntegrityError:
+            s.rollback()
+        taken = s.execute(update(SourceLock)
+                          .where(SourceLock.key == key,
+                                 (SourceLock.expires_at < utcnow()) | (SourceLock.holder == holder))
+                          .values(holder=holder, expires_at=expires))
+        s.commit()
+        return taken.rowcount == 1
+
+
+def extend(sessions: sessionmaker[Session], key: str, holder: str, ttl: float) -> None:
+    with sessions() as s:
+        s.execute(update(SourceLock).where(SourceLock.key == key, SourceLock.holder == holder)
+                  .values(expires_at=utcnow() + timedelta(seconds=ttl)))
+        s.commit()
+
+
+def release(sessions: sessionmaker[Session], key: str, holder: str) -> None:
+    with sessions() as s:
+        s.execute(delete(SourceLock).where(SourceLock.key == key, SourceLock.holder == holder))
+        s.commit()
+
+
+@contextlib.contextmanager
+def held(sessions: sessionmaker[Session], key: str, *, ttl: float = 60.0, wait: float = 30.0) -> Iterator[None]:
+    """Hold ``key`` for the block, waiting up to ``wait`` seconds for it; ``LockBusy`` after that."""
+    holder = holder_id() + ":" + key
+    deadline = time.monotonic() + wait
+    pause = 0.02
+    while not try_acquire(sessions, key, holder, ttl):
+        if time.monotonic() >= deadline:
+            raise LockBusy(key)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+    try:
+        yield
+    finally:
+        release(sessions, key, holder)

@@ -1,0 +1,368 @@
+"""The order pipeline: a store order becomes a HubSpot contact, a QuickBooks customer, invoice and
+(when paid) payment. Each step looks up its binding first, creates with a deterministic idempotency
+key, and records its binding the moment the platform answers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from connectors import jsonmoney
+from connectors.errors import Permanent
+from connectors.quickbooks import QuickBooksClient, amount
+from hub.models import SyncRun
+from mappings import quickbooks as qbmap
+from mappings.hubspot import contact_properties
+from mappings.model import MappingError, Order
+from mappings.rules import MappingRules, load_rules
+from mappings.shopify import order_from_graphql
+from sync import locks, runs
+from sync.accounts import Accounts
+from sync.ledger import Ledger, Source
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+    from sync.jobs import StepRecorder
+
+QB = "quickbooks"
+DUPLICATE_NAME = "6240"
+DUPLICATE_DOC_NUMBER = "6140"
+
+
+def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> str | None:
+    from sync.jobs import Outcome
+
+    accounts = Accounts(hub, run.merchant_id)
+    rec.begin("pull")
+    order = pull_order(accounts, run)
+    runs.save_canonical(hub.sessions, run.id, order.to_dict(), order.name)
+    pipeline = OrderPipeline(hub, run, rec, accounts, order, load_rules())
+    if order.cancelled_at and not pipeline.invoice_binding() and not order.is_paid:
+        raise Outcome("skipped", f"order {order.name} was cancelled before it was invoiced")
+    return pipeline.execute()
+
+
+def pull_order(accounts: Accounts, run: SyncRun) -> Order:
+    if run.source_platform != "shopify":
+        raise Permanent(f"orders from {run.source_platform} are not supported yet")
+    shop = None
+    if run.connection_id:
+        conn, _ = accounts.secrets_of(run.connection_id)
+        shop = conn.account
+    fetched = accounts.shopify(shop).fetch_order(run.source_id)
+    if fetched is None:
+        raise Permanent(f"order {run.source_id} no longer exists in the store", platform="shopify",
+                        code="not_found")
+    node, extra_lines = fetched
+    return order_from_graphql(node, extra_lines)
+
+
+class OrderPipeline:
+    def __init__(self, hub: Hub, run: SyncRun, rec: StepRecorder, accounts: Accounts, order: Order,
+                 rules: MappingRules) -> None:
+        self.hub = hub
+        self.run = run
+        self.rec = rec
+        self.accounts = accounts
+        self.order = order
+        self.rules = rules
+        self.ledger = Ledger(hub.sessions, run.merchant_id)
+        self.order_source = Source(order.platform, "order", order.source_id)
+        self.buyer_source = Source("hub", "buyer", self._buyer_key())
+        self._qb: QuickBooksClient | None = None
+
+    @property
+    def qb(self) -> QuickBooksClient:
+        if self._qb is None:
+            self._qb = self.accounts.quickbooks()
+        return self._qb
+
+    def execute(self) -> str | None:
+        self.contact()
+        customer_id = self.customer()
+        item_ids, shipping_item_id = self.items()
+        invoice = self.invoice(customer_id, item_ids, shipping_item_id)
+        self.payment(customer_id, invoice)
+        return None
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _buyer_key(self) -> str:
+        key = self.order.customer.key
+        # a guest without e-mail is nobody we can recognise again: one customer per order
+        return key if key != "guest" else f"order:{self.order.platform}:{self.order.source_id}"
+
+    def _rid(self, *parts: str) -> str:
+        return qbmap.request_id(str(self.run.merchant_id), *parts)
+
+    def _lock(self, what: str):  # noqa: ANN202
+        return locks.held(self.hub.sessions, f"{self.run.merchant_id}:{what}", ttl=120, wait=60)
+
+    def invoice_binding(self):  # noqa: ANN201
+        return self.ledger.find(self.order_source, QB, "invoice")
+
+    # -- steps ----------------------------------------------------------------------------------
+    def contact(self) -> None:
+        self.rec.begin("contact")
+        client = self.accounts.hubspot()
+        if client is None:
+            self.rec.record("contact", "skipped", message="no HubSpot connection")
+            return
+        if not self.order.customer.email:
+            self.rec.record("contact", "skipped", message="the order has no e-mail address")
+            return
+        props = contact_properties(self.order.customer, self.order, self.rules)
+        [result] = client.upsert_contacts([props])
+        self.ledger.bind(self.buyer_source, "hubspot", "contact", result.id,
+                         data={"email": result.email}, run_id=self.run.id)
+        self.rec.record("contact", "created" if result.created else "updated", target_platform="hubspot",
+                        target_type="contact", target_id=result.id)
+
+    def customer(self) -> str:
+        self.rec.begin("customer")
+        bound = self.ledger.target_id(self.buyer_source, QB, "customer")
+        if bound:
+            self.rec.record("customer", "found", target_platform=QB, target_type="customer",
+                            target_id=bound, message="bound earlier")
+            return bound
+        with self._lock(f"buyer:{self.buyer_source.id}"):
+            bound = self.ledger.target_id(self.buyer_source, QB, "customer")
+            if bound:
+                return bound
+            outcome, customer = self._find_or_create_customer()
+        self.ledger.bind(self.buyer_source, QB, "customer", customer["Id"],
+                         data={"display_name": customer.get("DisplayName")}, run_id=self.run.id)
+        self.rec.record("customer", outcome, target_platform=QB, target_type="customer",
+                        target_id=customer["Id"], message=customer.get("DisplayName"))
+        return customer["Id"]
+
+    def _find_or_create_customer(self) -> tuple[str, dict[str, Any]]:
+        buyer = self.order.customer
+        email = (buyer.email or "").strip()
+        if email:
+            found = self.qb.find_one("Customer", "PrimaryEmailAddr", email)
+            if found:
+                return "found", found
+        name = qbmap.customer_payload(buyer)["DisplayName"]
+        same_name = self.qb.find_one("Customer", "DisplayName", name)
+        if same_name is not None:
+            their = ((same_name.get("PrimaryEmailAddr") or {}).get("Address") or "").lower()
+            if email and their == email.lower():
+                return "found", same_name
+            name = self._distinct_name(name)  # a stranger with the same name: never merge
+        try:
+            return "created", self._create_customer(name)
+        except Permanent as exc:
+            if exc.code != DUPLICATE_NAME:
+                raise
+            return "created", self._create_customer(self._distinct_name(name, force_order=True))
+
+    def _distinct_name(self, name: str, force_order: bool = False) -> str:
+        email = self.order.customer.email
+        suffix = f" ({self.order.name})" if force_order or not email else f" ({email})"
+        return (name[: 500 - len(suffix)] + suffix).replace(":", "-")
+
+    def _create_customer(self, display_name: str) -> dict[str, Any]:
+        payload = qbmap.customer_payload(self.order.customer, display_name=display_name)
+        return self.qb.create("Customer", payload,
+                              request_id=self._rid("buyer", self.buyer_source.id, "customer", display_name))
+
+    def items(self) -> tuple[dict[str, str], str | None]:
+        self.rec.begin("items")
+        item_ids: dict[str, str] = {}
+        created = 0
+        for line in self.order.lines:
+            key = qbmap.sku_key(line)
+            if key in item_ids:
+                continue
+            item_id, was_created = self._item_for(key, line.sku, line.title)
+            item_ids[key] = item_id
+            created += was_created
+        shipping_id = None
+        if any(s.amount != 0 for s in self.order.shipping_lines):
+            shipping_id, was_created = self._named_item("shipping", self.rules.shipping.item, "Service")
+            created += was_created
+        self.rec.record("items", "created" if created else "found", target_platform=QB, target_type="item",
+                        message=f"{len(item_ids)} item(s), {created} created")
+        return item_ids, shipping_id
+
+    def _item_for(self, key: str, sku: str | None, title: str) -> tuple[str, bool]:
+        source = Source("hub", "sku", key)
+        bound = self.ledger.target_id(source, QB, "item")
+        if bound:
+            return bound, False
+        with self._lock(f"sku:{key}"):
+            bound = self.ledger.target_id(source, QB, "item")
+            if bound:
+                return bound, False
+            item, created = self._find_or_create_item(key, sku, title)
+            self.ledger.bind(source, QB, "item", item["Id"], data={"name": item.get("Name")},
+                             run_id=self.run.id)
+            return item["Id"], created
+
+    def _find_or_create_item(self, key: str, sku: str | None, title: str) -> tuple[dict[str, Any], bool]:
+        rules = self.rules.items
+        name = _item_name(sku or title)
+        for field in rules.match_by:
+            if field == "sku" and sku:
+                found = self.qb.find_one("Item", "Sku", sku)
+            elif field == "name":
+                found = self.qb.find_one("Item", "Name", name)
+            else:
+                found = None
+            if found:
+                return found, False
+        if rules.when_missing == "fallback" and rules.fallback_item:
+            found = self.qb.find_one("Item", "Name", rules.fallback_item)
+            if not found:
+                raise MappingError(f"fallback item {rules.fallback_item!r} does not exist in QuickBooks",
+                                   rule="items.fallback_item")
+            return found, False
+        if rules.when_missing != "create":
+            raise MappingError(f"SKU {sku or title!r} has no QuickBooks item", rule="items.when_missing")
+        payload = {"Name": name, "Type": rules.type, "IncomeAccountRef": {"value": self._income_account()}}
+        if sku:
+            payload["Sku"] = sku[:100]
+        try:
+            return self.qb.create("Item", payload, request_id=self._rid("sku", key, "item")), True
+        except Permanent as exc:
+            if exc.code != DUPLICATE_NAME:
+                raise
+            found = self.qb.find_one("Item", "Name", name)
+            if not found:
+                raise
+            return found, False
+
+    def _named_item(self, role: str, name: str, item_type: str) -> tuple[str, bool]:
+        source = Source("hub", role, name)
+        bound = self.ledger.target_id(source, QB, "item")
+        if bound:
+            return bound, False
+        with self._lock(f"{role}:{name}"):
+            found = self.qb.find_one("Item", "Name", name)
+            created = False
+            if not found:
+                found = self.qb.create("Item", {"Name": name, "Type": item_type,
+                                                "IncomeAccountRef": {"value": self._income_account()}},
+                                       request_id=self._rid(role, name, "item"))
+                created = True
+            self.ledger.bind(source, QB, "item", found["Id"], data={"name": name}, run_id=self.run.id)
+            return found["Id"], created
+
+    def _income_account(self) -> str:
+        name = self.rules.items.income_account
+        source = Source("hub", "account", name)
+        bound = self.ledger.target_id(source, QB, "account")
+        if bound:
+            return bound
+        found = self.qb.find_one("Account", "Name", name)
+        if not found:
+            raise MappingError(f"income account {name!r} does not exist in QuickBooks",
+                               rule="items.income_account")
+        self.ledger.bind(source, QB, "account", found["Id"], data={"name": name}, run_id=self.run.id)
+        return found["Id"]
+
+    def invoice(self, customer_id: str, item_ids: dict[str, str], shipping_item_id: str | None) -> dict[str, Any]:
+        self.rec.begin("invoice")
+        payload = qbmap.invoice_payload(self.order, customer_id=customer_id, item_ids=item_ids,
+                                        shipping_item_id=shipping_item_id, rules=self.rules)
+        qbmap.check_invoice_total(self.order, payload)
+        fingerprint = hashlib.sha256(jsonmoney.dumps(payload).encode()).hexdigest()[:20]
+        binding = self.invoice_binding()
+        if binding is not None:
+            data = binding.data or {}
+            if data.get("fingerprint") == fingerprint:
+                self.rec.record("invoice", "unchanged", target_platform=QB, target_type="invoice",
+                                target_id=binding.target_id)
+                return {"Id": binding.target_id, "TotalAmt": data.get("total"), "Balance": data.get("balance")}
+            synced = data.get("order_updated_at")
+            if synced and self.order.updated_at.isoformat() < synced:
+                self.rec.record("invoice", "unchanged", target_platform=QB, target_type="invoice",
+                                target_id=binding.target_id, message="event older than what was synced")
+                return {"Id": binding.target_id, "TotalAmt": data.get("total"), "Balance": data.get("balance")}
+            current = self.qb.get("Invoice", binding.target_id)
+            invoice = self.qb.update("Invoice", {**payload, "Id": binding.target_id,
+                                                 "SyncToken": current["SyncToken"], "sparse": False})
+            outcome = "updated"
+        else:
+            invoice = self._find_invoice(payload["DocNumber"]) if self.run.attempts > 1 else None
+            outcome = "found"
+            if invoice is None:
+                invoice = self._create_invoice(payload)
+                outcome = "created"
+        self.ledger.bind(self.order_source, QB, "invoice", invoice["Id"], run_id=self.run.id, data={
+            "doc_number": invoice.get("DocNumber"), "total": str(amount(invoice.get("TotalAmt"))),
+            "balance": str(amount(invoice.get("Balance"))), "fingerprint": fingerprint,
+            "order_updated_at": self.order.updated_at.isoformat()})
+        self.rec.record("invoice", outcome, target_platform=QB, target_type="invoice", target_id=invoice["Id"],
+                        message=f"DocNumber {invoice.get('DocNumber')}, total {amount(invoice.get('TotalAmt'))}")
+        if amount(invoice.get("TotalAmt")) != self.order.total:
+            raise Permanent(f"QuickBooks computed invoice {invoice['Id']} total {amount(invoice.get('TotalAmt'))} "
+                            f"but the order total is {self.order.total} {self.order.currency}",
+                            platform=QB, code="total_mismatch")
+        return invoice
+
+    def _find_invoice(self, doc_number: str) -> dict[str, Any] | None:
+        found = self.qb.find_one("Invoice", "DocNumber", doc_number)
+        if found is None:
+            return None
+        if re.search(rf"\b{re.escape(self.order.source_id)}\b", found.get("PrivateNote") or ""):
+            return found
+        raise Permanent(f"QuickBooks already has an invoice numbered {doc_number} (Id {found['Id']}) for "
+                        f"another order; set an invoice number prefix in the mapping rules",
+                        platform=QB, code=DUPLICATE_DOC_NUMBER)
+
+    def _create_invoice(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.qb.create("Invoice", payload,
+                                  request_id=self._rid(self.order.platform, self.order.source_id, "invoice"))
+        except Permanent as exc:
+            if exc.code != DUPLICATE_DOC_NUMBER and "duplicate document" not in str(exc).lower():
+                raise
+            found = self._find_invoice(payload["DocNumber"])
+            if found is None:
+                raise
+            return found
+
+    def payment(self, customer_id: str, invoice: dict[str, Any]) -> None:
+        self.rec.begin("payment")
+        if not self.order.is_paid:
+            self.rec.record("payment", "skipped", message=f"order is {self.order.financial_status}")
+            return
+        bound = self.ledger.target_id(self.order_source, QB, "payment")
+        if bound:
+            self.rec.record("payment", "found", target_platform=QB, target_type="payment", target_id=bound,
+                            message="bound earlier")
+            return
+        paid = self.order.total
+        if paid <= Decimal("0"):
+            self.rec.record("payment", "skipped", message="nothing to pay on a zero-total order")
+            return
+        payment = self._find_payment(customer_id, invoice["Id"]) if self.run.attempts > 1 else None
+        outcome = "found"
+        if payment is None:
+            payload = qbmap.payment_payload(self.order, customer_id=customer_id, invoice_id=invoice["Id"],
+                                            amount=paid)
+            payment = self.qb.create("Payment", payload,
+                                     request_id=self._rid(self.order.platform, self.order.source_id, "payment"))
+            outcome = "created"
+        self.ledger.bind(self.order_source, QB, "payment", payment["Id"], run_id=self.run.id,
+                         data={"amount": str(amount(payment.get("TotalAmt"))), "invoice_id": invoice["Id"]})
+        self.rec.record("payment", outcome, target_platform=QB, target_type="payment", target_id=payment["Id"],
+                        message=f"amount {amount(payment.get('TotalAmt'))}")
+
+    def _find_payment(self, customer_id: str, invoice_id: str) -> dict[str, Any] | None:
+        from connectors.quickbooks import quote
+
+        for p in self.qb.query(f"SELECT * FROM Payment WHERE CustomerRef = {quote(customer_id)} MAXRESULTS 1000"):
+            for line in p.get("Line") or []:
+                if any(t.get("TxnId") == invoice_id and t.get("TxnType") == "Invoice"
+                       for t in line.get("LinkedTxn") or []):
+                    return p
+        return None
+
+
+def _item_name(text: str) -> str:
+    """A QuickBooks item name: at most 100 characters, no ':' (QuickBooks' sub-item separator)."""
+    return re.sub(r"\s+", " ", text.replace(":", "-")).strip()[:100] or "Item"

@@ -1,0 +1,169 @@
+"""Sync runs: opening one per source event, claiming it atomically, recording attempts and outcomes.
+
+States: pending → running → succeeded | retrying(next_attempt_at) | failed(reason) | skipped(reason).
+A run whose lease ran out while ``running`` (its worker died) is due again.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import SyncAttempt, SyncRun, utcnow
+
+ACTIVE = ("pending", "retrying")
+FINAL = ("succeeded", "failed", "skipped")
+
+
+def open_run(session: Session, *, merchant_id: int, kind: str, platform: str, source_id: str,
+             source_name: str | None, trigger: str) -> tuple[SyncRun, bool]:
+    """The run that will carry this event: a waiting run for the same source absorbs it; otherwise a
+    new pending run is added (returns it and whether it is new). The caller commits."""
+    waiting = session.scalar(
+        select(SyncRun).where(SyncRun.merchant_id == merchant_id, SyncRun.kind == kind,
+                              SyncRun.source_platform == platform, SyncRun.source_id == source_id,
+                              SyncRun.status == "pending")
+        .order_by(SyncRun.id.desc()).limit(1))
+    if waiting is not None:
+        waiting.trigger = trigger
+        waiting.source_name = source_name or waiting.source_name
+        return waiting, False
+    run = SyncRun(merchant_id=merchant_id, kind=kind, source_platform=platform, source_id=source_id,
+                  source_name=source_name, trigger=trigger, status="pending", attempts=0)
+    session.add(run)
+    session.flush()
+    return run, True
+
+
+def due_clause(now: datetime):  # noqa: ANN201
+    return or_(
+        and_(SyncRun.status.in_(ACTIVE),
+             or_(SyncRun.next_attempt_at.is_(None), SyncRun.next_attempt_at <= now)),
+        and_(SyncRun.status == "running", SyncRun.lease_until < now),
+    )
+
+
+def due_runs(sessions: sessionmaker[Session], limit: int = 500) -> list[tuple[int, str]]:
+    """(id, status) of runs that should be worked on now, oldest first."""
+    now = utcnow()
+    with sessions() as s:
+        rows = s.execute(select(SyncRun.id, SyncRun.status).where(due_clause(now))
+                         .order_by(SyncRun.id).limit(limit)).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def claim(sessions: sessionmaker[Session], run_id: int, lease_seconds: float) -> SyncRun | None:
+    """Take the run if it is due (atomically: one claimer wins); records a new attempt."""
+    now = utcnow()
+    with sessions() as s:
+        result = s.execute(update(SyncRun).where(SyncRun.id == run_id, due_clause(now))
+                           .values(status="running", attempts=SyncRun.attempts + 1,
+                                   lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+                           .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            s.rollback()
+            return None
+        run = s.get(SyncRun, run_id)
+        assert run is not None
+        s.add(SyncAttempt(run_id=run_id, number=run.attempts, started_at=now))
+        s.commit()
+        return run
+
+
+def extend_lease(sessions: sessionmaker[Session], run_id: int, lease_seconds: float) -> None:
+    with sessions() as s:
+        s.execute(update(SyncRun).where(SyncRun.id == run_id, SyncRun.status == "running")
+                  .values(lease_until=utcnow() + timedelta(seconds=lease_seconds)))
+        s.commit()
+
+
+def defer(sessions: sessionmaker[Session], run_id: int, seconds: float) -> None:
+    """Give the run back without using up an attempt (its order is locked by another worker)."""
+    now = utcnow()
+    with sessions() as s:
+        run = s.get(SyncRun, run_id)
+        if run is None or run.status != "running":
+            return
+        run.status = "pending" if run.attempts <= 1 else "retrying"
+        run.attempts -= 1
+        run.lease_until = None
+        run.next_attempt_at = now + timedelta(seconds=seconds)
+        attempt = _last_attempt(s, run)
+        if attempt is not None:
+            s.delete(attempt)
+        s.commit()
+
+
+def finish(sessions: sessionmaker[Session], run_id: int, status: str, *, reason: str | None = None,
+           error_kind: str | None = None, step: str | None = None,
+           next_attempt_at: datetime | None = None, canonical: dict[str, Any] | None = None) -> None:
+    now = utcnow()
+    with sessions() as s:
+        run = s.get(SyncRun, run_id)
+        if run is None:
+            return
+        run.status = status
+        run.reason = reason
+        run.error_kind = error_kind
+        run.lease_until = None
+        run.next_attempt_at = next_attempt_at
+        if canonical is not None:
+            run.canonical = canonical
+        if status in FINAL:
+            run.finished_at = now
+        attempt = _last_attempt(s, run)
+        if attempt is not None:
+            attempt.finished_at = now
+            attempt.outcome = status
+            attempt.step = step
+            attempt.error_kind = error_kind
+            attempt.error = reason
+        s.commit()
+
+
+def save_canonical(sessions: sessionmaker[Session], run_id: int, canonical: dict[str, Any],
+                   source_name: str | None) -> None:
+    with sessions() as s:
+        run = s.get(SyncRun, run_id)
+        if run is not None:
+            run.canonical = canonical
+            run.source_name = source_name or run.source_name
+            s.commit()
+
+
+def requeue(sessions: sessionmaker[Session], run_ids: list[int], trigger: str = "retry") -> list[int]:
+    """Make finished or waiting runs due now (support's re-run); returns the ids that were changed."""
+    now = utcnow()
+    changed: list[int] = []
+    with sessions() as s:
+        for run in s.scalars(select(SyncRun).where(SyncRun.id.in_(run_ids))):
+            if run.status == "running":
+                continue
+            run.status = "pending"
+            run.next_attempt_at = now
+            run.reason = None
+            run.error_kind = None
+            run.finished_at = None
+            run.trigger = trigger
+            changed.append(run.id)
+        s.commit()
+    return changed
+
+
+def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None = None,
+            rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter, never sooner than the platform's ``Retry-After``."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = (rng or random).uniform(0, ceiling)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def _last_attempt(s: Session, run: SyncRun) -> SyncAttempt | None:
+    return s.scalar(select(SyncAttempt).where(SyncAttempt.run_id == run.id)
+                    .order_by(SyncAttempt.number.desc(), SyncAttempt.id.desc()).limit(1))

@@ -1,0 +1,169 @@
+"""Shared fixtures: real PostgreSQL and Redis (the suite fails, never skips, without them), the
+simulated platforms over real HTTP, and a hub wired to them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from hub.merchants import connect, create_merchant
+from hub.runtime import Hub, set_current_hub
+from hub.settings import Settings
+from simulators.hubspot import HubSpotSimulator
+from simulators.quickbooks import QuickBooksSimulator
+from simulators.shopify import ShopifySimulator
+
+PG_ADMIN = os.environ.get("O2C_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("O2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+SHOPIFY_SECRET = "shpss_test_webhook_secret"
+QB_CLIENT = ("qb-test-client", "qb-test-secret")
+HS_CLIENT = ("hs-test-client", "hs-test-secret")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL is required for the tests and is not reachable at {PG_ADMIN}: {exc}")
+    return PG_ADMIN
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"o2c_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_server.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is required for the tests and is not reachable at {REDIS_URL}: {exc}")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'o2c.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@dataclass
+class Platforms:
+    shopify: ShopifySimulator
+    quickbooks: QuickBooksSimulator
+    hubspot: HubSpotSimulator
+
+
+@pytest.fixture(scope="session")
+def _platform_servers() -> Iterator[Platforms]:
+    sims = Platforms(ShopifySimulator(), QuickBooksSimulator(), HubSpotSimulator())
+    for sim in (sims.shopify, sims.quickbooks, sims.hubspot):
+        sim.start()
+    yield sims
+    for sim in (sims.shopify, sims.quickbooks, sims.hubspot):
+        sim.stop()
+
+
+@pytest.fixture
+def platforms(_platform_servers: Platforms) -> Platforms:
+    """The three simulated platforms, emptied for each test."""
+    for sim in (_platform_servers.shopify, _platform_servers.quickbooks, _platform_servers.hubspot):
+        sim.reset()
+    _platform_servers.quickbooks.register_app(*QB_CLIENT)
+    _platform_servers.hubspot.register_app(*HS_CLIENT)
+    return _platform_servers
+
+
+def hub_env(platforms: Platforms, instance: Path, database_url: str, redis_url: str | None = None) -> dict[str, str]:
+    """The environment an operator would set to point the hub at the simulated platforms."""
+    env = {
+        "O2C_INSTANCE_PATH": str(instance),
+        "O2C_DATABASE_URL": database_url,
+        "SHOPIFY_API_SECRET": SHOPIFY_SECRET,
+        "O2C_SHOPIFY_API_URL": platforms.shopify.url,
+        "O2C_QUICKBOOKS_API_URL": platforms.quickbooks.url,
+        "O2C_QUICKBOOKS_OAUTH_URL": platforms.quickbooks.url,
+        "O2C_HUBSPOT_API_URL": platforms.hubspot.url,
+        "QUICKBOOKS_CLIENT_ID": QB_CLIENT[0], "QUICKBOOKS_CLIENT_SECRET": QB_CLIENT[1],
+        "HUBSPOT_CLIENT_ID": HS_CLIENT[0], "HUBSPOT_CLIENT_SECRET": HS_CLIENT[1],
+        "O2C_BACKOFF_BASE": "0.2", "O2C_BACKOFF_CAP": "1", "O2C_SWEEP_INTERVAL": "0.3",
+        "O2C_RUN_LEASE_SECONDS": "3", "O2C_ENCRYPTION_KEY": "",
+        "OAUTHLIB_INSECURE_TRANSPORT": "1",
+    }
+    if redis_url:
+        env["O2C_REDIS_URL"] = redis_url
+        env["O2C_QUEUE"] = f"o2c-test-{uuid.uuid4().hex[:8]}"
+    return env
+
+
+@pytest.fixture
+def make_hub(platforms: Platforms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Build a hub from the environment an operator would set (embedded unless ``redis_url`` given)."""
+    hubs: list[Hub] = []
+
+    def build(database_url: str | None = None, redis_url: str | None = None) -> Hub:
+        url = database_url or f"sqlite:///{tmp_path / 'o2c.sqlite3'}"
+        for key, value in hub_env(platforms, tmp_path / "instance", url, redis_url).items():
+            monkeypatch.setenv(key, value)
+        hub = Hub(Settings.from_env())
+        set_current_hub(hub)
+        hubs.append(hub)
+        return hub
+
+    yield build
+    for hub in hubs:
+        hub.close()
+    set_current_hub(None)
+
+
+@dataclass
+class Shop:
+    merchant_id: int
+    domain: str
+    realm: str
+    portal: str
+
+
+@pytest.fixture
+def shop_factory(platforms: Platforms):  # noqa: ANN201
+    """A merchant connected to a simulated shop, QuickBooks company and HubSpot account."""
+    counter = iter(range(1, 10_000))
+
+    def build(hub: Hub, *, qb_token_ttl: float | None = 3600) -> Shop:
+        n = next(counter)
+        domain, realm, portal = f"shop-{n}.myshopify.com", f"12345{n:04d}", f"portal-{n}"
+        platforms.shopify.add_shop(domain)
+        platforms.quickbooks.add_company(realm)
+        platforms.hubspot.add_account(portal)
+        with hub.session() as s:
+            m = create_merchant(s, f"Merchant {n}")
+            connect(s, hub.secrets, m, "shopify", domain, {"access_token": platforms.shopify.issue_token(domain)})
+            connect(s, hub.secrets, m, "quickbooks", realm, {
+                "access_token": platforms.quickbooks.issue_token(realm, expires_in=qb_token_ttl),
+                "refresh_token": platforms.quickbooks.issue_refresh_token(realm, QB_CLIENT[0])})
+            connect(s, hub.secrets, m, "hubspot", portal, {"access_token": platforms.hubspot.issue_token(portal)})
+            return Shop(m.id, domain, realm, portal)
+
+    return build

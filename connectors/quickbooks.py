@@ -197,21 +197,46 @@ class TokenSet:
     expires_in: int
 
 
-def discovery_url(oauth_url: str | None, environment: str) -> str:
-    """Where intuit-oauth reads its endpoints: Intuit's discovery document, or the override's."""
-    if oauth_url:
-        return oauth_url.rstrip("/") + "/.well-known/openid_configuration"
-    return "sandbox" if environment.lower().startswith("sand") else "production"
+def intuit_auth_client(client_id: str, client_secret: str, *, oauth_url: str | None = None,
+                       environment: str = "production", redirect_uri: str = "", timeout: float = 30.0):  # noqa: ANN201
+    """intuit-oauth's ``AuthClient``. With ``oauth_url`` (``O2C_QUICKBOOKS_OAUTH_URL``) every OAuth endpoint
+    sits under that base at Intuit's own paths, and no discovery document is fetched."""
+    from intuitlib.client import AuthClient
+
+    class _AuthClient(AuthClient):
+        def __init__(self) -> None:
+            if not oauth_url:
+                super().__init__(client_id, client_secret, redirect_uri,
+                                 "sandbox" if environment.lower().startswith("sand") else "production")
+                return
+            requests.Session.__init__(self)
+            base = oauth_url.rstrip("/")
+            self.client_id, self.client_secret, self.redirect_uri = client_id, client_secret, redirect_uri
+            self.environment, self.state_token = environment, None
+            self.auth_endpoint = f"{base}/connect/oauth2"
+            self.token_endpoint = f"{base}/oauth2/v1/tokens/bearer"
+            self.revoke_endpoint = f"{base}/v2/oauth2/tokens/revoke"
+            self.issuer_uri, self.jwks_uri = base, f"{base}/oauth2/v1/keys"
+            self.user_info_url = f"{base}/v1/openid_connect/userinfo"
+            self.realm_id = self.access_token = self.expires_in = self.refresh_token = None
+            self.x_refresh_token_expires_in = self.id_token = None
+
+        def request(self, method, url, **kwargs):  # noqa: ANN001, ANN201 - a timeout on every call
+            kwargs.setdefault("timeout", timeout)
+            return super().request(method, url, **kwargs)
+
+    return _AuthClient()
 
 
 def refresh_tokens(*, client_id: str, client_secret: str, refresh_token: str,
-                   oauth_url: str | None = None, environment: str = "production") -> TokenSet:
+                   oauth_url: str | None = None, environment: str = "production",
+                   timeout: float = 30.0) -> TokenSet:
     """Exchange a refresh token (intuit-oauth). The returned refresh token replaces the old one."""
-    from intuitlib.client import AuthClient
     from intuitlib.exceptions import AuthClientError
 
     try:
-        auth = AuthClient(client_id, client_secret, "", discovery_url(oauth_url, environment))
+        auth = intuit_auth_client(client_id, client_secret, oauth_url=oauth_url, environment=environment,
+                                  timeout=timeout)
         auth.refresh(refresh_token=refresh_token)
     except AuthClientError as exc:
         status = getattr(exc, "status_code", None) or 0

@@ -98,7 +98,7 @@ class Accounts:
         tokens = quickbooks_api.refresh_tokens(
             client_id=st.quickbooks_client_id, client_secret=st.quickbooks_client_secret,
             refresh_token=secrets["refresh_token"], oauth_url=st.quickbooks_oauth_url,
-            environment=st.quickbooks_environment)
+            environment=st.quickbooks_environment, timeout=st.http_timeout)
         return ({**secrets, "access_token": tokens.access_token, "refresh_token": tokens.refresh_token},
                 tokens.expires_in)
 

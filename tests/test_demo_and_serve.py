@@ -1,0 +1,88 @@
+"""What a newcomer runs first: ``o2c demo``; and ``o2c serve`` as an operator starts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from hub.demo import run_demo
+from tests.helpers import an_order, wait_until, webhook
+
+O2C = str(Path(sys.executable).parent / "o2c")
+
+
+def test_demo_syncs_every_order_exactly_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("O2C_INSTANCE_PATH", str(tmp_path))
+    for var in ("O2C_DATABASE_URL", "O2C_REDIS_URL", "SHOPIFY_API_SECRET", "O2C_ENCRYPTION_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    summary = run_demo(orders=12, quiet=True, seed=3)
+    assert summary["failures"] == []
+    assert summary["runs"] == {"succeeded": 12}
+    assert summary["invoices"] == 12 and summary["invoice_total_mismatches"] == 0
+    assert 0 < summary["payments"] <= 12
+    assert summary["webhooks_duplicate"] >= 1 and summary["forged_rejected"]
+    assert summary["contacts"] >= 1 and summary["customers"] >= summary["contacts"]
+
+
+@pytest.mark.slow
+def test_o2c_demo_on_a_bare_machine(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("O2C_", "SHOPIFY_", "QUICKBOOKS_", "HUBSPOT_"))}
+    done = subprocess.run([O2C, "demo", "--orders", "8"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "QuickBooks invoices:        8 (totals equal to the orders' to the cent: 8/8)" in out
+    assert "Failures:                   0" in out
+    assert "http://127.0.0.1:" in out
+    assert (tmp_path / "instance" / "o2c.sqlite3").exists()
+    assert (tmp_path / "instance" / "encryption.key").stat().st_mode & 0o777 == 0o600
+    listed = subprocess.run([O2C, "syncs", "list", "--json"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_o2c_serve_receives_and_syncs_in_embedded_mode(make_hub, shop_factory, platforms, tmp_path) -> None:  # noqa: ANN001
+    hub = make_hub()  # sets the operator's environment (monkeypatched) and prepares the database
+    shop = shop_factory(hub)
+    port = _free_port()
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen([O2C, "serve", "--port", str(port)], env=dict(os.environ), stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _healthy(base), timeout=30)
+        order = an_order()
+        platforms.shopify.add_order(shop.domain, order)
+        body, headers = webhook(order, shop.domain)
+        started = time.monotonic()
+        r = requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10)
+        assert r.status_code == 200 and time.monotonic() - started < 1.0
+        wait_until(lambda: platforms.quickbooks.objects(shop.realm, "Payment"), timeout=60)
+        assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 1
+        assert requests.get(base + "/", timeout=10).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return requests.get(base + "/healthz", timeout=2).json()["status"] == "ok"
+    except requests.RequestException:
+        return False

@@ -207,3 +207,31 @@ def test_refused_refresh_waits_for_reconnect_then_resumes(make_hub, shop_factory
     [run] = settled(hub)
     assert run.status == "succeeded", run.reason
     assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 1
+
+
+def test_an_edited_order_updates_its_invoice_and_a_late_stale_event_changes_nothing(spine) -> None:  # noqa: ANN001
+    hub, client, shop, p = spine
+    order = an_order(financial_status="pending")
+    p.shopify.add_order(shop.domain, order)
+    first_body, first_headers = webhook(order, shop.domain)
+    client.post("/webhooks/shopify", data=first_body, headers=first_headers)
+    settled(hub)
+    [invoice] = p.quickbooks.objects(shop.realm, "Invoice")
+
+    edited = p.shopify.update_order(shop.domain, order.order_id, shipping="9.00")
+    body, headers = webhook(edited, shop.domain, "orders/updated")
+    client.post("/webhooks/shopify", data=body, headers=headers)
+    settled(hub)
+    [updated] = p.quickbooks.objects(shop.realm, "Invoice")
+    assert updated["Id"] == invoice["Id"]
+    assert Decimal(str(updated["TotalAmt"])) == edited.total != Decimal(str(invoice["TotalAmt"]))
+
+    # the first delivery arrives again a day late under a new delivery id: the order is pulled fresh,
+    # nothing differs from what was synced, and QuickBooks is not written to
+    writes = p.quickbooks.count_calls(lambda c: c.method == "POST" and "/query" not in c.path)
+    late = dict(first_headers, **{"X-Shopify-Webhook-Id": "late-redelivery"})
+    client.post("/webhooks/shopify", data=first_body, headers=late)
+    runs = settled(hub)
+    assert len(runs) == 3 and runs[-1].status == "succeeded"
+    assert p.quickbooks.count_calls(lambda c: c.method == "POST" and "/query" not in c.path) == writes
+    assert len(p.quickbooks.objects(shop.realm, "Invoice")) == 1

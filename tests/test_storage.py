@@ -247,8 +247,9 @@ def test_claim_is_atomic_across_threads(hub: Hub) -> None:
         assert (run.status, run.attempts, len(run.attempt_log)) == ("running", 1, 1)
 
 
-def test_a_run_whose_lease_lapsed_is_due_and_claimable_again(hub: Hub) -> None:
-    run_id = open_pending(hub, new_merchant(hub))
+def test_lapsed_leases_and_requeued_failures_are_due_again(hub: Hub) -> None:
+    m = new_merchant(hub)
+    run_id = open_pending(hub, m)
     assert (run_id, "pending") in runs.due_runs(hub.sessions)
     assert runs.claim(hub.sessions, run_id, lease_seconds=0.2) is not None
     assert run_id not in [r for r, _ in runs.due_runs(hub.sessions)]
@@ -261,21 +262,17 @@ def test_a_run_whose_lease_lapsed_is_due_and_claimable_again(hub: Hub) -> None:
     with hub.session() as s:
         assert [a.number for a in s.get(SyncRun, run_id).attempt_log] == [1, 2]
 
-
-def test_requeue_makes_failed_runs_pending_and_due(hub: Hub) -> None:
-    m = new_merchant(hub)
-    failed, busy = open_pending(hub, m, "1"), open_pending(hub, m, "2")
-    for run_id in (failed, busy):
-        runs.claim(hub.sessions, run_id, 30)
+    # support re-runs a failed run: it is pending and due again; a running run is left alone
+    failed = open_pending(hub, m, "4502")
+    runs.claim(hub.sessions, failed, 30)
     runs.finish(hub.sessions, failed, "failed", reason="mapping: no SKU", error_kind="mapping")
     assert failed not in [r for r, _ in runs.due_runs(hub.sessions)]
-
-    assert runs.requeue(hub.sessions, [failed, busy]) == [failed]  # a running run is left alone
+    assert runs.requeue(hub.sessions, [failed, run_id]) == [failed]
     with hub.session() as s:
         run = s.get(SyncRun, failed)
         assert (run.status, run.reason, run.error_kind, run.finished_at, run.trigger) == (
             "pending", None, None, None, "retry")
-        assert s.get(SyncRun, busy).status == "running"
+        assert s.get(SyncRun, run_id).status == "running"
     assert (failed, "pending") in runs.due_runs(hub.sessions)
 
 
@@ -301,7 +298,7 @@ def test_backoff_is_exponential_capped_jittered_and_honours_retry_after() -> Non
 
 # --- source locks -----------------------------------------------------------------------------------
 
-def test_only_one_holder_gets_a_lock_until_it_expires_or_is_released(hub: Hub) -> None:
+def test_source_locks_have_one_holder_until_expiry_or_release(hub: Hub) -> None:
     key = "1:shopify:4501"
     assert locks.try_acquire(hub.sessions, key, "worker-a", ttl=0.2)
     assert not locks.try_acquire(hub.sessions, key, "worker-b", ttl=30)
@@ -317,9 +314,8 @@ def test_only_one_holder_gets_a_lock_until_it_expires_or_is_released(hub: Hub) -
     locks.release(hub.sessions, key, "worker-b")
     assert locks.try_acquire(hub.sessions, key, "worker-c", ttl=30)
 
-
-def test_held_raises_lock_busy_after_its_wait_and_releases_on_exit(hub: Hub) -> None:
-    key = "1:shopify:4501"
+    # held(): waits, then LockBusy; holds for the block and releases after it
+    key = "1:shopify:4601"
     assert locks.try_acquire(hub.sessions, key, "someone-else", ttl=30)
     started = time.monotonic()
     with pytest.raises(locks.LockBusy), locks.held(hub.sessions, key, wait=0.2):

@@ -71,7 +71,7 @@ def shopify() -> tuple[Response, int]:
         return _error(401, "invalid or missing X-Shopify-Hmac-Sha256 signature")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _error(400, "body is not JSON")
     if not isinstance(payload, dict):
         return _error(400, "body is not a JSON object")
@@ -86,7 +86,8 @@ def shopify() -> tuple[Response, int]:
         if conn is None:
             return _error(404, f"unknown shop {shop or '(no X-Shopify-Shop-Domain)'}")
         event = WebhookEvent(platform="shopify", delivery_id=delivery[:255], topic=topic[:100], account=shop,
-                             merchant_id=conn.merchant_id, connection_id=conn.id, payload=body.decode("utf-8"),
+                             merchant_id=conn.merchant_id, connection_id=conn.id,
+                             payload=body.decode("utf-8", "replace"),
                              status="ignored")
         s.add(event)
         try:

@@ -16,7 +16,7 @@ STATUS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>O2C Hub
 </head><body><h1>O2C Hub</h1><p>Mode: {{ mode }}</p>
 <h2>Sync runs</h2><p>{% for k, v in counts.items() %}{{ k }}: <b>{{ v }}</b> &nbsp; {% endfor %}</p>
 <table><tr><th>id</th><th>merchant</th><th>order</th><th>status</th><th>attempts</th><th>reason</th></tr>
-{% for r in runs %}<tr><td>{{ r.id }}</td><td>{{ r.merchant.name }}</td><td>{{ r.source.name or r.source.id }}</td>
+{% for r in runs %}<tr><td>{{ r.id }}</td><td>{{ r.merchant_name }}</td><td>{{ r.source.name or r.source.id }}</td>
 <td>{{ r.status }}</td><td>{{ r.attempts }}</td><td>{{ r.reason or "" }}</td></tr>{% endfor %}</table>
 </body></html>"""
 

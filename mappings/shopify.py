@@ -137,8 +137,11 @@ def order_ref_from_webhook(body: dict) -> tuple[str, str, str, str | None]:
     if raw_id is None or isinstance(raw_id, bool) or str(raw_id).strip() == "":
         raise MappingError("Shopify webhook body has no order id", rule="webhook.id")
     order_id = str(raw_id).strip()
+    if not order_id.isdigit() or len(order_id) > 20:
+        raise MappingError(f"Shopify webhook order id {order_id[:40]!r} is not a Shopify order id",
+                           rule="webhook.id")
     gid = _str(body.get("admin_graphql_api_id")) or f"gid://shopify/Order/{order_id}"
-    name = _str(body.get("name")) or f"#{body.get('order_number') or order_id}"
+    name = (_str(body.get("name")) or f"#{body.get('order_number') or order_id}")[:100]
     return order_id, gid, name, _str(body.get("updated_at"))
 
 

@@ -257,6 +257,10 @@ class OrderPipeline:
         if bound:
             return bound
         found = self.qb.find_one("Account", "Name", name)
+        if not found and self.rules.items.income_account == load_rules().items.income_account:
+            # the default name is missing from this company's chart of accounts: use its first income account
+            found = next(iter(self.qb.query("SELECT * FROM Account WHERE AccountType = 'Income' MAXRESULTS 1")),
+                         None)
         if not found:
             raise MappingError(f"income account {name!r} does not exist in QuickBooks",
                                rule="items.income_account")

@@ -18,7 +18,8 @@ def _iso(value: datetime | None) -> str | None:
 def run_summary(run: SyncRun, merchant_name: str | None = None) -> dict[str, Any]:
     return {
         "id": run.id,
-        "merchant": {"id": run.merchant_id, "name": merchant_name},
+        "merchant": run.merchant_id,
+        "merchant_name": merchant_name,
         "kind": run.kind,
         "source": {"platform": run.source_platform, "id": run.source_id, "name": run.source_name},
         "status": run.status,

@@ -235,3 +235,28 @@ def test_an_edited_order_updates_its_invoice_and_a_late_stale_event_changes_noth
     assert len(runs) == 3 and runs[-1].status == "succeeded"
     assert p.quickbooks.count_calls(lambda c: c.method == "POST" and "/query" not in c.path) == writes
     assert len(p.quickbooks.objects(shop.realm, "Invoice")) == 1
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"id": "1\xff"', b'"just a string"'])
+def test_hostile_bodies_are_refused_as_bad_requests(spine, body: bytes) -> None:  # noqa: ANN001
+    hub, client, shop, _p = spine
+    from simulators.shopify import webhook_headers
+    from tests.conftest import SHOPIFY_SECRET
+
+    r = client.post("/webhooks/shopify", data=body,
+                    headers=webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET))
+    assert r.status_code == 400
+    assert count_events(hub) == 0
+
+
+def test_an_order_id_that_is_not_shopifys_fails_with_a_reason(spine) -> None:  # noqa: ANN001
+    hub, client, shop, _p = spine
+    from simulators.shopify import webhook_headers
+    from tests.conftest import SHOPIFY_SECRET
+
+    body = json.dumps({"id": "../../admin/x", "name": "#1"}).encode()
+    r = client.post("/webhooks/shopify", data=body,
+                    headers=webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET))
+    assert r.status_code == 200
+    [run] = settled(hub)
+    assert run.status == "failed" and "not a Shopify order id" in run.reason

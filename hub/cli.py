@@ -227,7 +227,8 @@ def syncs_show(run_id: int, as_json: bool) -> None:
 @click.argument("run_ids", nargs=-1, type=int)
 @click.option("--failed", is_flag=True, help="Re-run every failed run (of --merchant).")
 @click.option("--merchant", "merchant_ref", default=None)
-@click.option("--wait/--no-wait", default=True, help="Embedded mode: wait for the re-runs to finish.")
+@click.option("--wait/--no-wait", default=True,
+              help="Embedded mode: run them now and wait (default), or leave them to a running serve/worker.")
 def syncs_retry(run_ids: tuple[int, ...], failed: bool, merchant_ref: str | None, wait: bool) -> None:
     from sqlalchemy import select
 
@@ -255,13 +256,18 @@ def syncs_retry(run_ids: tuple[int, ...], failed: bool, merchant_ref: str | None
         if missing:
             raise _Fail(f"no sync run {', '.join(map(str, missing))}")
     changed = runs.requeue(hub.sessions, ids)
-    for run_id in changed:
-        hub.dispatcher.dispatch(run_id)
-    dispatcher = hub.dispatcher
-    if isinstance(dispatcher, EmbeddedRunner) and wait:
-        dispatcher.wait_idle(timeout=600)
-        dispatcher.sweep()
-        dispatcher.wait_idle(timeout=600)
+    if hub.settings.scale_out:
+        for run_id in changed:
+            hub.dispatcher.dispatch(run_id)
+    elif wait:  # embedded: run them here and now
+        runner = hub.dispatcher
+        assert isinstance(runner, EmbeddedRunner)
+        for run_id in changed:
+            runner.dispatch(run_id)
+        runner.wait_idle(timeout=600)
+        runner.sweep()
+        runner.wait_idle(timeout=600)
+    # embedded with --no-wait: the sweeper of a running `o2c serve` or `o2c worker` picks them up
     click.echo(f"re-queued {len(changed)} run(s)" + (f": {' '.join(map(str, changed))}" if changed else ""))
     hub.close()
 

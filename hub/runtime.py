@@ -26,11 +26,15 @@ class Hub:
     def __init__(self, settings: Settings | None = None, *, migrate: bool = True) -> None:
         self.settings = settings or Settings.from_env()
         self.settings.instance_path.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = db.make_engine(self.settings.database_url)
-        if migrate:
-            db.upgrade(self.engine)
-        self.sessions: sessionmaker[Session] = db.make_session_factory(self.engine)
         self.secrets = SecretBox.from_settings(self.settings.encryption_key, self.settings.instance_path)
+        self.engine: Engine = db.make_engine(self.settings.database_url)
+        try:
+            if migrate:
+                db.upgrade(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self.sessions: sessionmaker[Session] = db.make_session_factory(self.engine)
         self._dispatcher: Dispatcher | None = None
         self._lock = threading.Lock()
 

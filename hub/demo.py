@@ -145,6 +145,8 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
         "invoices": len(invoices), "payments": len(payments), "invoice_total_mismatches": len(mismatched),
         "failures": [(r.id, r.source_name, r.reason) for r in all_runs if r.status == "failed"],
         "seconds": round(elapsed, 2), "url": url,
+        "api_calls": {"shopify": shopify.count_calls(), "quickbooks": quickbooks.count_calls(),
+                      "hubspot": hubspot.count_calls()},
     }
     echo("")
     echo(f"Orders sent by the store:   {orders} ({sent} webhook deliveries: {accepted} accepted, "
@@ -158,6 +160,9 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
     echo(f"Failures:                   {len(summary['failures'])}")
     for run_id, name, reason in summary["failures"]:
         echo(f"  run {run_id} {name}: {reason}")
+    calls = summary["api_calls"]
+    echo("API calls per order:        " + ", ".join(f"{k} {v / orders:.1f}" for k, v in calls.items())
+         + " (incl. injected failures, retries and the token refresh)")
     echo(f"Synced in {elapsed:.1f} s. Inspect with: o2c syncs list --merchant {merchant_id}")
     if keep_serving:
         echo(f"Hub serving at {url} — Ctrl-C to stop.")

@@ -1,0 +1,228 @@
+"""A rate limiter per (platform, account) that keeps the hub's calls under each platform's published limits.
+
+Algorithm: an exact **sliding log**. Every granted call is stored with its time; a call is granted only if, for
+every ``Limit(requests, seconds)`` of its platform, fewer than ``requests`` (times ``headroom``) calls were granted
+in the last ``seconds``. So "at most N in any window of T seconds" holds for every window, not only on average
+(a token bucket or GCRA with burst N lets up to about 2N through in some windows). The log is at most a few hundred
+entries per account (QuickBooks: 475), so memory and work stay small.
+
+Two backends with the same semantics:
+
+- ``MemoryBackend()``: one process, shared by all its threads (embedded mode); clock ``time.monotonic``.
+- ``RedisBackend(client)``: shared by every worker process on every host (scale-out mode). Each check-and-record is
+  one Lua script, so it is atomic in Redis; the clock is Redis' own ``TIME``, so hosts with skewed clocks agree.
+  Keys expire by themselves (after the longest window, or the penalty), and both keys of an account share a hash
+  tag so the scripts also work on Redis Cluster.
+
+``RateLimiter.acquire`` blocks until a call is allowed; ``penalize`` records a platform's 429/``Retry-After`` so that
+no worker calls that account again before it ends.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.errors import Retryable
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``requests`` calls in any window of ``seconds``."""
+
+    requests: int
+    seconds: float
+
+
+# The platforms' published limits (see shared PLATFORMS.md, "Limits"). Keys are what callers pass as ``platform``;
+# the account is the realm id / portal id / shop domain the limit is counted against.
+PUBLISHED: dict[str, tuple[Limit, ...]] = {
+    # QuickBooks Online: 500 requests/min per realm, and 10 requests/s per realm and app (documented by some as
+    # 10 *concurrent* requests; a rate of 10/s also keeps concurrency low for sub-second calls).
+    "quickbooks": (Limit(500, 60), Limit(10, 1)),
+    # QuickBooks batch endpoint: 40 batch requests/min per realm and app (up to 30 operations each). A batch call
+    # acquires "quickbooks-batch" and then "quickbooks", since it is a request to the realm too.
+    "quickbooks-batch": (Limit(40, 60),),
+    # HubSpot: Free/Starter 100 requests/10 s per account (Professional/Enterprise 190, public OAuth apps 110 per
+    # installing account). We cannot tell the tier, so take the lowest. Search is counted apart (~5/s).
+    "hubspot": (Limit(100, 10),),
+    "hubspot-search": (Limit(5, 1),),
+    # Shopify: leaky bucket of 40 calls, leaking 2/s (REST, Standard plans; Plus is 400 / 20/s), per app and shop.
+    # "At most 40 in any 20 s" never overflows that bucket (whatever entered in the last 20 s is at most 40, and
+    # anything older has leaked out) and still allows a burst of 40 and a sustained 2/s. The GraphQL Admin API is
+    # limited by query cost (restored at 100 points/s on Standard): 2 queries/s keeps queries of up to ~50 points
+    # within it; a THROTTLED answer should be passed to ``penalize`` with its computed wait.
+    "shopify": (Limit(40, 20),),
+}
+
+
+class RateLimitTimeout(Retryable):
+    """``acquire`` could not get a slot within its timeout; ``retry_after`` is the earliest sensible retry (s)."""
+
+    def __init__(self, platform: str, account: str, retry_after: float) -> None:
+        super().__init__(f"local rate limit for {account}: retry in {retry_after:.1f} s", platform=platform,
+                         code="RATE_LIMIT_WAIT", retry_after=retry_after)
+        self.account = account
+
+
+# Limits as the backends take them: (max calls, window in seconds), already reduced by the headroom.
+_Limits = tuple[tuple[int, float], ...]
+
+
+class MemoryBackend:
+    """Sliding logs in this process' memory, shared by all its threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: dict[str, deque[float]] = {}
+        self._penalties: dict[str, float] = {}
+
+    def try_acquire(self, key: str, limits: _Limits) -> tuple[bool, float]:
+        """Record a call and return ``(True, 0)``, or return ``(False, seconds until one may be allowed)``."""
+        with self._lock:
+            now = time.monotonic()
+            until = self._penalties.get(key, 0.0)
+            if until > now:
+                return False, until - now
+            self._penalties.pop(key, None)
+            if not limits:
+                return True, 0.0
+            log = self._logs.setdefault(key, deque())
+            longest = max(seconds for _, seconds in limits)
+            while log and log[0] <= now - longest:
+                log.popleft()
+            wait = 0.0
+            for n, seconds in limits:
+                inside = [t for t in log if t > now - seconds]  # ascending
+                if len(inside) >= n:
+                    # the (len - n)-th oldest call in the window must age out before one more fits
+                    wait = max(wait, inside[len(inside) - n] + seconds - now)
+            if wait > 0:
+                return False, wait
+            log.append(now)
+            return True, 0.0
+
+    def penalize(self, key: str, seconds: float) -> None:
+        with self._lock:
+            until = time.monotonic() + seconds
+            if until > self._penalties.get(key, 0.0):
+                self._penalties[key] = until
+
+
+# KEYS: log (sorted set: member -> grant time in µs), penalty (string: blocked until, µs).
+# ARGV: unique member, then pairs (max calls, window in µs). Returns {1, 0} granted or {0, µs to wait}.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
+if blocked > now then return {0, blocked - now} end
+if #ARGV < 2 then return {1, 0} end
+local longest = 0
+for i = 2, #ARGV, 2 do
+  local w = tonumber(ARGV[i + 1])
+  if w > longest then longest = w end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - longest))
+local wait = 0
+for i = 2, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  local w = tonumber(ARGV[i + 1])
+  local lo = string.format('(%.0f', now - w)
+  local c = redis.call('ZCOUNT', KEYS[1], lo, '+inf')
+  if c >= n then
+    local e = redis.call('ZRANGEBYSCORE', KEYS[1], lo, '+inf', 'WITHSCORES', 'LIMIT', c - n, 1)
+    local d = tonumber(e[2]) + w - now
+    if d > wait then wait = d end
+  end
+end
+if wait > 0 then return {0, math.ceil(wait)} end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(longest / 1000) + 1000))
+return {1, 0}
+"""
+
+# KEYS: penalty. ARGV: µs. Extends (never shortens) the block; the key expires when it ends.
+_PENALIZE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local untl = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if untl > cur then
+  redis.call('SET', KEYS[1], string.format('%.0f', untl), 'PX', string.format('%d', math.ceil(ARGV[1] / 1000) + 1))
+end
+return 1
+"""
+
+
+class RedisBackend:
+    """Sliding logs in Redis, shared by every process on every host; one atomic Lua script per check."""
+
+    def __init__(self, redis_client: Any, prefix: str = "o2c:rl") -> None:
+        self.redis = redis_client
+        self.prefix = prefix
+        self._acquire = redis_client.register_script(_ACQUIRE)
+        self._penalize = redis_client.register_script(_PENALIZE)
+
+    def _keys(self, key: str) -> list[str]:
+        base = f"{self.prefix}:{{{key}}}"  # hash tag: both keys in one Redis Cluster slot
+        return [f"{base}:log", f"{base}:penalty"]
+
+    def try_acquire(self, key: str, limits: _Limits) -> tuple[bool, float]:
+        args: list[Any] = [uuid.uuid4().hex]
+        for n, seconds in limits:
+            args += [n, round(seconds * 1_000_000)]
+        granted, wait_us = self._acquire(keys=self._keys(key), args=args)
+        return bool(granted), int(wait_us) / 1_000_000
+
+    def penalize(self, key: str, seconds: float) -> None:
+        self._penalize(keys=self._keys(key)[1:], args=[max(1, round(seconds * 1_000_000))])
+
+
+class RateLimiter:
+    """Keeps calls per (platform, account) under ``limits`` (times ``headroom``).
+
+    Platforms not in ``limits`` are not limited, but a ``penalize`` still holds them.
+    """
+
+    def __init__(self, backend: MemoryBackend | RedisBackend, limits: dict[str, tuple[Limit, ...]] = PUBLISHED, *,
+                 headroom: float = 0.95) -> None:
+        if not 0 < headroom <= 1:
+            raise ValueError("headroom must be in (0, 1]")
+        self.backend = backend
+        self._limits: dict[str, _Limits] = {
+            platform: tuple((max(1, math.floor(lim.requests * headroom + 1e-9)), float(lim.seconds))
+                            for lim in lims)
+            for platform, lims in limits.items() if lims
+        }
+
+    def effective(self, platform: str) -> tuple[Limit, ...]:
+        """The limits actually enforced for ``platform`` (after headroom); empty if it is not limited."""
+        return tuple(Limit(n, seconds) for n, seconds in self._limits.get(platform, ()))
+
+    def acquire(self, platform: str, account: str, *, timeout: float = 60.0) -> float:
+        """Block until one call to ``platform`` for ``account`` is allowed, and count it; return the seconds waited.
+
+        Raises ``RateLimitTimeout`` (a ``Retryable``) as soon as it knows the wait would end past ``timeout``,
+        with ``retry_after`` the wait it found (a lower bound when others are waiting too).
+        """
+        limits = self._limits.get(platform, ())  # not limited: only a penalty can hold it
+        key = f"{platform}:{account}"
+        start = time.monotonic()
+        deadline = start + timeout
+        while True:
+            granted, wait = self.backend.try_acquire(key, limits)
+            if granted:
+                return time.monotonic() - start
+            if time.monotonic() + wait > deadline:
+                raise RateLimitTimeout(platform, account, retry_after=wait)
+            time.sleep(wait)
+
+    def penalize(self, platform: str, account: str, seconds: float) -> None:
+        """The platform answered 429 / ``Retry-After``: nobody calls ``platform`` for ``account`` for ``seconds``."""
+        if seconds > 0:
+            self.backend.penalize(f"{platform}:{account}", seconds)

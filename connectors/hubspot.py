@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,9 @@ class UpsertedContact:
 
 
 class HubSpotClient:
-    def __init__(self, access_token: str, *, api_url: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, access_token: str, *, api_url: str | None = None, timeout: float = 30.0,
+                 throttle: Callable[[], object] | None = None) -> None:
+        self._throttle = throttle
         self._client = Client.create(access_token=access_token, host=(api_url or API_URL).rstrip("/"))
         self._batch = self._client.crm.contacts.batch_api
         self._timeout = timeout
@@ -42,6 +45,8 @@ class HubSpotClient:
             body = BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
                 SimplePublicObjectBatchInputUpsert(id_property="email", id=c["email"], properties=c)
                 for c in chunk])
+            if self._throttle:
+                self._throttle()
             try:
                 result = self._batch.upsert(batch_input_simple_public_object_batch_input_upsert=body,
                                             _request_timeout=self._timeout)

@@ -7,6 +7,7 @@ error kinds (``Retryable``, ``AuthExpired``, ``Permanent``) with Intuit's own me
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -101,8 +102,10 @@ class QuickBooksClient:
     """Calls on one company (realm) with one access token."""
 
     def __init__(self, realm_id: str, access_token: str, *, api_url: str | None = None,
-                 sandbox: bool = False, timeout: float = 30.0) -> None:
+                 sandbox: bool = False, timeout: float = 30.0,
+                 throttle: Callable[[], object] | None = None) -> None:
         self.realm_id = realm_id
+        self._throttle = throttle
         qb = _HubQuickBooks(company_id=realm_id, minorversion=MINOR_VERSION, use_decimal=True)
         qb.api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else API_URL
         qb.sandbox_api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else SANDBOX_API_URL
@@ -162,6 +165,8 @@ class QuickBooksClient:
 
     # -- error translation ---------------------------------------------------------------------
     def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        if self._throttle:
+            self._throttle()
         try:
             return fn(*args, **kwargs)
         except ConnectorError:

@@ -1,10 +1,10 @@
 """A rate limiter per (platform, account) that keeps the hub's calls under each platform's published limits.
 
 Algorithm: an exact **sliding log**. Every granted call is stored with its time; a call is granted only if, for
-every ``Limit(requests, seconds)`` of its platform, fewer than ``requests`` (times ``headroom``) calls were granted
-in the last ``seconds``. So "at most N in any window of T seconds" holds for every window, not only on average
-(a token bucket or GCRA with burst N lets up to about 2N through in some windows). The log is at most a few hundred
-entries per account (QuickBooks: 475), so memory and work stay small.
+every ``Limit(requests, seconds)`` of its platform, fewer than ``floor(requests * headroom)`` calls were granted in
+the last ``seconds / headroom``. So "at most N in any window of T seconds" holds for every window, not only on
+average (a token bucket or GCRA with burst N lets up to about 2N through in some windows). The log is at most a
+few hundred entries per account (QuickBooks: 475), so memory and work stay small.
 
 Two backends with the same semantics:
 
@@ -194,10 +194,13 @@ class RateLimiter:
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
         self.backend = backend
+        # Headroom lowers the count and stretches the window: at saturation each call is granted exactly one
+        # window after an older one, so without a time margin any jitter on the way to the platform (network,
+        # scheduling) could put both in one of its windows. With 0.95, 20/1 s becomes 19 per 1.053 s.
         self._limits: dict[str, _Limits] = {
-            platform: tuple((max(1, math.floor(lim.requests * headroom + 1e-9)), float(lim.seconds))
+            platform: tuple((max(1, math.floor(lim.requests * headroom + 1e-9)), lim.seconds / headroom)
                             for lim in lims)
-            for platform, lims in limits.items() if lims
+            for platform, lims in limits.items()
         }
 
     def effective(self, platform: str) -> tuple[Limit, ...]:

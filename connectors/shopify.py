@@ -10,6 +10,7 @@ import json
 import math
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import shopify
@@ -46,14 +47,17 @@ class ShopifyClient:
     """Calls on one shop with its offline access token."""
 
     def __init__(self, shop: str, access_token: str, *, api_url: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, throttle: Callable[[], object] | None = None) -> None:
         self.shop = shop
+        self._throttle = throttle
         self._session = shopify.Session(shop, API_VERSION, access_token)
         self._api_url = api_url
         self._timeout = timeout
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one GraphQL document; returns ``data`` or raises a classified error."""
+        if self._throttle:
+            self._throttle()
         shopify.ShopifyResource.activate_session(self._session)
         try:
             if self._api_url:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from connectors.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from hub import db
 from hub.crypto import SecretBox
 from hub.settings import Settings
@@ -36,7 +37,23 @@ class Hub:
             raise
         self.sessions: sessionmaker[Session] = db.make_session_factory(self.engine)
         self._dispatcher: Dispatcher | None = None
+        self._limiter: RateLimiter | None = None
         self._lock = threading.Lock()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """Calls per (platform, account) under the published limits: in memory, or in Redis so that
+        every worker on every host shares one budget."""
+        with self._lock:
+            if self._limiter is None:
+                if self.settings.redis_url:
+                    from redis import Redis
+
+                    backend: MemoryBackend | RedisBackend = RedisBackend(Redis.from_url(self.settings.redis_url))
+                else:
+                    backend = MemoryBackend()
+                self._limiter = RateLimiter(backend)
+            return self._limiter
 
     @property
     def dispatcher(self) -> Dispatcher:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from connectors import hubspot as hubspot_api
 from connectors import quickbooks as quickbooks_api
-from connectors.errors import AuthExpired, ConnectorError
+from connectors.errors import AuthExpired, ConnectorError, Retryable
 from connectors.hubspot import HubSpotClient
 from connectors.quickbooks import QuickBooksClient
 from connectors.shopify import ShopifyClient
@@ -63,7 +63,7 @@ class Accounts:
         conn = self.require("shopify", shop)
         return _Refreshing(self, conn, lambda sec: ShopifyClient(
             conn.account, sec["access_token"], api_url=self.hub.settings.shopify_api_url,
-            timeout=self.hub.settings.http_timeout), refresh=None)  # type: ignore[return-value]
+            timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)), refresh=None)  # type: ignore[return-value]
 
     def quickbooks(self) -> QuickBooksClient:
         conn = self.require("quickbooks")
@@ -71,7 +71,7 @@ class Accounts:
         return _Refreshing(self, conn, lambda sec: QuickBooksClient(
             conn.account, sec["access_token"], api_url=settings.quickbooks_api_url,
             sandbox=settings.quickbooks_environment.lower().startswith("sand"),
-            timeout=settings.http_timeout), refresh=self._refresh_quickbooks)  # type: ignore[return-value]
+            timeout=settings.http_timeout, throttle=self._throttle(conn)), refresh=self._refresh_quickbooks)  # type: ignore[return-value]
 
     def hubspot(self) -> HubSpotClient | None:
         conn = self.connection("hubspot")
@@ -80,7 +80,11 @@ class Accounts:
         conn = self.require("hubspot")
         return _Refreshing(self, conn, lambda sec: HubSpotClient(
             sec["access_token"], api_url=self.hub.settings.hubspot_api_url,
-            timeout=self.hub.settings.http_timeout), refresh=self._refresh_hubspot)  # type: ignore[return-value]
+            timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)), refresh=self._refresh_hubspot)  # type: ignore[return-value]
+
+    def _throttle(self, conn: Connection) -> Callable[[], object]:
+        limiter = self.hub.limiter
+        return lambda: limiter.acquire(conn.platform, conn.account)
 
     # -- tokens ---------------------------------------------------------------------------------
     def secrets_of(self, connection_id: int) -> tuple[Connection, dict[str, Any]]:
@@ -171,6 +175,11 @@ class _Refreshing:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return getattr(self._client, name)(*args, **kwargs)
+            except Retryable as exc:
+                if exc.status == 429 or exc.code == "THROTTLED":  # the platform's word: everyone waits
+                    self._accounts.hub.limiter.penalize(self._conn.platform, self._conn.account,
+                                                        exc.retry_after or 1.0)
+                raise
             except AuthExpired:
                 self._secrets = self._accounts.refresh(self._conn, self._secrets.get("access_token"),
                                                        self._refresh)

@@ -114,9 +114,11 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
         runs.finish(hub.sessions, run.id, "retrying", reason=reason, error_kind="auth",
                     step=recorder.current, next_attempt_at=utcnow() + RECONNECT_WAIT)
         return "retrying"
-    except (Retryable, OperationalError) as exc:
+    except (Retryable, OperationalError, locks.LockBusy) as exc:
         retry_after = exc.retry_after if isinstance(exc, Retryable) else None
-        reason = str(exc) if isinstance(exc, Retryable) else "database temporarily unavailable"
+        reason = (str(exc) if isinstance(exc, Retryable) else
+                  f"another sync holds {exc}" if isinstance(exc, locks.LockBusy) else
+                  "database temporarily unavailable")
         if run.attempts >= st.max_attempts:
             runs.finish(hub.sessions, run.id, "failed", reason=f"gave up after {run.attempts} attempts: {reason}",
                         error_kind="retryable", step=recorder.current)

@@ -50,13 +50,18 @@ def make_limiter(request: pytest.FixtureRequest) -> Iterator:
 
 
 def test_published_limits_with_headroom() -> None:
-    limiter = RateLimiter(MemoryBackend())
-    assert limiter.effective("quickbooks") == (Limit(475, 60), Limit(9, 1))
-    assert limiter.effective("quickbooks-batch") == (Limit(38, 60),)
-    assert limiter.effective("hubspot") == (Limit(95, 10),)
-    assert limiter.effective("shopify") == (Limit(38, 20),)
+    def rounded(limits: tuple[Limit, ...]) -> list[tuple[int, float]]:
+        return [(lim.requests, round(lim.seconds, 3)) for lim in limits]
+
+    limiter = RateLimiter(MemoryBackend())  # 95 %: fewer calls, and a slightly longer window
+    assert rounded(limiter.effective("quickbooks")) == [(475, 63.158), (9, 1.053)]
+    assert rounded(limiter.effective("quickbooks-batch")) == [(38, 63.158)]
+    assert rounded(limiter.effective("hubspot")) == [(95, 10.526)]
+    assert rounded(limiter.effective("shopify")) == [(38, 21.053)]
     assert limiter.effective("woocommerce") == ()
-    assert RateLimiter(MemoryBackend(), {"p": (Limit(1, 1),)}, headroom=0.5).effective("p") == (Limit(1, 1),)
+    assert RateLimiter(MemoryBackend(), {"p": (Limit(1, 1),)}, headroom=0.5).effective("p") == (Limit(1, 2),)
+    with pytest.raises(ValueError):
+        RateLimiter(MemoryBackend(), headroom=1.5)
 
 
 def test_threads_never_exceed_the_limit_in_any_window() -> None:
@@ -79,10 +84,10 @@ def test_threads_never_exceed_the_limit_in_any_window() -> None:
     for t in threads:
         t.join(30)
     assert len(stamps) == 64
-    # 50 ms of slack for the time between the grant and the caller noting it (GIL switches on 2 cores)
-    assert most_in_window(stamps, 0.95) <= 19
+    # the window is stretched to 1.053 s, which absorbs the time between a grant and the caller noting it
+    assert most_in_window(stamps, 1.0) <= 19
     assert most_in_window(stamps, 1.0) >= 10  # it does let a burst through
-    assert max(stamps) - min(stamps) >= 2.0  # 64 calls at 19/s need at least (64 - 19) / 19 s
+    assert max(stamps) - min(stamps) >= 2.0  # 64 calls at 19 per 1.053 s need at least 2.5 s
 
 
 WORKER = """
@@ -122,9 +127,10 @@ def test_processes_never_exceed_the_limit_in_any_window(redis_url: str) -> None:
             p.kill()
         client.close()
     assert len(stamps) == 48
-    # 100 ms of slack for the time between Redis granting a call and the process noting it
-    assert most_in_window(stamps, 0.9) <= 19
-    assert max(stamps) - min(stamps) >= 1.0  # 48 calls at 19/s need at least (48 - 19) / 19 s
+    # the window is stretched to 1.053 s, which absorbs the time between Redis granting a call and the process
+    # noting it
+    assert most_in_window(stamps, 1.0) <= 19
+    assert max(stamps) - min(stamps) >= 1.0  # 48 calls at 19 per 1.053 s need at least 2.1 s
 
 
 def test_accounts_are_independent_and_timeout_gives_retry_after(make_limiter) -> None:
@@ -192,6 +198,6 @@ def test_redis_keys_expire_by_themselves(redis_url: str) -> None:
     limiter.penalize("p", "B", 3)
     keys = sorted(k.decode() for k in client.keys("t:rl:*"))
     assert keys == ["t:rl:{p:A}:log", "t:rl:{p:B}:penalty"]
-    assert 0 < client.pttl("t:rl:{p:A}:log") <= 31_000
+    assert 0 < client.pttl("t:rl:{p:A}:log") <= 33_000  # the longest window (30 / 0.95 s) and a second
     assert 0 < client.pttl("t:rl:{p:B}:penalty") <= 3_001
     client.close()

@@ -260,3 +260,23 @@ def test_an_order_id_that_is_not_shopifys_fails_with_a_reason(spine) -> None:  #
     assert r.status_code == 200
     [run] = settled(hub)
     assert run.status == "failed" and "not a Shopify order id" in run.reason
+
+
+def test_a_429_pauses_every_call_to_that_account_for_retry_after(spine) -> None:  # noqa: ANN001
+    hub, client, shop, p = spine
+    p.quickbooks.fail_next(429, 1, retry_after=2, path_contains="/query")
+    orders = [an_order(order_id=450_001 + n, number=1001 + n, email=f"buyer{n}@example.com") for n in range(3)]
+    for order in orders:
+        p.shopify.add_order(shop.domain, order)
+        body, headers = webhook(order, shop.domain)
+        client.post("/webhooks/shopify", data=body, headers=headers)
+    runs = settled(hub, timeout=60)
+    assert {r.status for r in runs} == {"succeeded"}
+    calls = [c for c in p.quickbooks.calls if c.path.startswith(f"/v3/company/{shop.realm}")]
+    throttled = next(i for i, c in enumerate(calls) if c.status == 429)
+    # no run, not only the throttled one, called that company again before Retry-After had passed
+    # (calls already in flight when the 429 came back may still complete just after it)
+    t = calls[throttled].at
+    assert [c for c in calls if t + 0.3 < c.at < t + 1.9] == []
+    assert any(c.at >= t + 1.9 for c in calls)
+    assert len(p.quickbooks.objects(shop.realm, "Invoice")) == 3

@@ -135,9 +135,8 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
     payments = quickbooks.objects(realm, "Payment")
     customers_qb = quickbooks.objects(realm, "Customer")
     contacts = hubspot.contacts(portal)
-    expected = {str(o.number): o.total for o in built} if hasattr(built[0], "number") else {}
-    mismatched = [inv for inv in invoices
-                  if expected and Decimal(str(inv["TotalAmt"])) != expected.get(inv.get("DocNumber"))]
+    expected = {str(o.number): o.total for o in built}
+    mismatched = [inv for inv in invoices if Decimal(str(inv["TotalAmt"])) != expected.get(inv.get("DocNumber"))]
     summary = {
         "merchant": merchant_id, "orders": orders, "webhooks_sent": sent, "webhooks_accepted": accepted,
         "webhooks_duplicate": duplicates, "forged_rejected": forged.status_code == 401,

@@ -57,7 +57,7 @@ class StepRecorder:
             s.commit()
 
 
-def _pipelines() -> dict[str, Callable[[Hub, SyncRun, StepRecorder], str | None]]:
+def _pipelines() -> dict[str, Callable[[Hub, SyncRun, StepRecorder], None]]:
     from sync.orders import sync_order
 
     return {"order": sync_order}
@@ -100,7 +100,7 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
     try:
         if pipeline is None:
             raise Permanent(f"no pipeline for runs of kind {run.kind!r}")
-        note = pipeline(hub, run, recorder)
+        pipeline(hub, run, recorder)
     except Outcome as out:
         runs.finish(hub.sessions, run.id, out.status, reason=out.reason, step=recorder.current)
         return out.status
@@ -135,7 +135,6 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
         runs.finish(hub.sessions, run.id, "failed", reason=f"internal error: {type(exc).__name__}: {exc}"[:1000],
                     error_kind="internal", step=recorder.current)
         return "failed"
-    del note
     runs.finish(hub.sessions, run.id, "succeeded", step=recorder.current)
     return "succeeded"
 

@@ -31,7 +31,7 @@ DUPLICATE_NAME = "6240"
 DUPLICATE_DOC_NUMBER = "6140"
 
 
-def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> str | None:
+def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
     from sync.jobs import Outcome
 
     accounts = Accounts(hub, run.merchant_id)
@@ -41,7 +41,7 @@ def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> str | None:
     pipeline = OrderPipeline(hub, run, rec, accounts, order, load_rules())
     if order.cancelled_at and not pipeline.invoice_binding() and not order.is_paid:
         raise Outcome("skipped", f"order {order.name} was cancelled before it was invoiced")
-    return pipeline.execute()
+    pipeline.execute()
 
 
 def pull_order(accounts: Accounts, run: SyncRun) -> Order:
@@ -79,13 +79,12 @@ class OrderPipeline:
             self._qb = self.accounts.quickbooks()
         return self._qb
 
-    def execute(self) -> str | None:
+    def execute(self) -> None:
         self.contact()
         customer_id = self.customer()
         item_ids, shipping_item_id = self.items()
         invoice = self.invoice(customer_id, item_ids, shipping_item_id)
         self.payment(customer_id, invoice)
-        return None
 
     # -- helpers --------------------------------------------------------------------------------
     def _buyer_key(self) -> str:

@@ -50,8 +50,8 @@ class Accounts:
                 q = q.where(Connection.account == account)
             return s.scalar(q.order_by(Connection.id))
 
-    def require(self, platform: str, account: str | None = None) -> Connection:
-        conn = self.connection(platform, account)
+    def require(self, platform: str, account: str | None = None, *, conn: Connection | None = None) -> Connection:
+        conn = conn or self.connection(platform, account)
         if conn is None:
             raise NeedsReconnect(f"the merchant has no {platform} connection", platform=platform)
         if conn.status == "needs_reconnect":
@@ -75,9 +75,9 @@ class Accounts:
 
     def hubspot(self) -> HubSpotClient | None:
         conn = self.connection("hubspot")
-        if conn is None:
+        if conn is None:  # HubSpot is optional: no connection, no contact step
             return None
-        conn = self.require("hubspot")
+        self.require("hubspot", conn=conn)
         return _Refreshing(self, conn, lambda sec: HubSpotClient(
             sec["access_token"], api_url=self.hub.settings.hubspot_api_url,
             timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)), refresh=self._refresh_hubspot)  # type: ignore[return-value]

@@ -127,6 +127,18 @@ class ShippingLine:
 
 
 @dataclass
+class FeeLine:
+    """A charge that is neither a product nor shipping: a store fee (WooCommerce ``fee_lines``) or a
+    tip. ``kind`` is ``"fee"`` or ``"tip"``; ``amount`` excludes tax."""
+
+    title: str
+    amount: Decimal
+    kind: str = "fee"
+    taxable: bool = False
+    tax_lines: list[TaxLine] = field(default_factory=list)
+
+
+@dataclass
 class Payment:
     """Money received against the order (a successful sale or capture)."""
 
@@ -151,6 +163,7 @@ class Order:
     total_tax: Decimal = Decimal("0")
     taxes_included: bool = False
     shipping_lines: list[ShippingLine] = field(default_factory=list)
+    fee_lines: list[FeeLine] = field(default_factory=list)
     tax_lines: list[TaxLine] = field(default_factory=list)
     financial_status: str = "pending"  # pending|authorized|partially_paid|paid|partially_refunded|refunded|voided
     total_outstanding: Decimal = Decimal("0")
@@ -159,6 +172,7 @@ class Order:
     cancelled_at: datetime | None = None
     note: str | None = None
     source_gid: str | None = None  # e.g. "gid://shopify/Order/123"
+    exchange_rate: Decimal | None = None  # home currency per unit of ``currency`` (None: same currency)
 
     @property
     def discount_total(self) -> Decimal:
@@ -189,6 +203,7 @@ class Order:
         d = dict(data)
         for k in ("total", "total_tax", "total_outstanding"):
             d[k] = Decimal(d[k])
+        d["exchange_rate"] = Decimal(d["exchange_rate"]) if d.get("exchange_rate") else None
         for k in ("created_at", "updated_at", "cancelled_at"):
             d[k] = datetime.fromisoformat(d[k]) if d.get(k) else None
         c = dict(d["customer"])
@@ -202,6 +217,9 @@ class Order:
                                                "discount": Decimal(s["discount"]),
                                                "tax_lines": [_tax(t) for t in s["tax_lines"]]})
                                for s in d["shipping_lines"]]
+        d["fee_lines"] = [FeeLine(**{**f, "amount": Decimal(f["amount"]),
+                                     "tax_lines": [_tax(t) for t in f["tax_lines"]]})
+                          for f in d.get("fee_lines", [])]
         d["tax_lines"] = [_tax(t) for t in d["tax_lines"]]
         d["payments"] = [Payment(**{**p, "amount": Decimal(p["amount"]),
                                     "processed_at": datetime.fromisoformat(p["processed_at"])

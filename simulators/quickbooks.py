@@ -7,6 +7,11 @@ arithmetic (``Amount == Qty x UnitPrice``), references, payment application agai
 the query language (no ``OR``), ``requestid`` idempotency, batch and CDC, and the throttles
 (500 requests/min, 10 concurrent, 40 batches/min per realm; HTTP 429 + ``Retry-After``).
 
+Beyond the API: Intuit webhooks (``set_webhook``, legacy or CloudEvents, signed, batched, retried;
+see ``quickbooks_webhooks``), what a bookkeeper does in QuickBooks itself (``record_payment``, ``void``,
+``merge``, ...; see ``quickbooks_controls``), the global tax model of non-US companies (TaxCode/TaxRate;
+see ``quickbooks_tax``) and multi-currency companies (``ExchangeRate``, ``HomeTotalAmt``).
+
 Faults come back as the API sends them: HTTP 400 ``{"Fault": {"Error": [{"Message", "Detail",
 "code"}], "type": "ValidationFault"}, "time": ...}``. Money is handled with ``Decimal`` and returned as
 JSON numbers with two decimals.
@@ -30,16 +35,18 @@ from urllib.parse import parse_qs, urlencode
 from flask import Response, g, request
 
 from .base import SimulatedPlatform
+from .quickbooks_controls import BookkeeperControls
 from .quickbooks_query import (
     CENT,
     COMPANY_TZ,
     COUNTRY,
     DELETABLE,
     ENTITIES,
+    HOME_CURRENCY,
     LIST_ENTITIES,
+    READ_ONLY,
     SEED_ACCOUNTS,
     Company,
-    EntityRules,
     QBFault,
     QueryError,
     clean,
@@ -52,6 +59,11 @@ from .quickbooks_query import (
     required,
     run_query,
 )
+from .quickbooks_rules import EntityRules
+from .quickbooks_tax import seed_tax_codes
+from .quickbooks_webhooks import WEBHOOK_ENTITIES, Delivery, Event, WebhookControls, sign_webhook
+
+SENDABLE = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
 
 
 @dataclass
@@ -78,7 +90,7 @@ class _Drop:
     path_contains: str
 
 
-class QuickBooksSimulator(EntityRules, SimulatedPlatform):
+class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, SimulatedPlatform):
     """QuickBooks Online v3 + Intuit OAuth 2.0 on 127.0.0.1 (see the module docstring)."""
 
     name = "quickbooks"
@@ -100,10 +112,15 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
         self.batch_requests_per_minute = 40     # per realm
         self.max_batch_items = 30
         self._drops: list[_Drop] = []
+        self._touched: list[str] = []           # invoices whose balance the last write changed
+        self.webhook_deliveries: list[Delivery] = []
+        self._webhooks = None
+        self._webhook_entities = frozenset(WEBHOOK_ENTITIES)
 
     def reset(self) -> None:
-        """Forget everything (companies, apps, tokens, injected faults, calls) and restore the
-        default limits, so one running server can serve many tests."""
+        """Forget everything (companies, apps, tokens, injected faults, calls, the webhook endpoint)
+        and restore the default limits, so one running server can serve many tests."""
+        self.clear_webhook()
         with self.lock:
             self._reset_state()
             self.tokens.clear()
@@ -112,11 +129,28 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
             self.latency = 0.0
 
     # -- setup and inspection ------------------------------------------------------------------
-    def add_company(self, realm_id: str, *, automated_sales_tax: bool = True, currency: str = "USD",
+    def stop(self) -> None:
+        self.clear_webhook()
+        super().stop()
+
+    def add_company(self, realm_id: str, *, country: str | None = None, currency: str | None = None,
+                    automated_sales_tax: bool | None = None, multi_currency: bool = False,
                     multicurrency: bool = False) -> None:
-        company = Company(str(realm_id), automated_sales_tax, currency, multicurrency)
+        """A new company. ``country`` (default: the currency's, else US) decides the tax model:
+        ``US`` uses Automated Sales Tax (``automated_sales_tax`` defaults to True there) and TAX/NON;
+        elsewhere lines need a ``TaxCodeRef`` to one of the TaxCodes seeded for the country.
+        ``multi_currency`` (or ``multicurrency``) enables foreign-currency customers."""
+        country = (country or COUNTRY.get(currency or "USD", "US")).upper()
+        currency = currency or HOME_CURRENCY.get(country, "USD")
+        if automated_sales_tax is None:
+            automated_sales_tax = country == "US"
+        if automated_sales_tax and country != "US":
+            raise ValueError("Automated Sales Tax exists only in US companies")
+        company = Company(str(realm_id), automated_sales_tax, currency, multi_currency or multicurrency,
+                          country)
         with self.lock:
             self.companies[company.realm_id] = company
+            seed_tax_codes(company)
             ids = {}
             for name, type_, sub in SEED_ACCOUNTS:
                 ids[name] = self._store(company, "Account", self._account(company, {
@@ -133,7 +167,8 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
         """Copies of the live objects of one entity (amounts as Decimal), in Id order."""
         with self.lock:
             rows = self.companies[str(realm_id)].objects[entity].values()
-            return [copy.deepcopy(o) for o in sorted(rows, key=lambda o: int(o["Id"]))]
+            return [copy.deepcopy(o) for o in sorted(
+                rows, key=lambda o: (0, int(o["Id"]), "") if o["Id"].isdigit() else (1, 0, o["Id"]))]
 
     def get_object(self, realm_id: str, entity: str, id_: str | int) -> dict | None:
         with self.lock:
@@ -413,6 +448,8 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
             if obj is None:
                 raise not_found(entity, parts[1])
             return {entity: obj}
+        if method == "POST" and len(parts) == 3 and parts[2] == "send" and entity in SENDABLE:
+            return {entity: self._send(company, entity, parts[1])}
         if method == "POST" and len(parts) == 1:
             operation = request.args.get("operation", "")
             include = request.args.get("include", "")
@@ -424,10 +461,30 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
 
     # -- writes --------------------------------------------------------------------------------
     def _write(self, company: Company, entity: str, operation: str, body: dict) -> dict:
-        """create / update / delete / void one object; returns what the API answers under
-        ``<Entity>``."""
+        """create / update / delete / void one object and notify the webhook; returns what the API
+        answers under ``<Entity>``."""
+        self._touched = []
+        result = self._apply(company, entity, operation, body)
+        kind = ("Create" if operation in ("", "create") and "Id" not in body else
+                {"delete": "Delete", "void": "Void"}.get(operation, "Update"))
+        events = [self._event(company, entity, result["Id"], kind)]
+        events += [self._event(company, "Invoice", id_, "Update") for id_ in dict.fromkeys(self._touched)
+                   if (entity, id_) != ("Invoice", result["Id"])]
+        self._notify(events)
+        return result
+
+    def _event(self, company: Company, entity: str, id_: str, operation: str,
+               deleted_id: str | None = None) -> Event:
+        obj = company.objects[entity].get(id_) or company.deleted[entity][id_]
+        return Event(company.realm_id, entity, id_, operation, obj["MetaData"]["LastUpdatedTime"], deleted_id)
+
+    def _apply(self, company: Company, entity: str, operation: str, body: dict) -> dict:
         if operation not in ("", "create", "update", "delete", "void"):
             raise QBFault(500, "Unsupported Operation", f"Operation {operation} is not supported.")
+        if entity in READ_ONLY:
+            raise QBFault(500, "Unsupported Operation",
+                          f"Operation {(operation or 'create').title()} is not supported for {entity}; "
+                          "tax codes and rates are created through TaxService/Taxcode")
         if operation in ("", "create") and "Id" not in body:
             return self._store(company, entity, self._validate(company, entity, body, None))
         if "Id" not in body:
@@ -462,6 +519,25 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
         company.objects[entity][current["Id"]] = new
         self._recompute(company)
         return new
+
+    def _send(self, company: Company, entity: str, id_: str) -> dict:
+        """``POST /<entity>/<id>/send[?sendTo=]``: e-mail the form; a webhook ``Emailed`` event."""
+        current = company.objects[entity].get(id_)
+        if current is None:
+            raise not_found(entity, id_)
+        address = request.args.get("sendTo") or (current.get("BillEmail") or {}).get("Address")
+        if not address:
+            raise required("BillEmail")
+        if not re.fullmatch(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+", address):
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"Property Name:sendTo specified is unsupported or invalid: {address}")
+        stamp = now_text()
+        current.update(BillEmail={"Address": address}, EmailStatus="EmailSent",
+                       DeliveryInfo={"DeliveryType": "Email", "DeliveryTime": stamp},
+                       SyncToken=str(int(current["SyncToken"]) + 1),
+                       MetaData={**current["MetaData"], "LastUpdatedTime": stamp})
+        self._notify([self._event(company, entity, id_, "Emailed")])
+        return current
 
     def _store(self, company: Company, entity: str, obj: dict) -> dict:
         stamp = now_text()
@@ -504,6 +580,7 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
             balance = (inv["TotalAmt"] - inv.get("Deposit", Decimal(0)) - paid.get(inv["Id"], Decimal(0))
                        ).quantize(CENT)
             if balance != inv["Balance"] or inv.get("LinkedTxn", []) != links.get(inv["Id"], []):
+                self._touched.append(inv["Id"])
                 inv["Balance"] = balance
                 inv["LinkedTxn"] = links.get(inv["Id"], [])
                 inv["MetaData"]["LastUpdatedTime"] = now_text()
@@ -516,7 +593,7 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
 
     # -- company info and preferences ----------------------------------------------------------
     def _company_info(self, company: Company) -> dict:
-        country = COUNTRY.get(company.currency, "US")
+        country = company.country
         return {"Id": "1", "SyncToken": "0", "domain": "QBO", "sparse": False,
                 "CompanyName": f"Sandbox Company {company.realm_id}",
                 "LegalName": f"Sandbox Company {company.realm_id}", "Country": country,
@@ -618,4 +695,4 @@ class QuickBooksSimulator(EntityRules, SimulatedPlatform):
         return {"CDCResponse": [{"QueryResponse": responses}]}
 
 
-__all__ = ["QBFault", "QuickBooksSimulator", "dumps"]
+__all__ = ["Delivery", "QBFault", "QuickBooksSimulator", "dumps", "sign_webhook"]

@@ -1,5 +1,5 @@
-"""Helpers of the QuickBooks Online simulator: the query language, faults and money handling, the
-per-company store and the validation rules of each entity.
+"""Helpers of the QuickBooks Online simulator: the query language, faults and money handling and the
+per-company store (the validation rules of each entity are in ``quickbooks_rules``).
 
 The query language as the simulator understands it:
 
@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-
-from flask import request
 
 MAX_RESULTS = 1000
 DEFAULT_MAX_RESULTS = 100
@@ -384,10 +382,13 @@ except Exception:  # pragma: no cover - no tz database
 
 CENT = Decimal("0.01")
 ENTITIES = {name.lower(): name for name in (
-    "Customer", "Item", "Account", "Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt")}
+    "Customer", "Item", "Account", "Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt",
+    "TaxCode", "TaxRate")}
 SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
 DELETABLE = set(SALES_FORMS) | {"Payment"}
-LIST_ENTITIES = ("Customer", "Item", "Account")
+TRANSACTIONS = (*SALES_FORMS, "Payment")
+LIST_ENTITIES = ("Customer", "Item", "Account", "TaxCode", "TaxRate")
+READ_ONLY = ("TaxCode", "TaxRate")       # created through TaxService, never by a write to themselves
 ACCOUNT_CLASSIFICATION = {
     "Bank": "Asset", "Other Current Asset": "Asset", "Fixed Asset": "Asset", "Other Asset": "Asset",
     "Accounts Receivable": "Asset", "Equity": "Equity", "Expense": "Expense",
@@ -401,6 +402,7 @@ SEED_ACCOUNTS = (("Sales of Product Income", "Income", "SalesOfProductIncome"),
                  ("Checking", "Bank", "Checking"),
                  ("Discounts given", "Income", "DiscountsRefundsGiven"))
 COUNTRY = {"USD": "US", "CAD": "CA", "GBP": "GB", "AUD": "AU", "EUR": "FR", "INR": "IN"}
+HOME_CURRENCY = {"US": "USD", "CA": "CAD", "GB": "GBP", "AU": "AUD", "FR": "EUR", "IN": "INR"}
 
 
 class QBFault(Exception):
@@ -424,14 +426,14 @@ def required(name: str) -> QBFault:
                    f"Required parameter {name} is missing in the request", element=name)
 
 
-def _invalid_ref(what: str, value: Any) -> QBFault:
+def invalid_ref(what: str, value: Any) -> QBFault:
     return QBFault(2500, "Invalid Reference Id",
                    f"Invalid Reference Id : {what} assigned is invalid or inactive (Id={value}). "
                    "Something you're trying to use has been made inactive. Check the fields with "
                    "accounts, customers, items, vendors or employees.")
 
 
-def _business(detail: str) -> QBFault:
+def business(detail: str) -> QBFault:
     return QBFault(6000, "A business validation error has occurred while processing your request",
                    f"Business Validation Error: {detail}")
 
@@ -447,12 +449,12 @@ def now_text() -> str:
     return datetime.now(COMPANY_TZ).replace(microsecond=0).isoformat()
 
 
-def _money(value: Any, name: str = "Amount") -> Decimal:
+def money(value: Any, name: str = "Amount") -> Decimal:
     """A JSON number (int, Decimal) or numeric string as a Decimal rounded to the cent."""
-    return _number(value, name).quantize(CENT, rounding=ROUND_HALF_UP)
+    return as_number(value, name).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _number(value: Any, name: str) -> Decimal:
+def as_number(value: Any, name: str) -> Decimal:
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         raise QBFault(2010, "Request has invalid or unsupported property",
                       f"Property Name:{name} specified is unsupported or invalid (not a number)")
@@ -495,10 +497,17 @@ def dumps(payload: Any) -> str:
 
 @dataclass
 class Company:
+    """One QuickBooks company: its settings, its objects per entity and its throttling counters.
+
+    ``country`` decides the tax model: ``US`` keeps sales tax as a total (``TAX``/``NON`` line codes,
+    Automated Sales Tax); any other country uses the global model (a ``TaxCodeRef`` on every line)."""
+
     realm_id: str
     automated_sales_tax: bool = True
     currency: str = "USD"
     multicurrency: bool = False
+    country: str = "US"
+    exchange_rates: dict[str, Decimal] = field(default_factory=dict)   # home units per foreign unit
     next_id: int = 1
     objects: dict[str, dict[str, dict]] = field(default_factory=lambda: {e: {} for e in ENTITIES.values()})
     deleted: dict[str, dict[str, dict]] = field(default_factory=lambda: {e: {} for e in ENTITIES.values()})
@@ -512,310 +521,3 @@ class Company:
     def new_id(self) -> str:
         self.next_id += 1
         return str(self.next_id - 1)
-
-
-
-
-class EntityRules:
-    """What the API checks when an object is created or updated, one method per entity; each returns
-    the object to store (without Id, SyncToken and MetaData) or raises ``QBFault``."""
-
-    # -- validation per entity -----------------------------------------------------------------
-    def _validate(self, company: Company, entity: str, body: dict, current: dict | None) -> dict:
-        if entity == "Customer":
-            return self._customer(company, body, current)
-        if entity == "Item":
-            return self._item(company, body, current)
-        if entity == "Account":
-            return self._account(company, body, current)
-        if entity == "Payment":
-            return self._payment(company, body, current)
-        return self._sales_form(company, entity, body, current)
-
-    def _strip(self, body: dict) -> dict:
-        return {k: v for k, v in body.items()
-                if k not in ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")}
-
-    def _unique_name(self, company: Company, entity: str, key: str, name: str,
-                     current: dict | None) -> None:
-        for other in company.objects[entity].values():
-            if other[key].strip().lower() == name.strip().lower() and (
-                    current is None or other["Id"] != current["Id"]):
-                raise QBFault(6240, "Duplicate Name Exists Error",
-                              f"The name supplied already exists. : Id={other['Id']}")
-
-    def _currency(self, company: Company, body: dict) -> dict:
-        code = ref_value(body.get("CurrencyRef")) or company.currency
-        if code != company.currency and not company.multicurrency:
-            raise _business(f"Multicurrency is not enabled for this company; CurrencyRef {code} "
-                            f"is not allowed (home currency {company.currency})")
-        return {"value": code}
-
-    def _ref(self, company: Company, entity: str, ref: Any, name_key: str, what: str) -> dict:
-        value = ref_value(ref)
-        obj = company.objects[entity].get(value or "")
-        if obj is None or not obj.get("Active", True):
-            raise _invalid_ref(what, value)
-        return {"value": obj["Id"], "name": obj[name_key]}
-
-    def _customer(self, company: Company, body: dict, current: dict | None) -> dict:
-        obj = self._strip(body)
-        parts = [str(obj.get(k, "")).strip() for k in ("Title", "GivenName", "MiddleName", "FamilyName",
-                                                  "Suffix")]
-        display = str(obj.get("DisplayName", "")).strip()
-        if not display:
-            display = " ".join(p for p in parts if p) or str(obj.get("CompanyName", "")).strip()
-        if not display:
-            raise QBFault(6080, "No Name Provided", "Title, GivenName, MiddleName, FamilyName, "
-                          "DisplayName, Suffix - one of these must be non-empty")
-        if ":" in display or len(display) > 500:
-            raise QBFault(2050, "String length is either shorter or longer than supported by "
-                          "specification", "DisplayName must have at most 500 characters and no ':'")
-        self._unique_name(company, "Customer", "DisplayName", display, current)
-        obj.update(DisplayName=display, FullyQualifiedName=display, PrintOnCheckName=obj.get(
-            "PrintOnCheckName", display), Active=obj.get("Active", True) is not False,
-            CurrencyRef=self._currency(company, obj), Taxable=obj.get("Taxable", True),
-            Balance=current["Balance"] if current else Decimal("0.00"))
-        obj["BalanceWithJobs"] = obj["Balance"]
-        if "PrimaryEmailAddr" in obj and not isinstance(obj["PrimaryEmailAddr"], dict):
-            raise QBFault(2010, "Request has invalid or unsupported property",
-                          "PrimaryEmailAddr must be an object with Address")
-        return obj
-
-    def _item(self, company: Company, body: dict, current: dict | None = None) -> dict:
-        obj = self._strip(body)
-        name = str(obj.get("Name", "")).strip()
-        if not name:
-            raise required("Name")
-        if len(name) > 100 or ":" in name:
-            raise QBFault(2050, "String length is either shorter or longer than supported by "
-                          "specification", "Item Name must have at most 100 characters and no ':'")
-        self._unique_name(company, "Item", "Name", name, current)
-        type_ = obj.get("Type", "NonInventory")
-        if type_ not in ("Service", "NonInventory", "Inventory", "Category", "Group"):
-            raise QBFault(2010, "Request has invalid or unsupported property",
-                          f"Property Name:Type specified is unsupported or invalid: {type_}")
-        if type_ in ("Service", "NonInventory", "Inventory"):
-            if "IncomeAccountRef" not in obj:
-                raise required("IncomeAccountRef")
-            obj["IncomeAccountRef"] = self._ref(company, "Account", obj["IncomeAccountRef"], "Name",
-                                                "IncomeAccountRef")
-        if type_ == "Inventory":
-            for key in ("AssetAccountRef", "ExpenseAccountRef"):
-                if key not in obj:
-                    raise required(key)
-                obj[key] = self._ref(company, "Account", obj[key], "Name", key)
-        obj.update(Name=name, FullyQualifiedName=name, Type=type_,
-                   Active=obj.get("Active", True) is not False,
-                   UnitPrice=_number(obj.get("UnitPrice", 0), "UnitPrice"))
-        return obj
-
-    def _account(self, company: Company, body: dict, current: dict | None = None) -> dict:
-        obj = self._strip(body)
-        name = str(obj.get("Name", "")).strip()
-        if not name:
-            raise required("Name")
-        self._unique_name(company, "Account", "Name", name, current)
-        type_ = obj.get("AccountType")
-        if type_ not in ACCOUNT_CLASSIFICATION:
-            raise QBFault(6010, "Invalid Account.AccountType && Account.SubType",
-                          "Either an Account.AccountType or an Account.AccountSubType must be specified")
-        obj.update(Name=name, FullyQualifiedName=name, Active=obj.get("Active", True) is not False,
-                   Classification=ACCOUNT_CLASSIFICATION[type_], SubAccount=False,
-                   CurrentBalance=current["CurrentBalance"] if current else Decimal("0.00"),
-                   CurrencyRef={"value": company.currency})
-        obj.setdefault("AccountSubType", type_.replace(" ", ""))
-        return obj
-
-    def _doc_number(self, company: Company, entity: str, obj: dict, current: dict | None) -> None:
-        doc = obj.get("DocNumber")
-        if doc is None:
-            if current is not None and current.get("DocNumber"):
-                return
-            used = {o.get("DocNumber") for o in company.objects[entity].values()}
-            n = company.doc_numbers.get(entity, 1001)
-            while str(n) in used:
-                n += 1
-            company.doc_numbers[entity] = n + 1
-            obj["DocNumber"] = str(n)
-            return
-        doc = str(doc)
-        if len(doc) > 21:
-            raise QBFault(2050, "String length is either shorter or longer than supported by "
-                          "specification", f"String length specified does not match the supported "
-                          f"length. Min:0 Max:21 supplied:{len(doc)}", element="DocNumber")
-        allow = "allowduplicatedocnum" in request.args.get("include", "").lower().split(",")
-        if not allow:
-            for other in company.objects[entity].values():
-                if other.get("DocNumber") == doc and (current is None or other["Id"] != current["Id"]):
-                    raise QBFault(6140, "Duplicate Document Number Error",
-                                  f"Duplicate Document Number Error : You must specify a different "
-                                  f"number. This number has already been used. DocNumber={doc} is "
-                                  f"assigned to TxnType={entity} with TxnId={other['Id']}")
-        obj["DocNumber"] = doc
-
-    def _sales_form(self, company: Company, entity: str, body: dict, current: dict | None) -> dict:
-        obj = self._strip(body)
-        if entity in ("Invoice", "CreditMemo") or "CustomerRef" in obj:
-            if "CustomerRef" not in obj:
-                raise required("CustomerRef")
-            obj["CustomerRef"] = self._ref(company, "Customer", obj["CustomerRef"], "DisplayName",
-                                           "CustomerRef")
-        if entity == "RefundReceipt" or "DepositToAccountRef" in obj:
-            if "DepositToAccountRef" not in obj:
-                raise required("DepositToAccountRef")
-            obj["DepositToAccountRef"] = self._ref(company, "Account", obj["DepositToAccountRef"],
-                                                   "Name", "DepositToAccountRef")
-        currency = self._currency(company, obj)
-        if "CustomerRef" in obj:
-            customer = company.objects["Customer"][obj["CustomerRef"]["value"]]
-            if customer["CurrencyRef"]["value"] != currency["value"]:
-                raise _business(f"The currency of the transaction ({currency['value']}) must match "
-                                f"the customer's currency ({customer['CurrencyRef']['value']})")
-        rate = _number(obj.get("ExchangeRate", 1), "ExchangeRate")
-        self._doc_number(company, entity, obj, current)
-        lines = obj.get("Line")
-        if not isinstance(lines, list) or not [ln for ln in lines if isinstance(ln, dict) and
-                                               ln.get("DetailType") != "SubTotalLineDetail"]:
-            raise required("Line")
-        sales, discount, out = Decimal("0.00"), Decimal("0.00"), []
-        discounts = []
-        for line in lines:
-            if not isinstance(line, dict):
-                raise QBFault(2010, "Request has invalid or unsupported property", "Line must be an object")
-            kind = line.get("DetailType")
-            line = {k: v for k, v in line.items() if k not in ("LineNum", "Id")}
-            if kind == "SalesItemLineDetail":
-                sales += self._sales_line(company, line)
-            elif kind == "DiscountLineDetail":
-                discounts.append(line)
-            elif kind == "DescriptionOnly":
-                line["Amount"] = _money(line.get("Amount", 0))
-            elif kind == "SubTotalLineDetail":
-                continue
-            else:
-                raise QBFault(2010, "Request has invalid or unsupported property",
-                              f"Property Name:DetailType specified is unsupported or invalid: {kind}")
-            out.append(line)
-        for line in discounts:
-            detail = line.get("DiscountLineDetail") or {}
-            if detail.get("PercentBased") is True and "DiscountPercent" in detail:
-                percent = _number(detail["DiscountPercent"], "DiscountPercent")
-                line["Amount"] = (sales * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-            elif "Amount" in line:
-                line["Amount"] = _money(line["Amount"])
-                detail["PercentBased"] = False
-            else:
-                raise QBFault(6090, "Discount Line missing required info.",
-                              "Discount amount or percent should be provided.")
-            if line["Amount"] < 0:
-                raise _business("A discount cannot be negative")
-            line["DiscountLineDetail"] = detail
-            discount += line["Amount"]
-        if discount > sales:
-            raise _business("The discount cannot be larger than the subtotal of the sales lines")
-        out.append({"Amount": sales, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-        for number, line in enumerate(out, start=1):
-            line["Id"], line["LineNum"] = str(number), number
-        out[-1].pop("Id")
-        out[-1].pop("LineNum")
-        tax_detail = obj.get("TxnTaxDetail") or {}
-        tax = _money(tax_detail.get("TotalTax", 0), "TotalTax")
-        tax_detail["TotalTax"] = tax
-        calc = obj.get("GlobalTaxCalculation", "TaxExcluded")
-        if calc not in ("TaxExcluded", "TaxInclusive", "NotApplicable"):
-            raise QBFault(2010, "Request has invalid or unsupported property",
-                          f"Property Name:GlobalTaxCalculation specified is unsupported or invalid: {calc}")
-        total = sales - discount + (tax if calc != "TaxInclusive" else Decimal(0))
-        deposit = _money(obj.get("Deposit", 0), "Deposit")
-        today = datetime.now(COMPANY_TZ).date().isoformat()
-        obj.update(Line=out, TxnTaxDetail=tax_detail, GlobalTaxCalculation=calc, TotalAmt=total,
-                   CurrencyRef=currency, ExchangeRate=rate, TxnDate=obj.get("TxnDate", today),
-                   HomeTotalAmt=(total * rate).quantize(CENT, rounding=ROUND_HALF_UP))
-        if entity == "Invoice":
-            obj["Deposit"] = deposit
-            obj["Balance"] = current["Balance"] if current else total - deposit
-            obj["DueDate"] = obj.get("DueDate", obj["TxnDate"])
-            obj.setdefault("LinkedTxn", [])
-        elif entity == "CreditMemo":
-            obj["Balance"] = obj["RemainingCredit"] = total
-        else:
-            obj["Balance"] = Decimal("0.00")
-        return obj
-
-    def _sales_line(self, company: Company, line: dict) -> Decimal:
-        detail = line.get("SalesItemLineDetail")
-        if not isinstance(detail, dict):
-            raise required("SalesItemLineDetail")
-        if "ItemRef" not in detail:
-            raise required("ItemRef")
-        detail["ItemRef"] = self._ref(company, "Item", detail["ItemRef"], "Name", "ItemRef")
-        if "Amount" not in line:
-            raise required("Line.Amount")
-        amount = _money(line["Amount"])
-        qty = _number(detail["Qty"], "Qty") if "Qty" in detail else None
-        price = _number(detail["UnitPrice"], "UnitPrice") if "UnitPrice" in detail else None
-        if qty is not None and price is not None:
-            expected = (qty * price).quantize(CENT, rounding=ROUND_HALF_UP)
-            if expected != amount:
-                raise QBFault(6070, "Amount calculation incorrect in the request",
-                              f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}",
-                              element="Line.Amount")
-        elif qty is not None and qty != 0:
-            detail["UnitPrice"] = (amount / qty).quantize(Decimal("0.0000001")).normalize()
-        elif price is not None and price != 0:
-            detail["Qty"] = (amount / price).normalize()
-        line["Amount"] = amount
-        return amount
-
-    def _payment(self, company: Company, body: dict, current: dict | None) -> dict:
-        obj = self._strip(body)
-        if "CustomerRef" not in obj:
-            raise required("CustomerRef")
-        obj["CustomerRef"] = self._ref(company, "Customer", obj["CustomerRef"], "DisplayName",
-                                       "CustomerRef")
-        if "TotalAmt" not in obj:
-            raise required("TotalAmt")
-        total = _money(obj["TotalAmt"], "TotalAmt")
-        if total < 0:
-            raise _business("A payment amount cannot be negative")
-        currency = self._currency(company, obj)
-        previously: dict[str, Decimal] = {}
-        for line in (current or {}).get("Line", []):
-            for link in line.get("LinkedTxn", []):
-                previously[link["TxnId"]] = previously.get(link["TxnId"], Decimal(0)) + line["Amount"]
-        applied = Decimal("0.00")
-        lines = obj.get("Line", [])
-        if not isinstance(lines, list):
-            raise QBFault(2010, "Request has invalid or unsupported property", "Line must be a list")
-        for line in lines:
-            line.pop("LineNum", None)
-            amount = _money(line.get("Amount", 0))
-            links = line.get("LinkedTxn") or []
-            if not links:
-                raise required("Line.LinkedTxn")
-            for link in links:
-                if link.get("TxnType") != "Invoice":
-                    raise QBFault(2010, "Request has invalid or unsupported property",
-                                  f"LinkedTxn.TxnType {link.get('TxnType')} is not supported here")
-                inv = company.objects["Invoice"].get(str(link.get("TxnId", "")))
-                if inv is None:
-                    raise _invalid_ref("LinkedTxn.TxnId (Invoice)", link.get("TxnId"))
-                link["TxnId"] = inv["Id"]
-                if inv["CustomerRef"]["value"] != obj["CustomerRef"]["value"]:
-                    raise _business(f"Invoice {inv['Id']} belongs to another customer")
-                if inv.get("CurrencyRef", {}).get("value") != currency["value"]:
-                    raise _business(f"Invoice {inv['Id']} is in another currency")
-                open_balance = inv["Balance"] + previously.get(inv["Id"], Decimal(0))
-                if amount > open_balance:
-                    raise _business(f"The amount applied to invoice {inv['Id']} ({amount}) exceeds "
-                                    f"its open balance ({open_balance})")
-            line["Amount"] = amount
-            applied += amount
-        if applied > total:
-            raise _business(f"The applied amounts ({applied}) exceed the payment total ({total})")
-        obj.update(Line=lines, TotalAmt=total, UnappliedAmt=total - applied, CurrencyRef=currency,
-                   ProcessPayment=False, TxnDate=obj.get("TxnDate", datetime.now(COMPANY_TZ).date()
-                                                         .isoformat()))
-        return obj
-

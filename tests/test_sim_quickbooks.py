@@ -428,3 +428,160 @@ def test_batch_rate_limit(sim, token):
     status, fault_body = api(sim, token, "POST", "batch", json=body)
     assert status == 429 and fault(fault_body)["code"] == "3001"
     assert api(sim, token, "GET", "preferences")[0] == 200
+
+
+# -- tax outside the US ------------------------------------------------------------------------------
+GB = "9130350000000044"
+
+
+@pytest.fixture
+def gb(sim):
+    sim.add_company(GB, country="GB", currency="GBP", automated_sales_tax=False)
+    return sim.issue_token(GB)
+
+
+def tax_code(sim, token, name, realm=GB):
+    query = "select * from TaxCode where Name = '" + name.replace("'", "\\'") + "'"
+    status, body = api(sim, token, "GET", "query", realm=realm, params={"query": query})
+    assert status == 200, body
+    return body["QueryResponse"]["TaxCode"][0]
+
+
+def gb_line(sim, amount, code_id, qty=1):
+    detail = {"ItemRef": {"value": next(i["Id"] for i in sim.objects(GB, "Item") if i["Name"] == "Sales")},
+              "Qty": qty, "UnitPrice": str(Decimal(amount) / qty)}
+    if code_id is not None:
+        detail["TaxCodeRef"] = {"value": code_id}
+    return {"Amount": amount, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": detail}
+
+
+def gb_customer(sim, token, name="Brighton Books"):
+    return api(sim, token, "POST", "customer", realm=GB, json={"DisplayName": name})[1]["Customer"]["Id"]
+
+
+def test_gb_company_tax_codes_computed_and_overridden(sim, gb):
+    status, body = api(sim, gb, "GET", "preferences", realm=GB)
+    assert body["Preferences"]["TaxPrefs"]["PartnerTaxEnabled"] is False
+    assert body["Preferences"]["CurrencyPrefs"]["HomeCurrency"]["value"] == "GBP"
+    assert api(sim, gb, "GET", f"companyinfo/{GB}", realm=GB)[1]["CompanyInfo"]["Country"] == "GB"
+    names = {c["Name"] for c in sim.objects(GB, "TaxCode")}
+    assert {"20.0% S", "5.0% R", "0.0% Z", "Exempt"} <= names
+    standard, reduced = tax_code(sim, gb, "20.0% S"), tax_code(sim, gb, "5.0% R")
+    rate_id = standard["SalesTaxRateList"]["TaxRateDetail"][0]["TaxRateRef"]["value"]
+    status, body = api(sim, gb, "GET", f"taxrate/{rate_id}", realm=GB)
+    assert status == 200 and body["TaxRate"]["RateValue"] == 20
+    customer = gb_customer(sim, gb)
+
+    # 10.05 at 20 % = 2.01; 3.30 at 5 % = 0.165 -> 0.17 (half-up, per line)
+    lines = [gb_line(sim, "10.05", standard["Id"]), gb_line(sim, "3.30", reduced["Id"], qty=2)]
+    status, body = api(sim, gb, "POST", "invoice", realm=GB, json={"CustomerRef": {"value": customer},
+                                                                    "Line": lines})
+    assert status == 200, body
+    inv = body["Invoice"]
+    assert inv["TxnTaxDetail"]["TotalTax"] == 2.18 and inv["TotalAmt"] == 15.53
+    tax_lines = {t["TaxLineDetail"]["TaxPercent"]: t for t in inv["TxnTaxDetail"]["TaxLine"]}
+    assert tax_lines[20]["Amount"] == 2.01 and tax_lines[20]["TaxLineDetail"]["NetAmountTaxable"] == 10.05
+    assert tax_lines[5]["Amount"] == 0.17 and tax_lines[5]["TaxLineDetail"]["PercentBased"] is True
+    assert tax_lines[20]["TaxLineDetail"]["TaxRateRef"]["value"] == rate_id
+
+    # an explicit TotalTax wins (QuickBooks lets the user adjust the computed VAT)
+    status, body = api(sim, gb, "POST", "invoice", realm=GB, json={
+        "CustomerRef": {"value": customer}, "Line": lines, "TxnTaxDetail": {"TotalTax": "2.20"}})
+    assert body["Invoice"]["TxnTaxDetail"]["TotalTax"] == 2.20 and body["Invoice"]["TotalAmt"] == 15.55
+    assert sum(Decimal(str(t["Amount"])) for t in body["Invoice"]["TxnTaxDetail"]["TaxLine"]) == Decimal("2.20")
+
+    # amounts including VAT: 12.00 at 20 % holds 2.00 of tax
+    status, body = api(sim, gb, "POST", "invoice", realm=GB, json={
+        "CustomerRef": {"value": customer}, "GlobalTaxCalculation": "TaxInclusive",
+        "Line": [gb_line(sim, "12.00", standard["Id"])]})
+    assert body["Invoice"]["TotalAmt"] == 12.0 and body["Invoice"]["TxnTaxDetail"]["TotalTax"] == 2.0
+    assert body["Invoice"]["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["NetAmountTaxable"] == 10.0
+
+    # a code added by the bookkeeper, found by the query language
+    added = sim.add_tax_code(GB, "12.5% Hospitality", "12.5")
+    assert tax_code(sim, gb, "12.5% Hospitality")["Id"] == added["Id"]
+    status, body = api(sim, gb, "POST", "salesreceipt", realm=GB, json={
+        "Line": [gb_line(sim, "8.00", added["Id"])]})
+    assert status == 200 and body["SalesReceipt"]["TxnTaxDetail"]["TotalTax"] == 1.0
+
+
+def test_gb_company_refuses_missing_unknown_and_us_tax_codes(sim, gb, token):
+    customer = gb_customer(sim, gb)
+    inactive = sim.add_tax_code(GB, "Old rate", 17.5, active=False)
+
+    def invoice(code_id):
+        return api(sim, gb, "POST", "invoice", realm=GB, json={
+            "CustomerRef": {"value": customer}, "Line": [gb_line(sim, "10.00", code_id)]})
+
+    status, body = invoice(None)
+    assert status == 400 and fault(body)["code"] == "6000" and "VAT rate" in fault(body)["Detail"]
+    for bad in ("999", inactive["Id"]):
+        status, body = invoice(bad)
+        assert status == 400 and fault(body)["code"] == "2500" and bad in fault(body)["Detail"]
+    status, body = invoice("TAX")
+    assert status == 400 and fault(body)["code"] == "2500" and "US companies" in fault(body)["Detail"]
+    status, body = api(sim, gb, "POST", "taxcode", realm=GB, json={"Name": "Mine"})
+    assert status == 400 and "not supported" in fault(body)["Detail"]
+    # a US company keeps TAX/NON and a plain TotalTax
+    us_customer = api(sim, token, "POST", "customer", json={"DisplayName": "Yankee Co"})[1]["Customer"]["Id"]
+    status, body = api(sim, token, "POST", "invoice", json={
+        "CustomerRef": {"value": us_customer}, "TxnTaxDetail": {"TotalTax": "0.80"},
+        "Line": [{"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {
+            "ItemRef": {"value": item_id(sim)}, "TaxCodeRef": {"value": "TAX"}}}]})
+    assert status == 200 and body["Invoice"]["TotalAmt"] == 10.8
+
+
+# -- multi-currency ----------------------------------------------------------------------------------
+MC = "9130350000000077"
+
+
+@pytest.fixture
+def mc(sim):
+    sim.add_company(MC, multi_currency=True)
+    return sim.issue_token(MC)
+
+
+def test_multi_currency_invoice_and_payment(sim, mc):
+    prefs = api(sim, mc, "GET", "preferences", realm=MC)[1]["Preferences"]["CurrencyPrefs"]
+    assert prefs == {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "USD"}}
+    status, body = api(sim, mc, "POST", "customer", realm=MC, json={"DisplayName": "Berlin GmbH",
+                                                                    "CurrencyRef": {"value": "EUR"}})
+    assert status == 200 and body["Customer"]["CurrencyRef"]["value"] == "EUR"
+    euro = body["Customer"]
+    home = api(sim, mc, "POST", "customer", realm=MC, json={"DisplayName": "Boston Inc"})[1]["Customer"]
+    assert home["CurrencyRef"]["value"] == "USD"
+    found = api(sim, mc, "GET", "query", realm=MC, params={
+        "query": "select * from Customer where DisplayName = 'Berlin GmbH'"})[1]["QueryResponse"]["Customer"]
+    assert [c["Id"] for c in found] == [euro["Id"]]
+    line = {"Amount": "33.33", "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {
+        "ItemRef": {"value": next(i["Id"] for i in sim.objects(MC, "Item") if i["Name"] == "Sales")}}}
+
+    status, body = api(sim, mc, "POST", "invoice", realm=MC, json={
+        "CustomerRef": {"value": euro["Id"]}, "CurrencyRef": {"value": "EUR"}, "ExchangeRate": "1.0825",
+        "Line": [line]})
+    assert status == 200, body
+    inv = body["Invoice"]
+    assert inv["ExchangeRate"] == 1.0825 and inv["HomeTotalAmt"] == 36.08      # 33.33 x 1.0825 = 36.080
+    # no ExchangeRate: the company's table, else a fault
+    status, body = api(sim, mc, "POST", "invoice", realm=MC, json={
+        "CustomerRef": {"value": euro["Id"]}, "CurrencyRef": {"value": "EUR"}, "Line": [line]})
+    assert status == 400 and "exchange rate" in fault(body)["Detail"]
+    sim.set_exchange_rate(MC, "EUR", "1.10")
+    status, body = api(sim, mc, "POST", "invoice", realm=MC, json={
+        "CustomerRef": {"value": euro["Id"]}, "CurrencyRef": {"value": "EUR"}, "Line": [line]})
+    assert status == 200 and body["Invoice"]["HomeTotalAmt"] == 36.66
+
+    # the transaction's currency must be the customer's
+    for customer, currency in ((euro["Id"], "USD"), (home["Id"], "EUR")):
+        status, body = api(sim, mc, "POST", "invoice", realm=MC, json={
+            "CustomerRef": {"value": customer}, "CurrencyRef": {"value": currency}, "ExchangeRate": 1.1,
+            "Line": [line]})
+        assert status == 400 and fault(body)["code"] == "6000"
+        assert "different from the customer's currency" in fault(body)["Detail"]
+    status, body = api(sim, mc, "POST", "customer", realm=MC, json={
+        "Id": euro["Id"], "SyncToken": euro["SyncToken"], "sparse": True, "CurrencyRef": {"value": "GBP"}})
+    assert status == 400 and "cannot be changed" in fault(body)["Detail"]
+
+    payment = sim.record_payment(MC, euro["Id"], "33.33", {inv["Id"]: "33.33"}, exchange_rate="1.09")
+    assert payment["CurrencyRef"]["value"] == "EUR" and payment["HomeTotalAmt"] == Decimal("36.33")
+    assert sim.get_object(MC, "Invoice", inv["Id"])["Balance"] == 0

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
@@ -16,7 +17,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from hub.models import Connection, WebhookEvent
 from mappings.model import MappingError
+from mappings.quickbooks_events import parse_notifications
 from mappings.shopify import order_ref_from_webhook
+from mappings.woocommerce import ORDER_WEBHOOK_TOPICS as WOOCOMMERCE_ORDER_TOPICS
+from mappings.woocommerce import order_ref_from_webhook as woocommerce_order_ref
 from sync import runs
 
 MAX_BODY = 1024 * 1024
@@ -98,6 +102,116 @@ def shopify() -> tuple[Response, int]:
         if topic in SHOPIFY_ORDER_TOPICS:
             run_id = _order_run(s, conn, event, payload, topic)
         s.commit()
+    return _accepted(hub, run_id)
+
+
+_PING = re.compile(rb"^webhook_id=[0-9]{1,20}$")
+
+
+@bp.post("/webhooks/woocommerce/<int:connection_id>")
+def woocommerce(connection_id: int) -> tuple[Response, int]:
+    """A WooCommerce store's webhook, signed with the secret of connection ``connection_id``."""
+    hub = current_app.extensions["o2c"]
+    body = _raw_body()
+    with hub.sessions() as s:
+        conn = s.get(Connection, connection_id)
+        if conn is None or conn.platform != "woocommerce" or conn.status == "disconnected":
+            return _error(404, f"unknown WooCommerce connection {connection_id}")
+        signature = request.headers.get("X-WC-Webhook-Signature")
+        if not signature and _PING.match(body.strip()):
+            # WooCommerce's unsigned ping when a webhook is created: it must get a 200, and causes no work
+            return jsonify(status="pong"), 200
+        secret = hub.secrets.decrypt(conn.secrets).get("webhook_secret") or ""
+        if not signature_matches(body, signature, [secret] if secret else []):
+            return _error(401, "invalid or missing X-WC-Webhook-Signature signature")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return _error(400, "body is not JSON")
+        if not isinstance(payload, dict):
+            return _error(400, "body is not a JSON object")
+        topic = (request.headers.get("X-WC-Webhook-Topic") or "").strip().lower()
+        delivery = (request.headers.get("X-WC-Webhook-Delivery-ID") or "").strip() or \
+            "sha256:" + hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
+        event = WebhookEvent(platform="woocommerce", delivery_id=f"{conn.id}:{delivery}"[:255], topic=topic[:100],
+                             account=conn.account[:255], merchant_id=conn.merchant_id, connection_id=conn.id,
+                             payload=body.decode("utf-8", "replace"), status="ignored")
+        s.add(event)
+        try:
+            s.flush()
+        except IntegrityError:
+            s.rollback()
+            return jsonify(status="duplicate"), 200
+        run_id = None
+        if topic in WOOCOMMERCE_ORDER_TOPICS:
+            run_id = _order_run(s, conn, event, payload, topic)
+        s.commit()
+    return _accepted(hub, run_id)
+
+
+QUICKBOOKS_RUN_KINDS = {"Payment": "payment"}
+
+
+@bp.post("/webhooks/quickbooks")
+def quickbooks() -> tuple[Response, int]:
+    """Intuit's notifications (classic or CloudEvents): verified, stored, answered at once; the worker
+    fetches the changed entities afterwards."""
+    hub = current_app.extensions["o2c"]
+    body = _raw_body()
+    token = hub.settings.quickbooks_webhook_verifier_token
+    if not token:
+        log.error("QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN is not set: QuickBooks notifications cannot be verified")
+    if not signature_matches(body, request.headers.get("intuit-signature"), [token] if token else []):
+        return _error(401, "invalid or missing intuit-signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, "body is not JSON")
+    try:
+        changes = parse_notifications(payload)
+    except MappingError as exc:
+        return _error(400, str(exc))
+    digest = hashlib.sha256(body).hexdigest()
+    run_ids: list[int] = []
+    by_realm: dict[str, list] = {}
+    for change in changes:
+        by_realm.setdefault(change.realm_id, []).append(change)
+    for realm, realm_changes in by_realm.items():
+        with hub.sessions() as s:
+            conn = s.scalar(select(Connection).where(Connection.platform == "quickbooks", Connection.account == realm,
+                                                     Connection.status != "disconnected"))
+            if conn is None:
+                log.warning("QuickBooks notification for unknown company %s ignored", realm)
+                continue
+            event = WebhookEvent(platform="quickbooks", delivery_id=f"{digest}:{realm}"[:255],
+                                 topic=",".join(sorted({c.entity for c in realm_changes}))[:100], account=realm,
+                                 merchant_id=conn.merchant_id, connection_id=conn.id,
+                                 payload=body.decode("utf-8", "replace"), status="ignored")
+            s.add(event)
+            try:
+                s.flush()
+            except IntegrityError:  # Intuit re-sent the same notification
+                s.rollback()
+                continue
+            for change in realm_changes:
+                kind = QUICKBOOKS_RUN_KINDS.get(change.entity)
+                if kind is None:
+                    continue
+                run, new = runs.open_run(s, merchant_id=conn.merchant_id, kind=kind, platform="quickbooks",
+                                         source_id=change.id, source_name=f"{change.entity} {change.id}",
+                                         trigger=f"quickbooks:{change.operation.lower()}")
+                run.connection_id = conn.id
+                event.sync_run_id = run.id
+                event.status = "queued"
+                if new:
+                    run_ids.append(run.id)
+            s.commit()
+    for run_id in run_ids:
+        _accepted(hub, run_id)
+    return jsonify(status="accepted", runs=run_ids), 200
+
+
+def _accepted(hub, run_id: int | None) -> tuple[Response, int]:  # noqa: ANN001
     if run_id is not None:
         try:
             hub.dispatcher.dispatch(run_id)
@@ -107,10 +221,14 @@ def shopify() -> tuple[Response, int]:
 
 
 def _order_run(s, conn: Connection, event: WebhookEvent, payload: dict, topic: str) -> int | None:  # noqa: ANN001
+    platform = conn.platform
     try:
-        order_id, _gid, name, _updated = order_ref_from_webhook(payload)
+        if platform == "woocommerce":
+            order_id, name = woocommerce_order_ref(payload)
+        else:
+            order_id, _gid, name, _updated = order_ref_from_webhook(payload)
     except MappingError as exc:  # keep it, and say why it cannot be synced
-        run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform="shopify",
+        run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=platform,
                                source_id=f"webhook-{event.id}", source_name=None, trigger=topic)
         run.connection_id = conn.id
         run.status = "failed"
@@ -119,7 +237,7 @@ def _order_run(s, conn: Connection, event: WebhookEvent, payload: dict, topic: s
         event.sync_run_id = run.id
         event.status = "failed"
         return None
-    run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform="shopify",
+    run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=platform,
                            source_id=str(order_id), source_name=name, trigger=topic)
     run.connection_id = conn.id
     event.sync_run_id = run.id

@@ -50,6 +50,8 @@ def _run_rq(hub: Hub, dispatcher: RQDispatcher, *, burst: bool) -> None:
 
 
 def _sweep_loop(hub: Hub, dispatcher: RQDispatcher, stop: threading.Event) -> None:
+    from sync.catchup import run_due_catchups
+
     interval = hub.settings.sweep_interval
     while not stop.wait(interval):
         try:
@@ -57,6 +59,7 @@ def _sweep_loop(hub: Hub, dispatcher: RQDispatcher, stop: threading.Event) -> No
             if dispatcher.redis.set(f"o2c:{hub.settings.queue_name}:sweeper", "1", nx=True,
                                     px=max(100, int(interval * 900))):
                 dispatcher.sweep()
+            run_due_catchups(hub)  # a database lock per connection keeps it to one worker
         except Exception:  # noqa: BLE001 - Redis or the database briefly away: try again next tick
             log.exception("sweep failed")
 

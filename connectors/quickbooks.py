@@ -142,6 +142,26 @@ class QuickBooksClient:
         result = self._call(self._qb.update_object, entity, body, request_id=request_id)
         return result[entity]
 
+    def void(self, entity: str, object_id: str, sync_token: str, *, request_id: str | None = None) -> dict[str, Any]:
+        """Void a transaction (``POST /{entity}?operation=void``): amounts become zero, the document stays."""
+        url = f"{self._qb.api_url}/company/{self.realm_id}/{entity.lower()}"
+        body = jsonmoney.dumps({"Id": str(object_id), "SyncToken": str(sync_token), "sparse": True})
+        params = {"operation": "void"}
+        result = self._call(self._qb.post, url, body, params=params, request_id=request_id)
+        return result.get(entity) or {}
+
+    def changes_since(self, entities: list[str], since: str) -> dict[str, list[dict[str, Any]]]:
+        """Change Data Capture: the objects of ``entities`` changed since ``since`` (ISO 8601, ≤ 30 days back);
+        deleted ones come back with ``status: "Deleted"``."""
+        result = self._call(self._qb.change_data_capture, ",".join(entities), since)
+        out: dict[str, list[dict[str, Any]]] = {e: [] for e in entities}
+        for block in result.get("CDCResponse") or []:
+            for response in block.get("QueryResponse") or []:
+                for name, rows in response.items():
+                    if name in out and isinstance(rows, list):
+                        out[name].extend(rows)
+        return out
+
     def preferences(self) -> dict[str, Any]:
         url = f"{self._qb.api_url}/company/{self.realm_id}/preferences"
         return self._call(self._qb.get, url)["Preferences"]

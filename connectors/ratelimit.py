@@ -58,6 +58,9 @@ PUBLISHED: dict[str, tuple[Limit, ...]] = {
     # limited by query cost (restored at 100 points/s on Standard): 2 queries/s keeps queries of up to ~50 points
     # within it; a THROTTLED answer should be passed to ``penalize`` with its computed wait.
     "shopify": (Limit(40, 20),),
+    # WooCommerce has no API limit of its own: the store's web server is the limit. 5 requests/s per store
+    # keeps the hub from slowing a small shop's checkout down (a host's firewall may rate-limit harder).
+    "woocommerce": (Limit(5, 1),),
 }
 
 

@@ -1,41 +1,19 @@
 """``o2c``: the operator's command line (names fixed in DESIGN.md).
 
 Commands that create something print its id as the last word; exit 0 on success, 2 on a usage
-error, 1 on any other failure with a one-line message on stderr.
+error, 1 on any other failure with a one-line message on stderr. This module holds the web, worker,
+demo, merchant and connection commands; ``hub.cli_syncs`` and ``hub.cli_books`` add the rest.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Any
 
 import click
 
-from hub.runtime import Hub
-
-
-class _Fail(click.ClickException):
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:  # one line on stderr
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-def _hub() -> Hub:
-    try:
-        return Hub()
-    except Exception as exc:  # configuration or database trouble: say it in one line
-        raise _Fail(f"cannot start the hub: {exc}") from exc
-
-
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def main(verbose: bool) -> None:
-    """O2C Hub: storefront orders to QuickBooks invoices and HubSpot contacts."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from hub.cli_base import _Fail, _hub, main
 
 
 @main.command()
@@ -161,116 +139,47 @@ def connect_hubspot(merchant_ref: str, access_token: str, refresh_token: str | N
     _connect(merchant_ref, "hubspot", hub_id, {"access_token": access_token, "refresh_token": refresh_token})
 
 
-@main.group()
-def syncs() -> None:
-    """List, inspect and re-run sync runs."""
-
-
-@syncs.command("list")
-@click.option("--merchant", "merchant_ref", default=None)
-@click.option("--status", type=click.Choice(["pending", "running", "retrying", "succeeded", "failed", "skipped"]))
-@click.option("--limit", type=click.IntRange(min=1), default=None)
-@click.option("--json", "as_json", is_flag=True)
-def syncs_list(merchant_ref: str | None, status: str | None, limit: int | None, as_json: bool) -> None:
-    from hub.merchants import NotFound, find_merchant
-    from sync.status import list_runs
-
-    hub = _hub()
-    with hub.session() as s:
-        merchant_id = None
-        if merchant_ref:
-            try:
-                merchant_id = find_merchant(s, merchant_ref).id
-            except NotFound as exc:
-                raise _Fail(str(exc)) from exc
-        rows = list_runs(s, merchant_id=merchant_id, status=status, limit=limit)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        name = r["source"]["name"] or r["source"]["id"]
-        click.echo(f"{r['id']:>6}  {r['status']:<9}  {r['kind']:<6} {r['source']['platform']} {name:<12} "
-                   f"attempts={r['attempts']}  {r['reason'] or ''}")
-    if not rows:
-        click.echo("no sync runs")
-
-
-@syncs.command("show")
-@click.argument("run_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-def syncs_show(run_id: int, as_json: bool) -> None:
-    from sync.status import run_detail
+@connect.command("woocommerce")
+@click.argument("merchant_ref", metavar="MERCHANT")
+@click.option("--url", required=True, help="the store's address, e.g. https://shop.example.com")
+@click.option("--consumer-key", required=True)
+@click.option("--consumer-secret", required=True)
+@click.option("--webhook-secret", default=None,
+              help="secret the store signs webhooks with (default: a new random one)")
+@click.option("--no-webhooks", is_flag=True, help="do not register webhooks (orders then come by backfill)")
+def connect_woocommerce(merchant_ref: str, url: str, consumer_key: str, consumer_secret: str,
+                        webhook_secret: str | None, no_webhooks: bool) -> None:
+    """Check the keys, save them encrypted and register the order webhooks."""
+    from hub.storefronts import ConnectError
+    from hub.storefronts import connect_woocommerce as connect_store
 
     hub = _hub()
-    with hub.session() as s:
-        detail = run_detail(s, run_id)
-    if detail is None:
-        raise _Fail(f"no sync run {run_id}")
-    if as_json:
-        click.echo(json.dumps(detail, indent=2))
-        return
-    src = detail["source"]
-    click.echo(f"run {detail['id']}: {detail['kind']} {src['platform']} {src['name'] or src['id']} "
-               f"— {detail['status']} after {detail['attempts']} attempt(s)")
-    if detail["reason"]:
-        click.echo(f"reason: {detail['reason']}")
-    for a in detail["attempt_log"]:
-        click.echo(f"  attempt {a['number']} {a['started_at']} {a['outcome'] or '…'}"
-                   f"{' in ' + a['step'] if a['step'] else ''}{': ' + a['error'] if a['error'] else ''}")
-    for st in detail["steps"]:
-        target = st["target"]
-        where = f" → {target['platform']} {target['type']} {target['id']}" if target else ""
-        click.echo(f"  step {st['step']:<8} {st['outcome']:<9}{where}{'  ' + st['message'] if st['message'] else ''}")
+    try:
+        conn = connect_store(hub, merchant_ref, url=url, consumer_key=consumer_key,
+                             consumer_secret=consumer_secret, webhook_secret=webhook_secret,
+                             register_webhooks=not no_webhooks)
+    except ConnectError as exc:
+        raise _Fail(str(exc)) from exc
+    hooks = len((conn.settings or {}).get("webhook_ids") or [])
+    click.echo(f"connected woocommerce {conn.account} to merchant {conn.merchant_id} "
+               f"({hooks} webhooks registered): connection {conn.id}")
 
 
-@syncs.command("retry")
-@click.argument("run_ids", nargs=-1, type=int)
-@click.option("--failed", is_flag=True, help="Re-run every failed run (of --merchant).")
-@click.option("--merchant", "merchant_ref", default=None)
-@click.option("--wait/--no-wait", default=True,
-              help="Embedded mode: run them now and wait (default), or leave them to a running serve/worker.")
-def syncs_retry(run_ids: tuple[int, ...], failed: bool, merchant_ref: str | None, wait: bool) -> None:
-    from sqlalchemy import select
+@main.command("disconnect")
+@click.argument("connection_id", type=int)
+def disconnect_command(connection_id: int) -> None:
+    """Disconnect a connection (its store webhooks are removed; history and bindings stay)."""
+    from hub.storefronts import ConnectError, disconnect
 
-    from hub.merchants import NotFound, find_merchant
-    from hub.models import SyncRun
-    from sync import runs
-    from sync.dispatch import EmbeddedRunner
+    try:
+        conn = disconnect(_hub(), connection_id)
+    except ConnectError as exc:
+        raise _Fail(str(exc)) from exc
+    click.echo(f"disconnected {conn.platform} {conn.account}: connection {conn.id}")
 
-    if bool(run_ids) == failed:
-        raise click.UsageError("give run ids or --failed (not both)")
-    hub = _hub()
-    ids = list(run_ids)
-    if failed:
-        with hub.session() as s:
-            q = select(SyncRun.id).where(SyncRun.status == "failed")
-            if merchant_ref:
-                try:
-                    q = q.where(SyncRun.merchant_id == find_merchant(s, merchant_ref).id)
-                except NotFound as exc:
-                    raise _Fail(str(exc)) from exc
-            ids = list(s.scalars(q))
-    else:
-        with hub.session() as s:
-            missing = [i for i in ids if s.get(SyncRun, i) is None]
-        if missing:
-            raise _Fail(f"no sync run {', '.join(map(str, missing))}")
-    changed = runs.requeue(hub.sessions, ids)
-    if hub.settings.scale_out:
-        for run_id in changed:
-            hub.dispatcher.dispatch(run_id)
-    elif wait:  # embedded: run them here and now
-        runner = hub.dispatcher
-        assert isinstance(runner, EmbeddedRunner)
-        for run_id in changed:
-            runner.dispatch(run_id)
-        runner.wait_idle(timeout=600)
-        runner.sweep()
-        runner.wait_idle(timeout=600)
-    # embedded with --no-wait: the sweeper of a running `o2c serve` or `o2c worker` picks them up
-    click.echo(f"re-queued {len(changed)} run(s)" + (f": {' '.join(map(str, changed))}" if changed else ""))
-    hub.close()
 
+
+from hub import cli_books, cli_syncs  # noqa: E402,F401 - register their commands on ``main``
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -28,6 +28,20 @@ class Merchant(Base):
     connections: Mapped[list[Connection]] = relationship(back_populates="merchant")
 
 
+class MappingRuleSet(Base):
+    """A merchant's mapping-rule overrides (merged onto ``config/default_rules.yaml``) and the result of
+    the last check of the QuickBooks objects they name."""
+
+    __tablename__ = "mapping_rules"
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    problems: Mapped[dict[str, Any] | None] = mapped_column(JSON)   # {"missing": [...], "error": ...}
+    checked_at: Mapped[datetime | None]
+
+
 class Connection(Base):
     """A merchant's account on one platform. ``secrets`` is Fernet ciphertext, never plain text."""
 

@@ -49,6 +49,7 @@ class Settings:
     backoff_cap: float
     embedded_threads: int
     http_timeout: float
+    catchup_interval: float = 300.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,6 +87,7 @@ class Settings:
             backoff_cap=_float("O2C_BACKOFF_CAP", 900.0),
             embedded_threads=int(_float("O2C_EMBEDDED_THREADS", 4)),
             http_timeout=_float("O2C_HTTP_TIMEOUT", 30.0),
+            catchup_interval=_float("O2C_CATCHUP_INTERVAL", 300.0),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from connectors.errors import AuthExpired, ConnectorError, Retryable
 from connectors.hubspot import HubSpotClient
 from connectors.quickbooks import QuickBooksClient
 from connectors.shopify import ShopifyClient
+from connectors.woocommerce import WooCommerceClient
 from hub.models import Connection, utcnow
 from sync import locks
 
@@ -63,6 +64,19 @@ class Accounts:
         conn = self.require("shopify", shop)
         return _Refreshing(self, conn, lambda sec: ShopifyClient(
             conn.account, sec["access_token"], api_url=self.hub.settings.shopify_api_url,
+            timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)), refresh=None)  # type: ignore[return-value]
+
+    def woocommerce(self, connection_id: int | None = None) -> WooCommerceClient:
+        """The store of ``connection_id`` (a merchant may have several), else the merchant's only one."""
+        conn = None
+        if connection_id is not None:
+            with self.hub.sessions() as s:
+                conn = s.get(Connection, connection_id)
+            if conn is None or conn.merchant_id != self.merchant_id or conn.status == "disconnected":
+                raise NeedsReconnect(f"WooCommerce connection {connection_id} is gone", platform="woocommerce")
+        conn = self.require("woocommerce", conn=conn)
+        return _Refreshing(self, conn, lambda sec: WooCommerceClient(
+            (conn.settings or {}).get("url") or conn.account, sec["consumer_key"], sec["consumer_secret"],
             timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)), refresh=None)  # type: ignore[return-value]
 
     def quickbooks(self) -> QuickBooksClient:

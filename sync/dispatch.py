@@ -77,9 +77,12 @@ class EmbeddedRunner:
             return self._idle.wait_for(lambda: not self._inflight, timeout=timeout)
 
     def _sweep_loop(self, interval: float) -> None:
+        from sync.catchup import run_due_catchups
+
         while not self._stop.wait(interval):
             try:
                 self.sweep()
+                run_due_catchups(self.hub)
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
                 log.exception("sweep failed")
 

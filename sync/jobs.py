@@ -59,8 +59,9 @@ class StepRecorder:
 
 def _pipelines() -> dict[str, Callable[[Hub, SyncRun, StepRecorder], None]]:
     from sync.orders import sync_order
+    from sync.payments import sync_payment
 
-    return {"order": sync_order}
+    return {"order": sync_order, "payment": sync_payment}
 
 
 def run_job(run_id: int) -> str:

@@ -34,6 +34,17 @@ class Ledger:
         with self._sessions() as s:
             return s.scalar(self._query(source, target_platform, target_type))
 
+    def find_by_target(self, target_platform: str, target_type: str, target_id: str,
+                       source_type: str | None = None) -> Binding | None:
+        """The binding that points at an external object (e.g. which order a QuickBooks invoice is for)."""
+        with self._sessions() as s:
+            q = select(Binding).where(Binding.merchant_id == self.merchant_id,
+                                      Binding.target_platform == target_platform,
+                                      Binding.target_type == target_type, Binding.target_id == str(target_id))
+            if source_type is not None:
+                q = q.where(Binding.source_type == source_type)
+            return s.scalar(q.order_by(Binding.id).limit(1))
+
     def target_id(self, source: Source, target_platform: str, target_type: str) -> str | None:
         b = self.find(source, target_platform, target_type)
         return b.target_id if b else None

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 from connectors import jsonmoney
 from connectors.errors import Permanent
 from connectors.quickbooks import QuickBooksClient, amount
+from hub.mapping_rules import rules_for
 from hub.models import SyncRun
 from mappings import quickbooks as qbmap
 from mappings.hubspot import contact_properties
 from mappings.model import MappingError, Order
 from mappings.rules import MappingRules, load_rules
 from mappings.shopify import order_from_graphql
+from mappings.woocommerce import order_from_rest
 from sync import locks, runs
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source
@@ -37,24 +39,42 @@ def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
     accounts = Accounts(hub, run.merchant_id)
     rec.begin("pull")
     order = pull_order(accounts, run)
+    if order is None:
+        invoiced = Ledger(hub.sessions, run.merchant_id).find(Source(run.source_platform, "order", run.source_id),
+                                                             QB, "invoice")
+        if invoiced is None:
+            raise Outcome("skipped", f"order {run.source_name or run.source_id} was deleted from the store "
+                                     "before it was invoiced")
+        raise Permanent(f"order {run.source_name or run.source_id} was deleted from the store after it was "
+                        f"invoiced (QuickBooks invoice {invoiced.target_id}): void or keep the invoice by hand",
+                        platform=run.source_platform, code="deleted")
     runs.save_canonical(hub.sessions, run.id, order.to_dict(), order.name)
-    pipeline = OrderPipeline(hub, run, rec, accounts, order, load_rules())
-    if order.cancelled_at and not pipeline.invoice_binding() and not order.is_paid:
-        raise Outcome("skipped", f"order {order.name} was cancelled before it was invoiced")
+    with hub.sessions() as s:
+        rules = rules_for(s, run.merchant_id)
+    pipeline = OrderPipeline(hub, run, rec, accounts, order, rules)
+    if order.cancelled_at and not order.is_paid:
+        binding = pipeline.invoice_binding()
+        if binding is None:
+            raise Outcome("skipped", f"order {order.name} was cancelled before it was invoiced")
+        pipeline.void_invoice(binding.target_id)
+        return
     pipeline.execute()
 
 
-def pull_order(accounts: Accounts, run: SyncRun) -> Order:
+def pull_order(accounts: Accounts, run: SyncRun) -> Order | None:
+    """The order as the store has it now (mapped), or None when the store no longer has it."""
+    if run.source_platform == "woocommerce":
+        data = accounts.woocommerce(run.connection_id).fetch_order(run.source_id)
+        return None if data is None else order_from_rest(data)
     if run.source_platform != "shopify":
-        raise Permanent(f"orders from {run.source_platform} are not supported yet")
+        raise Permanent(f"orders from {run.source_platform} are not supported")
     shop = None
     if run.connection_id:
         conn, _ = accounts.secrets_of(run.connection_id)
         shop = conn.account
     fetched = accounts.shopify(shop).fetch_order(run.source_id)
     if fetched is None:
-        raise Permanent(f"order {run.source_id} no longer exists in the store", platform="shopify",
-                        code="not_found")
+        return None
     node, extra_lines = fetched
     return order_from_graphql(node, extra_lines)
 
@@ -292,7 +312,7 @@ class OrderPipeline:
             invoice = self._find_invoice(payload["DocNumber"]) if self.run.attempts > 1 else None
             outcome = "found"
             if invoice is None:
-                invoice = self._create_invoice(payload)
+                invoice = {**self._create_invoice(payload), "_created": True}
                 outcome = "created"
         self.ledger.bind(self.order_source, QB, "invoice", invoice["Id"], run_id=self.run.id, data={
             "doc_number": invoice.get("DocNumber"), "total": str(amount(invoice.get("TotalAmt"))),
@@ -305,6 +325,25 @@ class OrderPipeline:
                             f"but the order total is {self.order.total} {self.order.currency}",
                             platform=QB, code="total_mismatch")
         return invoice
+
+    def void_invoice(self, invoice_id: str) -> None:
+        """A cancelled, unpaid order: void its invoice (once; a voided invoice stays voided)."""
+        self.rec.begin("void")
+        current = self.qb.get("Invoice", invoice_id)
+        total, balance = amount(current.get("TotalAmt")), amount(current.get("Balance"))
+        if total == 0 and str(current.get("PrivateNote") or "").startswith("Voided"):
+            self.rec.record("void", "unchanged", target_platform=QB, target_type="invoice", target_id=invoice_id,
+                            message="already voided")
+            return
+        if balance < total:
+            raise Permanent(f"order {self.order.name} was cancelled but QuickBooks invoice {invoice_id} already has "
+                            f"{total - balance} paid against it: refund or unapply the payment first, then re-run",
+                            platform=QB, code="paid_invoice")
+        self.qb.void("Invoice", invoice_id, current["SyncToken"])
+        self.ledger.bind(self.order_source, QB, "invoice", invoice_id, run_id=self.run.id,
+                         data={"voided": True, "balance": "0", "fingerprint": None})
+        self.rec.record("void", "voided", target_platform=QB, target_type="invoice", target_id=invoice_id,
+                        message=f"order {self.order.name} was cancelled; invoice {current.get('DocNumber')} voided")
 
     def _find_invoice(self, doc_number: str) -> dict[str, Any] | None:
         found = self.qb.find_one("Invoice", "DocNumber", doc_number)
@@ -344,6 +383,14 @@ class OrderPipeline:
             return
         payment = self._find_payment(customer_id, invoice["Id"]) if self.run.attempts > 1 else None
         outcome = "found"
+        if payment is None and not invoice.get("_created"):
+            # the invoice may have been paid (in part) in QuickBooks meanwhile: never pay it twice
+            balance = amount(self.qb.get("Invoice", invoice["Id"]).get("Balance"))
+            if balance <= 0:
+                self.rec.record("payment", "skipped", target_platform=QB, target_type="invoice",
+                                target_id=invoice["Id"], message="the invoice is already paid in QuickBooks")
+                return
+            paid = min(paid, balance)
         if payment is None:
             payload = qbmap.payment_payload(self.order, customer_id=customer_id, invoice_id=invoice["Id"],
                                             amount=paid)

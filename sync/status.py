@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from hub.models import Binding, Merchant, SyncRun
+from hub.models import Binding, Merchant, SyncRun, utcnow
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -72,3 +72,20 @@ def counts_by_status(s: Session, merchant_id: int | None = None) -> dict[str, in
     if merchant_id is not None:
         q = q.where(SyncRun.merchant_id == merchant_id)
     return {status: n for status, n in s.execute(q)}
+
+
+def counts_for_runs(sessions: sessionmaker[Session], run_ids: list[int], *,
+                    soon_seconds: float = 120.0) -> dict[str, int]:
+    """Status counts of the given runs; runs retrying later than ``soon_seconds`` from now count as
+    ``waiting`` (a worker will take them up; nobody should block on them)."""
+    counts: dict[str, int] = {}
+    horizon = utcnow() + timedelta(seconds=soon_seconds)
+    with sessions() as s:
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start:start + 500]
+            for status, next_at in s.execute(select(SyncRun.status, SyncRun.next_attempt_at)
+                                             .where(SyncRun.id.in_(chunk))):
+                if status == "retrying" and next_at is not None and next_at > horizon:
+                    status = "waiting"
+                counts[status] = counts.get(status, 0) + 1
+    return counts

@@ -109,6 +109,7 @@ def hub_env(platforms: Platforms, instance: Path, database_url: str, redis_url: 
         "QUICKBOOKS_CLIENT_ID": QB_CLIENT[0], "QUICKBOOKS_CLIENT_SECRET": QB_CLIENT[1],
         "HUBSPOT_CLIENT_ID": HS_CLIENT[0], "HUBSPOT_CLIENT_SECRET": HS_CLIENT[1],
         "O2C_BACKOFF_BASE": "0.2", "O2C_BACKOFF_CAP": "1", "O2C_SWEEP_INTERVAL": "0.3",
+        "O2C_CATCHUP_INTERVAL": "0",
         "O2C_RUN_LEASE_SECONDS": "3", "O2C_ENCRYPTION_KEY": "",
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }

@@ -58,7 +58,8 @@ def test_published_limits_with_headroom() -> None:
     assert rounded(limiter.effective("quickbooks-batch")) == [(38, 63.158)]
     assert rounded(limiter.effective("hubspot")) == [(95, 10.526)]
     assert rounded(limiter.effective("shopify")) == [(38, 21.053)]
-    assert limiter.effective("woocommerce") == ()
+    assert rounded(limiter.effective("woocommerce")) == [(4, 1.053)]
+    assert limiter.effective("unknown-platform") == ()
     assert RateLimiter(MemoryBackend(), {"p": (Limit(1, 1),)}, headroom=0.5).effective("p") == (Limit(1, 2),)
     with pytest.raises(ValueError):
         RateLimiter(MemoryBackend(), headroom=1.5)

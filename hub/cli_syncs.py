@@ -1,0 +1,120 @@
+"""``o2c syncs list|show|retry``: what support staff and scripts use to follow and re-run sync runs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hub.cli_base import _Fail, _hub, main
+
+
+@main.group()
+def syncs() -> None:
+    """List, inspect and re-run sync runs."""
+
+
+@syncs.command("list")
+@click.option("--merchant", "merchant_ref", default=None)
+@click.option("--status", type=click.Choice(["pending", "running", "retrying", "succeeded", "failed", "skipped"]))
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def syncs_list(merchant_ref: str | None, status: str | None, limit: int | None, as_json: bool) -> None:
+    from hub.merchants import NotFound, find_merchant
+    from sync.status import list_runs
+
+    hub = _hub()
+    with hub.session() as s:
+        merchant_id = None
+        if merchant_ref:
+            try:
+                merchant_id = find_merchant(s, merchant_ref).id
+            except NotFound as exc:
+                raise _Fail(str(exc)) from exc
+        rows = list_runs(s, merchant_id=merchant_id, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        name = r["source"]["name"] or r["source"]["id"]
+        click.echo(f"{r['id']:>6}  {r['status']:<9}  {r['kind']:<6} {r['source']['platform']} {name:<12} "
+                   f"attempts={r['attempts']}  {r['reason'] or ''}")
+    if not rows:
+        click.echo("no sync runs")
+
+
+@syncs.command("show")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def syncs_show(run_id: int, as_json: bool) -> None:
+    from sync.status import run_detail
+
+    hub = _hub()
+    with hub.session() as s:
+        detail = run_detail(s, run_id)
+    if detail is None:
+        raise _Fail(f"no sync run {run_id}")
+    if as_json:
+        click.echo(json.dumps(detail, indent=2))
+        return
+    src = detail["source"]
+    click.echo(f"run {detail['id']}: {detail['kind']} {src['platform']} {src['name'] or src['id']} "
+               f"— {detail['status']} after {detail['attempts']} attempt(s)")
+    if detail["reason"]:
+        click.echo(f"reason: {detail['reason']}")
+    for a in detail["attempt_log"]:
+        click.echo(f"  attempt {a['number']} {a['started_at']} {a['outcome'] or '…'}"
+                   f"{' in ' + a['step'] if a['step'] else ''}{': ' + a['error'] if a['error'] else ''}")
+    for st in detail["steps"]:
+        target = st["target"]
+        where = f" → {target['platform']} {target['type']} {target['id']}" if target else ""
+        click.echo(f"  step {st['step']:<8} {st['outcome']:<9}{where}{'  ' + st['message'] if st['message'] else ''}")
+
+
+@syncs.command("retry")
+@click.argument("run_ids", nargs=-1, type=int)
+@click.option("--failed", is_flag=True, help="Re-run every failed run (of --merchant).")
+@click.option("--merchant", "merchant_ref", default=None)
+@click.option("--wait/--no-wait", default=True,
+              help="Embedded mode: run them now and wait (default), or leave them to a running serve/worker.")
+def syncs_retry(run_ids: tuple[int, ...], failed: bool, merchant_ref: str | None, wait: bool) -> None:
+    from sqlalchemy import select
+
+    from hub.merchants import NotFound, find_merchant
+    from hub.models import SyncRun
+    from sync import runs
+    from sync.dispatch import EmbeddedRunner
+
+    if bool(run_ids) == failed:
+        raise click.UsageError("give run ids or --failed (not both)")
+    hub = _hub()
+    ids = list(run_ids)
+    if failed:
+        with hub.session() as s:
+            q = select(SyncRun.id).where(SyncRun.status == "failed")
+            if merchant_ref:
+                try:
+                    q = q.where(SyncRun.merchant_id == find_merchant(s, merchant_ref).id)
+                except NotFound as exc:
+                    raise _Fail(str(exc)) from exc
+            ids = list(s.scalars(q))
+    else:
+        with hub.session() as s:
+            missing = [i for i in ids if s.get(SyncRun, i) is None]
+        if missing:
+            raise _Fail(f"no sync run {', '.join(map(str, missing))}")
+    changed = runs.requeue(hub.sessions, ids)
+    if hub.settings.scale_out:
+        for run_id in changed:
+            hub.dispatcher.dispatch(run_id)
+    elif wait:  # embedded: run them here and now
+        runner = hub.dispatcher
+        assert isinstance(runner, EmbeddedRunner)
+        for run_id in changed:
+            runner.dispatch(run_id)
+        runner.wait_idle(timeout=600)
+        runner.sweep()
+        runner.wait_idle(timeout=600)
+    # embedded with --no-wait: the sweeper of a running `o2c serve` or `o2c worker` picks them up
+    click.echo(f"re-queued {len(changed)} run(s)" + (f": {' '.join(map(str, changed))}" if changed else ""))
+    hub.close()

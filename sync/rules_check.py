@@ -1,0 +1,94 @@
+"""Check that the QuickBooks objects a merchant's rules name (items, accounts, tax codes) exist in the
+company: when rules are saved, and once a day (``check_due_rules``). The result is stored with the rules
+so support and the merchant see it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+
+from connectors.errors import ConnectorError
+from hub.models import Connection, MappingRuleSet, utcnow
+from mappings.rules import MappingRules, referenced_objects
+from sync.accounts import Accounts
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger("o2c.rules_check")
+CHECK_EVERY = timedelta(days=1)
+
+
+@dataclass
+class RulesReport:
+    missing: list[str] = field(default_factory=list)   # "tax.codes.20: QuickBooks has no TaxCode named '20.0% S'"
+    notes: list[str] = field(default_factory=list)     # what will be created, or why nothing was checked
+    checked: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {"missing": self.missing, "notes": self.notes, "checked": self.checked}
+
+
+def check_rules(hub: Hub, merchant_id: int, rules: MappingRules) -> RulesReport:
+    """Look up every object the rules name in the merchant's QuickBooks company (read-only)."""
+    report = RulesReport()
+    accounts = Accounts(hub, merchant_id)
+    if accounts.connection("quickbooks") is None:
+        report.notes.append("QuickBooks objects not checked: the merchant has no QuickBooks connection yet")
+        return report
+    try:
+        qb = accounts.quickbooks()
+        seen: dict[tuple[str, str], bool] = {}
+        for ref in referenced_objects(rules):
+            key = (ref.kind, ref.name)
+            if key not in seen:
+                seen[key] = qb.find_one(ref.kind, "Name", ref.name) is not None
+            if seen[key]:
+                continue
+            if getattr(ref, "creatable", False):
+                report.notes.append(f"{ref.field}: {ref.kind} {ref.name!r} does not exist yet; the hub creates it "
+                                    "on first use")
+            else:
+                report.missing.append(f"{ref.field}: QuickBooks has no {ref.kind} named {ref.name!r}")
+        report.checked = True
+    except ConnectorError as exc:
+        report.notes.append(f"QuickBooks objects not checked: {exc}")
+    return report
+
+
+def record_check(hub: Hub, merchant_id: int, report: RulesReport) -> None:
+    with hub.session() as s:
+        row = s.get(MappingRuleSet, merchant_id)
+        if row is None:
+            row = MappingRuleSet(merchant_id=merchant_id, overrides={}, version=0)
+            s.add(row)
+        row.problems = report.as_dict()
+        row.checked_at = utcnow()
+        s.commit()
+
+
+def check_due_rules(hub: Hub, *, limit: int = 20) -> int:
+    """The daily check: merchants with QuickBooks whose rules were not checked in the last day."""
+    from hub.mapping_rules import rules_for
+
+    horizon = utcnow() - CHECK_EVERY
+    with hub.session() as s:
+        merchant_ids = list(s.scalars(
+            select(Connection.merchant_id).outerjoin(MappingRuleSet,
+                                                     MappingRuleSet.merchant_id == Connection.merchant_id)
+            .where(Connection.platform == "quickbooks", Connection.status == "active",
+                   or_(MappingRuleSet.checked_at.is_(None), MappingRuleSet.checked_at < horizon))
+            .distinct().limit(limit)))
+    for merchant_id in merchant_ids:
+        with hub.session() as s:
+            rules = rules_for(s, merchant_id)
+        report = check_rules(hub, merchant_id, rules)
+        record_check(hub, merchant_id, report)
+        if report.missing:
+            log.warning("merchant %s: mapping rules name missing QuickBooks objects: %s", merchant_id,
+                        "; ".join(report.missing))
+    return len(merchant_ids)

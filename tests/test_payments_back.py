@@ -230,3 +230,52 @@ def test_cancelled_unpaid_order_voids_its_invoice(books) -> None:  # noqa: ANN00
     requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10)
     assert settled(hub)[-1].status == "succeeded"
     assert _steps(hub, settled(hub)[-1].id)["void"] == "unchanged"
+
+
+def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
+    hub = make_hub()
+    shop = shop_factory(hub)
+    p = platforms
+    client = create_app(hub).test_client()
+
+    def synced(order_id: int, number: int, status: str):  # noqa: ANN202
+        order = an_order(order_id, number, financial_status=status, email=f"buyer{number}@example.com")
+        p.shopify.add_order(shop.domain, order)
+        body, headers = webhook(order, shop.domain)
+        assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+        settled(hub)
+        return order
+
+    synced(470_001, 3001, "paid")                                   # clean
+    p.shopify.add_order(shop.domain, an_order(470_002, 3002))       # never reached the hub
+    changed = synced(470_003, 3003, "pending")
+    p.shopify.update_order(shop.domain, changed.order_id, shipping="11.00")  # edited; webhook lost
+    paid_late = synced(470_004, 3004, "pending")
+    p.shopify.update_order(shop.domain, paid_late.order_id, financial_status="paid")  # webhook lost
+    synced(470_005, 3005, "pending")
+    [invoice] = [i for i in p.quickbooks.objects(shop.realm, "Invoice") if i["DocNumber"] == "3005"]
+    p.quickbooks.record_payment(shop.realm, invoice["CustomerRef"]["value"], invoice["TotalAmt"],
+                                {invoice["Id"]: invoice["TotalAmt"]})  # no notifications configured
+    cancelled = an_order(470_006, 3006, financial_status="pending")
+    cancelled.cancelled_at = datetime.now(UTC)
+    p.shopify.add_order(shop.domain, cancelled)                     # cancelled, never invoiced: fine
+
+    result = CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["orders_checked"] == 6
+    found = sorted((row["kind"], row["order"]["name"]) for row in report["discrepancies"])
+    assert found == [("invoice_total_differs", "#3003"), ("order_without_invoice", "#3002"),
+                     ("paid_order_without_payment", "#3004"), ("payment_not_in_store", "#3005")]
+    rows = {row["order"]["name"]: row for row in report["discrepancies"]}
+    assert Decimal(rows["#3003"]["amount"]) == Decimal("6.48")  # shipping 5.00 → 11.00, taxed at 8 %
+    assert rows["#3005"]["quickbooks"]["id"] == invoice["Id"]
+
+    text = CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id)])
+    assert text.exit_code == 0 and "4 discrepancies" in text.output
+    resynced = CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--resync"])
+    assert resynced.exit_code == 0, resynced.output
+    settled(hub)
+    after = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
+    # re-syncing carries the store's side over; a payment made only in QuickBooks needs its payment run
+    assert [row["kind"] for row in after["discrepancies"]] == ["payment_not_in_store"]

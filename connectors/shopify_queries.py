@@ -3,7 +3,9 @@
 Every document here is validated against Shopify's published schema in
 ``tests/test_shopify_queries_schema.py``. Field choice: only what ``mappings.shopify`` needs (plus a
 few fields support staff like to see). Line items and shipping lines ask for ``shopMoney`` only, to
-keep the query cost down; order-level money bags carry both shop and presentment amounts.
+keep the query cost down; order-level money bags carry both shop and presentment amounts (the
+presentment side gives the exchange rate of a buyer paying in another currency). Tips are line items
+(``variant`` null) summed in ``totalTipReceivedSet``; gift cards sold are ``isGiftCard`` lines.
 
 Paging of line items: ``ORDER_QUERY`` returns the first 250 lines with
 ``lineItems.pageInfo { hasNextPage endCursor }``; while ``hasNextPage`` is true, run
@@ -41,7 +43,8 @@ query HubOrder($id: ID!, $linesAfter: String) {{
     closed test note tags
     currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus fullyPaid
     paymentGatewayNames
-    customer {{ id legacyResourceId email firstName lastName displayName phone }}
+    customer {{ id legacyResourceId email firstName lastName displayName phone numberOfOrders
+      amountSpent {{ amount currencyCode }} }}
     billingAddress {{ {_ADDRESS} }}
     shippingAddress {{ {_ADDRESS} }}
     subtotalPriceSet {{ {_MONEY} }}

@@ -67,6 +67,9 @@ class Customer:
     phone: str | None = None
     billing_address: Address | None = None
     shipping_address: Address | None = None
+    # lifetime figures the store keeps for the buyer, when it sends them (Shopify numberOfOrders, amountSpent)
+    number_of_orders: int | None = None
+    amount_spent: Decimal | None = None
 
     @property
     def display_name(self) -> str:
@@ -92,7 +95,10 @@ class TaxLine:
 
 @dataclass
 class OrderLine:
-    """One product line. ``discount`` is the total discount allocated to the line (all units)."""
+    """One product line (or a gift card sold, ``is_gift_card``). ``discount`` is the total discount allocated
+    to the line (all units). ``quantity`` is what was sold, refunded units included; ``current_quantity``
+    (when the store sends it) excludes refunded and removed units. ``source_path`` says where the line came
+    from in the store's payload (e.g. ``lineItems[3]``), for previews and support."""
 
     source_id: str
     sku: str | None
@@ -103,6 +109,8 @@ class OrderLine:
     tax_lines: list[TaxLine] = field(default_factory=list)
     taxable: bool = True
     is_gift_card: bool = False
+    source_path: str | None = None
+    current_quantity: int | None = None
 
     @property
     def subtotal(self) -> Decimal:
@@ -120,6 +128,7 @@ class ShippingLine:
     discount: Decimal = Decimal("0")
     code: str | None = None
     tax_lines: list[TaxLine] = field(default_factory=list)
+    source_path: str | None = None
 
     @property
     def net_amount(self) -> Decimal:
@@ -136,20 +145,37 @@ class FeeLine:
     kind: str = "fee"
     taxable: bool = False
     tax_lines: list[TaxLine] = field(default_factory=list)
+    source_path: str | None = None
 
 
 @dataclass
 class Payment:
-    """Money received against the order (a successful sale or capture)."""
+    """Money received against the order (a successful sale or capture). A gift card redeemed at checkout
+    is a payment too (Shopify gateway ``gift_card``)."""
 
     source_id: str
     amount: Decimal
     gateway: str | None = None
     processed_at: datetime | None = None
+    source_path: str | None = None
 
 
 @dataclass
 class Order:
+    """One store order in the store's own currency.
+
+    ``total`` is what the buyer was charged for the order as sold: products (gift cards sold included),
+    shipping, fees and tips, less discounts, plus tax unless prices include it; after order edits and
+    *before* refunds and returns (Shopify ``totalPriceSet``, WooCommerce ``total``). The invoice is for
+    this amount; refunds (``total_refunded``) are separate documents (credit memo / refund receipt).
+
+    ``exchange_rate``: units of ``exchange_rate_currency`` per unit of ``currency`` (when
+    ``exchange_rate_currency`` is None: units of the back office's home currency). Shopify fills it from
+    ``shopMoney`` vs ``presentmentMoney`` when the buyer paid in another currency.
+    ``source_fields`` names, per canonical field (``total``, ``total_tax``, …), the store field it came
+    from, for previews and support.
+    """
+
     platform: str                 # "shopify" | "woocommerce"
     source_id: str                # the store's numeric order id, as a string
     name: str                     # what the merchant calls it: "#1001"
@@ -159,7 +185,7 @@ class Order:
     updated_at: datetime
     customer: Customer
     lines: list[OrderLine]
-    total: Decimal                # what the buyer owes for the order (current total)
+    total: Decimal                # what the buyer was charged, before refunds (see the docstring)
     total_tax: Decimal = Decimal("0")
     taxes_included: bool = False
     shipping_lines: list[ShippingLine] = field(default_factory=list)
@@ -173,6 +199,10 @@ class Order:
     note: str | None = None
     source_gid: str | None = None  # e.g. "gid://shopify/Order/123"
     exchange_rate: Decimal | None = None  # home currency per unit of ``currency`` (None: same currency)
+    total_refunded: Decimal = Decimal("0")   # refunded so far (not on the invoice)
+    presentment_currency: str | None = None  # what the buyer saw and paid in, when not ``currency``
+    exchange_rate_currency: str | None = None  # the currency ``exchange_rate`` converts into
+    source_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def discount_total(self) -> Decimal:
@@ -182,6 +212,10 @@ class Order:
     @property
     def shipping_total(self) -> Decimal:
         return sum((s.net_amount for s in self.shipping_lines), Decimal("0"))
+
+    @property
+    def fee_total(self) -> Decimal:
+        return sum((f.amount for f in self.fee_lines), Decimal("0"))
 
     @property
     def amount_paid(self) -> Decimal:
@@ -204,11 +238,15 @@ class Order:
         for k in ("total", "total_tax", "total_outstanding"):
             d[k] = Decimal(d[k])
         d["exchange_rate"] = Decimal(d["exchange_rate"]) if d.get("exchange_rate") else None
+        if d.get("total_refunded") is not None:
+            d["total_refunded"] = Decimal(d["total_refunded"])
         for k in ("created_at", "updated_at", "cancelled_at"):
             d[k] = datetime.fromisoformat(d[k]) if d.get(k) else None
         c = dict(d["customer"])
         for k in ("billing_address", "shipping_address"):
             c[k] = Address(**c[k]) if c.get(k) else None
+        if c.get("amount_spent") is not None:
+            c["amount_spent"] = Decimal(c["amount_spent"])
         d["customer"] = Customer(**c)
         d["lines"] = [OrderLine(**{**ln, "unit_price": Decimal(ln["unit_price"]),
                                    "discount": Decimal(ln["discount"]),

@@ -4,6 +4,9 @@
 scalars replace), validates, and returns a frozen ``MappingRules``. Anything wrong raises
 ``RulesError`` whose message starts with the field path, e.g.
 ``items.when_missing: must be one of create, fallback, fail``.
+
+``referenced_objects(rules)`` lists every QuickBooks object (item, account, tax code) the rules name, so
+the hub can check that the company has them.
 """
 
 from __future__ import annotations
@@ -11,24 +14,44 @@ from __future__ import annotations
 import copy
 import re
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from mappings.rule_fields import (
+    ACCOUNT_NAME_MAX,
+    ITEM_NAME_MAX,
+    TAX_CODE_NAME_MAX,
+    RulesError,
+    choice,
+    gateway_key,
+    hubspot_property,
+    list_of,
+    mapping,
+    name,
+    qb_name,
+    rate_key,
+)
+
+__all__ = ["RulesError", "MappingRules", "Reference", "load_rules", "rules_from_yaml", "rules_from_dict",
+           "default_rules_dict", "referenced_objects"]
+
 DOC_NUMBER_MAX = 21          # QuickBooks Invoice.DocNumber
-ITEM_NAME_MAX = 100          # QuickBooks Item.Name
-ACCOUNT_NAME_MAX = 100       # QuickBooks Account.Name
 
 ITEM_MATCH_BY = ("sku", "name")
 WHEN_MISSING = ("create", "fallback", "fail")
 ITEM_TYPES = ("NonInventory", "Service")
-DISCOUNT_MODES = ("line",)
+DISCOUNT_MODES = ("line", "unit_price")
 TAX_MODES = ("total_tax", "line_tax_codes")
+MULTI_CURRENCY = ("auto", "off")
 CUSTOMER_MATCH_BY = ("email", "display_name")
 DOC_NUMBER_FIELDS = ("number", "name", "id")
+HUBSPOT_PROPERTIES = ("email", "firstname", "lastname", "phone", "company", "address", "city", "state", "zip",
+                      "country")
+HUBSPOT_CUSTOM = ("total_spent", "order_count", "last_order_number")
 _PLACEHOLDERS = ", ".join("{" + n + "}" for n in DOC_NUMBER_FIELDS)
 
 # A realistic long order, used to check that prefix + doc number fits in 21 characters.
@@ -36,13 +59,10 @@ _SAMPLE_ORDER = {"number": "100000", "name": "#100000", "id": "5000000000000"}
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 
 
-class RulesError(ValueError):
-    """An invalid rule set. ``field`` is the dotted path of the offending setting."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+@dataclass(frozen=True)
+class ItemPattern:
+    match: str        # a glob over the SKU (the title when a line has none), e.g. "TSHIRT-*"
+    item: str
 
 
 @dataclass(frozen=True)
@@ -52,11 +72,31 @@ class ItemRules:
     fallback_item: str | None = None
     income_account: str = "Sales of Product Income"
     type: str = "NonInventory"
+    map: dict[str, str] = field(default_factory=dict)          # exact SKU → item name
+    patterns: tuple[ItemPattern, ...] = ()
 
 
 @dataclass(frozen=True)
 class ShippingRules:
     item: str = "Shipping"
+
+
+@dataclass(frozen=True)
+class TipRules:
+    item: str = "Tips"
+    account: str | None = None       # account of the item when the hub creates it (None: items.income_account)
+
+
+@dataclass(frozen=True)
+class FeeRules:
+    item: str = "Fees"
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class GiftCardRules:
+    item: str = "Gift Cards"
+    account: str = "Gift Card Liability"   # an Other Current Liability account
 
 
 @dataclass(frozen=True)
@@ -67,6 +107,22 @@ class DiscountRules:
 @dataclass(frozen=True)
 class TaxRules:
     mode: str = "total_tax"
+    codes: dict[str, str] = field(default_factory=dict)   # rate in percent ("20") or tax line title → TaxCode
+    exempt_code: str = "Exempt"
+
+
+@dataclass(frozen=True)
+class PaymentRules:
+    deposit_accounts: dict[str, str | None] = field(default_factory=dict)   # gateway → account name
+    default_account: str = "Undeposited Funds"
+
+    def account_for(self, gateway: str | None) -> str:
+        return self.deposit_accounts.get(gateway_key(gateway)) or self.default_account
+
+
+@dataclass(frozen=True)
+class CurrencyRules:
+    multi_currency: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -87,14 +143,21 @@ class CustomerRules:
 @dataclass(frozen=True)
 class HubSpotRules:
     lifecycle_stage: str | None = "customer"
+    properties: tuple[str, ...] = HUBSPOT_PROPERTIES
+    custom: dict[str, str | None] = field(default_factory=dict)   # total_spent → HubSpot property name
 
 
 @dataclass(frozen=True)
 class MappingRules:
     items: ItemRules = ItemRules()
     shipping: ShippingRules = ShippingRules()
+    tips: TipRules = TipRules()
+    fees: FeeRules = FeeRules()
+    gift_cards: GiftCardRules = GiftCardRules()
     discounts: DiscountRules = DiscountRules()
     tax: TaxRules = TaxRules()
+    payments: PaymentRules = PaymentRules()
+    currency: CurrencyRules = CurrencyRules()
     invoice: InvoiceRules = InvoiceRules()
     customers: CustomerRules = CustomerRules()
     hubspot: HubSpotRules = HubSpotRules()
@@ -110,9 +173,22 @@ class MappingRules:
         return plain(asdict(self))
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A QuickBooks object the rules name. ``creatable``: the hub creates it on first use when missing
+    (as ``account_type`` for an account)."""
+
+    kind: str            # "Item" | "Account" | "TaxCode"
+    name: str
+    field: str           # the dotted rule, e.g. "tax.codes.20"
+    creatable: bool = False
+    account_type: str | None = None
+
+
 _SECTIONS: dict[str, type] = {
-    "items": ItemRules, "shipping": ShippingRules, "discounts": DiscountRules, "tax": TaxRules,
-    "invoice": InvoiceRules, "customers": CustomerRules, "hubspot": HubSpotRules,
+    "items": ItemRules, "shipping": ShippingRules, "tips": TipRules, "fees": FeeRules,
+    "gift_cards": GiftCardRules, "discounts": DiscountRules, "tax": TaxRules, "payments": PaymentRules,
+    "currency": CurrencyRules, "invoice": InvoiceRules, "customers": CustomerRules, "hubspot": HubSpotRules,
 }
 
 
@@ -155,38 +231,71 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
     for key in data:
         if key not in _SECTIONS:
             raise RulesError(str(key), f"unknown section (known: {', '.join(_SECTIONS)})")
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
-        section = data.get(name)
+    s: dict[str, Any] = {}
+    for sec, cls in _SECTIONS.items():
+        section = data.get(sec)
         if section is None:
             section = {}
         if not isinstance(section, dict):
-            raise RulesError(name, "must be a mapping")
+            raise RulesError(sec, "must be a mapping")
         known = set(cls.__dataclass_fields__)
         for key in section:
             if key not in known:
-                raise RulesError(f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
-        sections[name] = section
+                raise RulesError(f"{sec}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+        s[sec] = section
     return MappingRules(
-        items=_items(sections["items"]),
-        shipping=ShippingRules(item=_name(sections["shipping"], "shipping", "item", ITEM_NAME_MAX,
-                                          default="Shipping")),
-        discounts=DiscountRules(mode=_choice(sections["discounts"], "discounts", "mode", DISCOUNT_MODES,
-                                             default="line")),
-        tax=TaxRules(mode=_choice(sections["tax"], "tax", "mode", TAX_MODES, default="total_tax")),
-        invoice=_invoice(sections["invoice"]),
-        customers=CustomerRules(match_by=_list_of(sections["customers"], "customers", "match_by",
-                                                  CUSTOMER_MATCH_BY, default=("email", "display_name"))),
-        hubspot=_hubspot(sections["hubspot"]),
+        items=_items(s["items"]),
+        shipping=ShippingRules(item=name(s["shipping"], "shipping", "item", ITEM_NAME_MAX, default="Shipping")),
+        tips=TipRules(item=name(s["tips"], "tips", "item", ITEM_NAME_MAX, default="Tips"),
+                      account=name(s["tips"], "tips", "account", ACCOUNT_NAME_MAX, default=None, optional=True)),
+        fees=FeeRules(item=name(s["fees"], "fees", "item", ITEM_NAME_MAX, default="Fees"),
+                      account=name(s["fees"], "fees", "account", ACCOUNT_NAME_MAX, default=None, optional=True)),
+        gift_cards=GiftCardRules(
+            item=name(s["gift_cards"], "gift_cards", "item", ITEM_NAME_MAX, default="Gift Cards"),
+            account=name(s["gift_cards"], "gift_cards", "account", ACCOUNT_NAME_MAX,
+                         default="Gift Card Liability")),
+        discounts=DiscountRules(mode=choice(s["discounts"], "discounts", "mode", DISCOUNT_MODES, default="line")),
+        tax=_tax(s["tax"]),
+        payments=_payments(s["payments"]),
+        currency=CurrencyRules(multi_currency=choice(s["currency"], "currency", "multi_currency", MULTI_CURRENCY,
+                                                     default="auto")),
+        invoice=_invoice(s["invoice"]),
+        customers=CustomerRules(match_by=list_of(s["customers"], "customers", "match_by", CUSTOMER_MATCH_BY,
+                                                 default=("email", "display_name"))),
+        hubspot=_hubspot(s["hubspot"]),
     )
 
 
-# --- validation helpers ------------------------------------------------------------------------
+def referenced_objects(rules: MappingRules) -> list[Reference]:
+    """Every QuickBooks object the rules point at, in rule order, each once per rule."""
+    refs = [Reference("Account", rules.items.income_account, "items.income_account", account_type="Income")]
+    if rules.items.fallback_item:
+        refs.append(Reference("Item", rules.items.fallback_item, "items.fallback_item"))
+    refs += [Reference("Item", item, f"items.map.{sku}") for sku, item in rules.items.map.items()]
+    refs += [Reference("Item", p.item, f"items.patterns[{i}].item") for i, p in enumerate(rules.items.patterns)]
+    refs.append(Reference("Item", rules.shipping.item, "shipping.item", creatable=True))
+    for sec, rule in (("tips", rules.tips), ("fees", rules.fees)):
+        refs.append(Reference("Item", rule.item, f"{sec}.item", creatable=True))
+        if rule.account:
+            refs.append(Reference("Account", rule.account, f"{sec}.account"))
+    refs.append(Reference("Item", rules.gift_cards.item, "gift_cards.item", creatable=True))
+    refs.append(Reference("Account", rules.gift_cards.account, "gift_cards.account", creatable=True,
+                          account_type="Other Current Liability"))
+    if rules.tax.mode == "line_tax_codes":
+        refs += [Reference("TaxCode", code, f"tax.codes.{key}") for key, code in rules.tax.codes.items()]
+        refs.append(Reference("TaxCode", rules.tax.exempt_code, "tax.exempt_code"))
+    refs += [Reference("Account", account, f"payments.deposit_accounts.{gw}")
+             for gw, account in rules.payments.deposit_accounts.items() if account]
+    refs.append(Reference("Account", rules.payments.default_account, "payments.default_account"))
+    return refs
+
+
+# --- sections ----------------------------------------------------------------------------------
 
 def _merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if not isinstance(key, str):
+        if not isinstance(key, str) and path.count(".") < 2:  # deeper: map keys (a rate may be a number)
             raise RulesError(f"{path}{key!r}", "setting names must be strings")
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value, f"{path}{key}.")
@@ -195,47 +304,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, A
     return out
 
 
-def _choice(section: dict, sec: str, key: str, allowed: tuple[str, ...], *, default: str) -> str:
-    value = section.get(key, default)
-    if not isinstance(value, str) or value not in allowed:
-        raise RulesError(f"{sec}.{key}", f"must be one of {', '.join(allowed)} (got {value!r})")
-    return value
-
-
-def _list_of(section: dict, sec: str, key: str, allowed: tuple[str, ...], *,
-             default: tuple[str, ...]) -> tuple[str, ...]:
-    value = section.get(key, list(default))
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise RulesError(f"{sec}.{key}", f"must be a non-empty list of {', '.join(allowed)}")
-    for v in value:
-        if v not in allowed:
-            raise RulesError(f"{sec}.{key}", f"{v!r} is not one of {', '.join(allowed)}")
-    if len(set(value)) != len(value):
-        raise RulesError(f"{sec}.{key}", "must not repeat an entry")
-    return tuple(value)
-
-
-def _name(section: dict, sec: str, key: str, max_len: int, *, default: str | None,
-          optional: bool = False) -> str | None:
-    value = section.get(key, default)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise RulesError(f"{sec}.{key}", "must be a non-empty name")
-    value = value.strip()
-    if len(value) > max_len:
-        raise RulesError(f"{sec}.{key}", f"must be at most {max_len} characters (got {len(value)})")
-    if ":" in value:
-        raise RulesError(f"{sec}.{key}", "must not contain ':' (QuickBooks uses it for sub-items)")
-    return value
-
-
 def _items(section: dict) -> ItemRules:
-    match_by = _list_of(section, "items", "match_by", ITEM_MATCH_BY, default=("sku", "name"))
-    when_missing = _choice(section, "items", "when_missing", WHEN_MISSING, default="create")
-    fallback = _name(section, "items", "fallback_item", ITEM_NAME_MAX, default=None, optional=True)
+    match_by = list_of(section, "items", "match_by", ITEM_MATCH_BY, default=("sku", "name"))
+    when_missing = choice(section, "items", "when_missing", WHEN_MISSING, default="create")
+    fallback = name(section, "items", "fallback_item", ITEM_NAME_MAX, default=None, optional=True)
     if when_missing == "fallback" and not fallback:
         raise RulesError("items.fallback_item", "is required when items.when_missing is fallback")
     income = section.get("income_account", "Sales of Product Income")
@@ -243,9 +315,58 @@ def _items(section: dict) -> ItemRules:
         raise RulesError("items.income_account", "must be the name of a QuickBooks income account")
     if len(income.strip()) > ACCOUNT_NAME_MAX:
         raise RulesError("items.income_account", f"must be at most {ACCOUNT_NAME_MAX} characters")
-    item_type = _choice(section, "items", "type", ITEM_TYPES, default="NonInventory")
+    item_type = choice(section, "items", "type", ITEM_TYPES, default="NonInventory")
+    item_map: dict[str, str] = {}
+    for sku, item in mapping(section, "items", "map").items():
+        if isinstance(sku, bool) or not isinstance(sku, str | int) or not str(sku).strip():
+            raise RulesError(f"items.map.{sku}", "must map a SKU (text) to an item name")
+        key = str(sku).strip()
+        item_map[key] = qb_name(item, f"items.map.{key}", ITEM_NAME_MAX, what="item name")
+    patterns = section.get("patterns") or []
+    if not isinstance(patterns, list):
+        raise RulesError("items.patterns", "must be a list of {match: \"TSHIRT-*\", item: \"T-shirts\"}")
+    parsed = []
+    for i, p in enumerate(patterns):
+        where = f"items.patterns[{i}]"
+        if not isinstance(p, dict) or set(p) != {"match", "item"}:
+            raise RulesError(where, "must be {match: <glob over the SKU>, item: <QuickBooks item name>}")
+        if not isinstance(p["match"], str) or not p["match"].strip() or len(p["match"]) > 200:
+            raise RulesError(f"{where}.match", "must be a non-empty glob such as \"TSHIRT-*\"")
+        parsed.append(ItemPattern(match=p["match"].strip(),
+                                  item=qb_name(p["item"], f"{where}.item", ITEM_NAME_MAX, what="item name")))
     return ItemRules(match_by=match_by, when_missing=when_missing, fallback_item=fallback,
-                     income_account=income.strip(), type=item_type)
+                     income_account=income.strip(), type=item_type, map=item_map, patterns=tuple(parsed))
+
+
+def _tax(section: dict) -> TaxRules:
+    mode = choice(section, "tax", "mode", TAX_MODES, default="total_tax")
+    codes: dict[str, str] = {}
+    for key, code in mapping(section, "tax", "codes").items():
+        if isinstance(key, bool) or not isinstance(key, str | int | float) or not str(key).strip():
+            raise RulesError(f"tax.codes.{key}", "keys are a rate in percent (\"20\", \"7.5\") or a tax line title")
+        canonical = rate_key(key) or str(key).strip()
+        if canonical in codes:
+            raise RulesError(f"tax.codes.{key}", f"repeats the rate {canonical}%")
+        codes[canonical] = qb_name(code, f"tax.codes.{canonical}", TAX_CODE_NAME_MAX, what="tax code name")
+    exempt = qb_name(section.get("exempt_code", "Exempt"), "tax.exempt_code", TAX_CODE_NAME_MAX,
+                     what="tax code name")
+    if mode == "line_tax_codes" and not codes:
+        raise RulesError("tax.codes", "is required when tax.mode is line_tax_codes: map each rate to a "
+                                      "QuickBooks tax code, e.g. \"20\": \"20.0% S\"")
+    return TaxRules(mode=mode, codes=codes, exempt_code=exempt)
+
+
+def _payments(section: dict) -> PaymentRules:
+    accounts: dict[str, str | None] = {}
+    for gateway, account in mapping(section, "payments", "deposit_accounts").items():
+        key = gateway_key(str(gateway)) if isinstance(gateway, str) else ""
+        if not key:
+            raise RulesError(f"payments.deposit_accounts.{gateway}", "keys are payment gateway names, e.g. paypal")
+        accounts[key] = qb_name(account, f"payments.deposit_accounts.{key}", ACCOUNT_NAME_MAX, optional=True,
+                                what="account name")
+    default = qb_name(section.get("default_account", "Undeposited Funds"), "payments.default_account",
+                      ACCOUNT_NAME_MAX, what="account name")
+    return PaymentRules(deposit_accounts=accounts, default_account=default)
 
 
 def _invoice(section: dict) -> InvoiceRules:
@@ -285,8 +406,24 @@ def _invoice(section: dict) -> InvoiceRules:
 def _hubspot(section: dict) -> HubSpotRules:
     stage = section.get("lifecycle_stage", "customer")
     if stage is None or stage == "":
-        return HubSpotRules(lifecycle_stage=None)
-    if not isinstance(stage, str) or not _STAGE_RE.match(stage):
+        stage = None
+    elif not isinstance(stage, str) or not _STAGE_RE.match(stage):
         raise RulesError("hubspot.lifecycle_stage",
                          "must be a HubSpot lifecycle stage id such as customer (letters, digits, _)")
-    return HubSpotRules(lifecycle_stage=stage)
+    properties = list_of(section, "hubspot", "properties", HUBSPOT_PROPERTIES, default=HUBSPOT_PROPERTIES)
+    if "email" not in properties:
+        raise RulesError("hubspot.properties", "must include email (contacts are matched by e-mail)")
+    custom: dict[str, str | None] = {}
+    for key, prop in mapping(section, "hubspot", "custom").items():
+        if key not in HUBSPOT_CUSTOM:
+            raise RulesError(f"hubspot.custom.{key}", f"unknown figure (known: {', '.join(HUBSPOT_CUSTOM)})")
+        if prop is None or prop == "":
+            custom[key] = None
+            continue
+        prop = hubspot_property(prop, f"hubspot.custom.{key}")
+        if prop in HUBSPOT_PROPERTIES or prop == "lifecyclestage":
+            raise RulesError(f"hubspot.custom.{key}", f"must not overwrite the standard property {prop}")
+        if prop in custom.values():
+            raise RulesError(f"hubspot.custom.{key}", f"writes {prop} already written by another figure")
+        custom[key] = prop
+    return HubSpotRules(lifecycle_stage=stage, properties=properties, custom=custom)

@@ -3,18 +3,31 @@
 ``order_from_graphql(node)`` takes ``data.order`` as returned by ``connectors.shopify_queries.ORDER_QUERY``
 (plus the line item nodes of further pages). All amounts are the *shop* currency (``shopMoney``).
 Malformed input raises ``MappingError`` with a message a support agent can act on.
+
+* ``Order.total`` is ``totalPriceSet``: the order as sold, after edits and before refunds and returns.
+  The invoice is for that amount; what was refunded (``totalRefundedSet`` → ``Order.total_refunded``) is
+  carried by its own document later (credit memo / refund receipt), never by shrinking the invoice.
+  Line quantities are ``quantity`` (refunded units included) to match.
+* Tips are line items in Shopify (no variant, no shipping, title "Tip"): the lines adding up to
+  ``totalTipReceivedSet`` become ``FeeLine(kind="tip")``; gift cards sold stay order lines with
+  ``is_gift_card``; a gift card redeemed at checkout is a transaction with gateway ``gift_card``, i.e. a
+  payment like any other.
+* A buyer paying in another currency (``presentmentMoney`` ≠ ``shopMoney`` currency): amounts stay in
+  the shop currency and ``Order.exchange_rate`` = presentment per shop unit (from ``totalPriceSet``),
+  ``exchange_rate_currency`` = the presentment currency.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from mappings.model import (
     Address,
     Customer,
+    FeeLine,
     MappingError,
     Order,
     OrderLine,
@@ -23,9 +36,17 @@ from mappings.model import (
     TaxLine,
     to_money,
 )
+from mappings.shopify_values import _datetime, _dig, _dig_obj, _gid_tail, _money, _nodes, _rate, _str
 
 PLATFORM = "shopify"
 _PAID_KINDS = ("SALE", "CAPTURE")
+_TIP_TITLE = re.compile(r"\b(tips?|gratuity)\b", re.IGNORECASE)
+_RATE_PLACES = Decimal("0.00000001")
+SOURCE_FIELDS = {
+    "currency": "Shopify currencyCode", "total": "Shopify totalPriceSet", "total_tax": "Shopify totalTaxSet",
+    "taxes_included": "Shopify taxesIncluded", "total_outstanding": "Shopify totalOutstandingSet",
+    "total_refunded": "Shopify totalRefundedSet", "exchange_rate": "Shopify totalPriceSet shop vs presentment",
+}
 
 
 def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Order:
@@ -43,7 +64,8 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
 
     currency = _str(node.get("currencyCode"))
     if not currency:
-        currency = _str(_dig(node, "currentTotalPriceSet", "shopMoney", "currencyCode"))
+        currency = (_str(_dig(node, "totalPriceSet", "shopMoney", "currencyCode"))
+                    or _str(_dig(node, "currentTotalPriceSet", "shopMoney", "currencyCode")))
     if not currency:
         raise MappingError(f"{where} has no currencyCode", rule="order.currencyCode")
     currency = currency.upper()
@@ -67,28 +89,30 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
     if not extra and _dig(lines_conn, "pageInfo", "hasNextPage") is True:
         raise MappingError(f"{where} has more than {len(line_nodes)} line items: fetch the remaining pages "
                            "(ORDER_LINES_QUERY) and pass them as extra_line_nodes", rule="order.lineItems")
-    lines: list[OrderLine] = []
+    pairs: list[tuple[dict, OrderLine]] = []
     seen: set[str] = set()
     for index, ln in enumerate([*line_nodes, *extra], start=1):
         line = _line(ln, index, money, where)
         if line.source_id and line.source_id in seen:
             continue
         seen.add(line.source_id)
-        lines.append(line)
+        pairs.append((ln, line))
+    lines, fee_lines = _split_tips(pairs, money(node.get("totalTipReceivedSet"), "totalTipReceivedSet"), where)
 
     shipping_lines = [_shipping(s, i, money, where)
                       for i, s in enumerate(_nodes(node.get("shippingLines") or {}, "shippingLines", where), 1)]
 
-    total_node = node.get("currentTotalPriceSet") or node.get("totalPriceSet")
-    total = money(total_node, "currentTotalPriceSet", required=True)
-    tax_node = node.get("currentTotalTaxSet") or node.get("totalTaxSet")
-    total_tax = money(tax_node, "currentTotalTaxSet")
+    total_node = node.get("totalPriceSet") or node.get("currentTotalPriceSet")
+    total = money(total_node, "totalPriceSet", required=True)
+    tax_node = node.get("totalTaxSet") or node.get("currentTotalTaxSet")
+    total_tax = money(tax_node, "totalTaxSet")
+    presentment, rate = _exchange(node, currency, where)
 
     payments = []
     transactions = node.get("transactions") or []
     if not isinstance(transactions, list):
         raise MappingError(f"{where}: transactions must be a list", rule="order.transactions")
-    for t in transactions:
+    for i, t in enumerate(transactions):
         if not isinstance(t, dict):
             raise MappingError(f"{where}: a transaction is not an object", rule="order.transactions")
         if t.get("kind") in _PAID_KINDS and t.get("status") == "SUCCESS":
@@ -97,6 +121,7 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
                 amount=money(t.get("amountSet"), "transaction amountSet", required=True),
                 gateway=_str(t.get("gateway")),
                 processed_at=_datetime(t.get("processedAt"), "transaction processedAt", where),
+                source_path=f"Shopify transactions[{i}]",
             ))
 
     gateways = node.get("paymentGatewayNames") or []
@@ -118,6 +143,7 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         total_tax=total_tax,
         taxes_included=bool(node.get("taxesIncluded")),
         shipping_lines=shipping_lines,
+        fee_lines=fee_lines,
         tax_lines=_tax_lines(node.get("taxLines"), money, where, "order"),
         financial_status=status.lower() if status else "pending",
         total_outstanding=money(node.get("totalOutstandingSet"), "totalOutstandingSet"),
@@ -126,6 +152,11 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         cancelled_at=_datetime(node.get("cancelledAt"), "cancelledAt", where),
         note=_str(node.get("note")),
         source_gid=gid or f"gid://shopify/Order/{source_id}",
+        exchange_rate=rate,
+        total_refunded=money(node.get("totalRefundedSet"), "totalRefundedSet"),
+        presentment_currency=presentment,
+        exchange_rate_currency=presentment if rate is not None else None,
+        source_fields=dict(SOURCE_FIELDS),
     )
 
 
@@ -174,6 +205,7 @@ def _line(ln: Any, index: int, money, where: str) -> OrderLine:
     if not allocations and ln.get("totalDiscountSet"):
         discount = money(ln.get("totalDiscountSet"), f"{label} totalDiscountSet")
     sku = _str(ln.get("sku")) or _str(_dig(ln, "variant", "sku"))
+    current = ln.get("currentQuantity")
     return OrderLine(
         source_id=_gid_tail(_str(ln.get("id"))) or f"line-{index}",
         sku=sku,
@@ -184,7 +216,63 @@ def _line(ln: Any, index: int, money, where: str) -> OrderLine:
         tax_lines=_tax_lines(ln.get("taxLines"), money, where, label),
         taxable=bool(ln.get("taxable", True)),
         is_gift_card=bool(ln.get("isGiftCard")),
+        source_path=f"Shopify lineItems[{index - 1}]",
+        current_quantity=current if isinstance(current, int) and not isinstance(current, bool) else None,
     )
+
+
+def _split_tips(pairs: list[tuple[dict, OrderLine]], tip_total: Decimal,
+                where: str) -> tuple[list[OrderLine], list[FeeLine]]:
+    """Separate the tip line items (summing to ``totalTipReceivedSet``) from the product lines.
+
+    Candidates are lines without a variant that need no shipping and are not gift cards; those titled
+    like a tip are tried first, then all candidates, then a single candidate of exactly the tip's amount.
+    No candidate at all: the tip becomes a fee line of its own (Shopify counts it in the total).
+    """
+    lines = [line for _, line in pairs]
+    if tip_total <= 0:
+        return lines, []
+    cands = [k for k, (raw, line) in enumerate(pairs)
+             if not line.is_gift_card and raw.get("variant") is None and raw.get("requiresShipping") is not True]
+    named = [k for k in cands if _TIP_TITLE.search(pairs[k][1].title)]
+    chosen = None
+    for group in (named, cands):
+        if group and sum((lines[k].net_amount for k in group), Decimal("0")) == tip_total:
+            chosen = group
+            break
+    if chosen is None:
+        exact = [k for k in (named or cands) if lines[k].net_amount == tip_total]
+        if exact:
+            chosen = exact[:1]
+        elif not cands:
+            return lines, [FeeLine(title="Tip", amount=tip_total, kind="tip",
+                                   source_path="Shopify totalTipReceivedSet")]
+        else:
+            raise MappingError(f"{where}: the tip of {tip_total} (totalTipReceivedSet) does not match its line "
+                               f"items ({', '.join(repr(lines[k].title) for k in cands)})",
+                               rule="order.totalTipReceivedSet")
+    tips = [FeeLine(title=lines[k].title, amount=lines[k].net_amount, kind="tip", taxable=False,
+                    tax_lines=lines[k].tax_lines, source_path=lines[k].source_path) for k in chosen]
+    return [ln for k, ln in enumerate(lines) if k not in chosen], tips
+
+
+def _exchange(node: dict, currency: str, where: str) -> tuple[str | None, Decimal | None]:
+    """(presentment currency, presentment units per shop unit) when the buyer paid in another currency."""
+    presentment = (_str(node.get("presentmentCurrencyCode")) or "").upper() or None
+    for key in ("totalPriceSet", "subtotalPriceSet", "totalReceivedSet", "currentTotalPriceSet"):
+        bag = node.get(key)
+        if not isinstance(bag, dict) or not isinstance(bag.get("presentmentMoney"), dict):
+            continue
+        pres_currency = (_str(bag["presentmentMoney"].get("currencyCode")) or presentment or "").upper()
+        presentment = presentment or pres_currency or None
+        if not pres_currency or pres_currency == currency:
+            return (presentment if presentment != currency else None), None
+        shop = _money(bag, key, currency, where)
+        pres = _money(bag["presentmentMoney"], f"{key}.presentmentMoney", pres_currency, where)
+        if shop > 0 and pres > 0:
+            rate = (pres / shop).quantize(_RATE_PLACES, rounding=ROUND_HALF_UP)
+            return pres_currency, Decimal(format(rate.normalize(), "f"))
+    return (presentment if presentment != currency else None), None
 
 
 def _shipping(s: Any, index: int, money, where: str) -> ShippingLine:
@@ -203,7 +291,8 @@ def _shipping(s: Any, index: int, money, where: str) -> ShippingLine:
         if discounted < amount:
             discount = amount - discounted
     return ShippingLine(title=title, amount=amount, discount=discount, code=_str(s.get("code")),
-                        tax_lines=_tax_lines(s.get("taxLines"), money, where, label))
+                        tax_lines=_tax_lines(s.get("taxLines"), money, where, label),
+                        source_path=f"Shopify shippingLines[{index - 1}]")
 
 
 def _tax_lines(value: Any, money, where: str, label: str) -> list[TaxLine]:
@@ -245,7 +334,24 @@ def _customer(node: dict, where: str) -> Customer:
         or (shipping and shipping.phone),
         billing_address=billing,
         shipping_address=shipping,
+        number_of_orders=_count(c.get("numberOfOrders")),
+        amount_spent=_spent(c.get("amountSpent")),
     )
+
+
+def _count(value: Any) -> int | None:
+    """``numberOfOrders`` (an UnsignedInt64: Shopify sends it as a string)."""
+    text = _str(value)
+    return int(text) if text and text.isdigit() else None
+
+
+def _spent(value: Any) -> Decimal | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return to_money(Decimal(str(value.get("amount"))), _str(value.get("currencyCode")) or "USD")
+    except (InvalidOperation, TypeError):
+        return None
 
 
 def _address(a: Any, where: str, field: str) -> Address | None:
@@ -266,97 +372,3 @@ def _address(a: Any, where: str, field: str) -> Address | None:
         phone=_str(a.get("phone")),
     )
     return addr if any(vars(addr).values()) else None
-
-
-# --- scalars -----------------------------------------------------------------------------------
-
-def _str(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    s = str(value).strip()
-    return s or None
-
-
-def _gid_tail(gid: str | None) -> str | None:
-    if not gid:
-        return None
-    tail = gid.rsplit("/", 1)[-1].split("?", 1)[0]
-    return tail or None
-
-
-def _dig(obj: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(k)
-    return obj
-
-
-def _dig_obj(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, dict) else None
-
-
-def _nodes(conn: Any, field: str, where: str) -> list:
-    if isinstance(conn, list):  # already a list of nodes
-        return conn
-    if not isinstance(conn, dict):
-        raise MappingError(f"{where}: {field} is not a connection", rule=f"order.{field}")
-    if "nodes" in conn:
-        nodes = conn["nodes"] or []
-    elif "edges" in conn:
-        nodes = [e.get("node") if isinstance(e, dict) else e for e in conn["edges"] or []]
-    else:
-        nodes = []
-    if not isinstance(nodes, list):
-        raise MappingError(f"{where}: {field}.nodes is not a list", rule=f"order.{field}")
-    return nodes
-
-
-def _money(bag: Any, field: str, currency: str, where: str, *, required: bool = False) -> Decimal:
-    """The ``shopMoney.amount`` of a MoneyBag (or a bare MoneyV2 / amount) as Decimal cents."""
-    raw = bag
-    if isinstance(raw, dict):
-        raw = raw.get("shopMoney", raw)
-        raw = raw.get("amount") if isinstance(raw, dict) else None
-    if raw is None or raw == "":
-        if required:
-            raise MappingError(f"{where}: {field} is missing an amount", rule=field)
-        return to_money(None, currency)
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
-        raise MappingError(f"{where}: {field} amount {raw!r} is not a number", rule=field)
-    try:
-        value = Decimal(str(raw).strip())  # floats via their shortest repr: never float arithmetic
-    except InvalidOperation:
-        raise MappingError(f"{where}: {field} amount {raw!r} is not a number", rule=field) from None
-    if not value.is_finite():
-        raise MappingError(f"{where}: {field} amount {raw!r} is not a number", rule=field)
-    return to_money(value, currency)
-
-
-def _rate(value: Any, where: str, label: str) -> Decimal:
-    if value is None or value == "":
-        return Decimal("0")
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise MappingError(f"{where}: {label} rate {value!r} is not a number", rule="taxLines.rate")
-    try:
-        rate = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise MappingError(f"{where}: {label} rate {value!r} is not a number", rule="taxLines.rate") from None
-    if not rate.is_finite():
-        raise MappingError(f"{where}: {label} rate {value!r} is not a number", rule="taxLines.rate")
-    return rate
-
-
-def _datetime(value: Any, field: str, where: str, *, required: bool = False) -> datetime | None:
-    if value is None or value == "":
-        if required:
-            raise MappingError(f"{where} has no {field}", rule=f"order.{field}")
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"{where}: {field} {value!r} is not an ISO 8601 date-time", rule=f"order.{field}")
-    try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise MappingError(f"{where}: {field} {value!r} is not an ISO 8601 date-time",
-                           rule=f"order.{field}") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

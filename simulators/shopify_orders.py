@@ -7,12 +7,17 @@ per-line and shipping tax, added or carved out of the prices) and returns a ``Sh
   queries against it; connection fields are callables taking ``(info, **args)``);
 * ``.webhook_body()`` is the REST-shaped JSON a store posts for ``orders/create|updated|paid``.
 
-Money rules (as Shopify): amounts are decimals in the shop currency (presentment = shop currency here);
+Money rules (as Shopify): amounts are decimals in the shop currency; a buyer paying in another currency
+(``presentment_currency`` with ``fx`` presentment units per shop unit) gets every ``presentmentMoney``
+converted and rounded on its own;
 ``total = Σ qty × unit price − total discounts + shipping + tax`` where total discounts include line,
 order and shipping discounts and tax is only added when ``taxes_included`` is false;
 ``total_tax = Σ line tax + shipping tax``; a line's ``discountAllocations`` sum to its line discount plus
 its share of the order discount; ``total_outstanding = total − received`` (received = successful sale
-and capture transactions).
+and capture transactions). Gift cards sold and tips are line items that take no discount and no tax (a
+tip has no variant and needs no shipping; ``totalTipReceivedSet`` is their sum); a line may carry its
+own tax rates (several tax lines). Refunds leave ``totalPriceSet`` alone and lower
+``currentTotalPriceSet`` and the refunded lines' ``currentQuantity``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 CENT = Decimal("0.01")
 FINANCIAL_STATUSES = ("paid", "pending", "partially_paid", "authorized")
+_WHOLE_CURRENCIES = ("JPY", "KRW", "CLP", "ISK", "VND", "HUF")  # presentment amounts without minor units
 
 
 def _d(value: str | int | float | Decimal) -> Decimal:
@@ -50,9 +56,14 @@ def gql_money(value: Decimal) -> str:
     return text if "." in text else text + ".0"
 
 
-def money_bag(value: Decimal, currency: str) -> dict[str, Any]:
+def money_bag(value: Decimal, currency: str, presentment: str | None = None,
+              fx: Decimal = Decimal("1")) -> dict[str, Any]:
     money = {"amount": gql_money(value), "currencyCode": currency}
-    return {"shopMoney": dict(money), "presentmentMoney": dict(money)}
+    if not presentment or presentment == currency:
+        return {"shopMoney": dict(money), "presentmentMoney": dict(money)}
+    step = Decimal("1") if presentment in _WHOLE_CURRENCIES else CENT
+    converted = (value * fx).quantize(step, rounding=ROUND_HALF_UP)
+    return {"shopMoney": money, "presentmentMoney": {"amount": gql_money(converted), "currencyCode": presentment}}
 
 
 def rest_money_set(value: Decimal, currency: str) -> dict[str, Any]:
@@ -97,9 +108,18 @@ class Line:
     taxable: bool = True
     variant_id: int = 0
     requires_shipping: bool = True
+    gift_card: bool = False
+    tip: bool = False
+    tax_rates: list[tuple[str, Decimal]] | None = None   # the line's own (title, rate)s; None: the order's
+    refunded: int = 0                                     # units refunded
     # computed by ShopifyOrder.recompute()
     order_discount: Decimal = Decimal("0")
     tax: Decimal = Decimal("0")
+    taxes: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)   # (title, rate, amount)
+
+    @property
+    def discountable(self) -> bool:
+        return not (self.gift_card or self.tip)
 
     @property
     def original_total(self) -> Decimal:
@@ -122,7 +142,7 @@ class Line:
 @dataclass
 class Transaction:
     id: int
-    kind: str      # SALE | CAPTURE | AUTHORIZATION
+    kind: str      # SALE | CAPTURE | AUTHORIZATION | REFUND
     status: str    # SUCCESS | PENDING
     gateway: str
     amount: Decimal
@@ -159,14 +179,17 @@ class ShopifyOrder:
     address: dict[str, Any] | None = None
     transactions: list[Transaction] = field(default_factory=list)
     shipping_tax: Decimal = Decimal("0")
+    presentment_currency: str | None = None
+    fx: Decimal = Decimal("1")
+    refunds: list[dict[str, Any]] = field(default_factory=list)   # {id, amount, tax, created_at}
 
     # -- amounts -------------------------------------------------------------------------------
     def recompute(self) -> None:
         """Allocate the order discount and compute every tax amount from the inputs."""
-        base = sum((ln.subtotal for ln in self.lines), Decimal("0"))
+        base = sum((ln.subtotal for ln in self.lines if ln.discountable), Decimal("0"))
         discount = min(self.order_discount, max(base, Decimal("0")))
         self.order_discount = discount
-        weighted = [ln for ln in self.lines if ln.subtotal > 0]
+        weighted = [ln for ln in self.lines if ln.subtotal > 0 and ln.discountable]
         allocated = Decimal("0")
         for ln in self.lines:
             ln.order_discount = Decimal("0")
@@ -178,15 +201,41 @@ class ShopifyOrder:
             ln.order_discount = share
             allocated += share
         for ln in self.lines:
-            ln.tax = self._tax(ln.net) if ln.taxable else Decimal("0")
-        self.shipping_tax = self._tax(self.shipping - self.shipping_discount)
+            rates = ln.tax_rates if ln.tax_rates is not None else [(self.tax_title, self.tax_rate)]
+            rates = [(t, r) for t, r in rates if r > 0] if ln.taxable and ln.discountable else []
+            combined = sum((r for _, r in rates), Decimal("0"))
+            ln.taxes = [(t, r, self._tax(ln.net, r, combined)) for t, r in rates]
+            ln.tax = sum((a for _, _, a in ln.taxes), Decimal("0"))
+        self.shipping_tax = self._tax(self.shipping - self.shipping_discount, self.tax_rate, self.tax_rate)
 
-    def _tax(self, amount: Decimal) -> Decimal:
-        if self.tax_rate <= 0 or amount <= 0:
+    def _tax(self, amount: Decimal, rate: Decimal, combined: Decimal) -> Decimal:
+        if rate <= 0 or amount <= 0:
             return Decimal("0")
         if self.taxes_included:
-            return _cents(amount * self.tax_rate / (1 + self.tax_rate))
-        return _cents(amount * self.tax_rate)
+            return _cents(amount * rate / (1 + combined))
+        return _cents(amount * rate)
+
+    def bag(self, value: Decimal) -> dict[str, Any]:
+        return money_bag(value, self.currency, self.presentment_currency, self.fx)
+
+    @property
+    def tip_total(self) -> Decimal:
+        return sum((ln.net for ln in self.lines if ln.tip), Decimal("0"))
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r["amount"] for r in self.refunds), Decimal("0"))
+
+    def tax_summary(self) -> list[tuple[str, Decimal, Decimal]]:
+        """The order's tax lines: (title, rate, amount) summed over lines and shipping."""
+        out: dict[tuple[str, Decimal], Decimal] = {}
+        for ln in self.lines:
+            for t, r, a in ln.taxes:
+                out[(t, r)] = out.get((t, r), Decimal("0")) + a
+        if self.shipping_tax:
+            key = (self.tax_title, self.tax_rate)
+            out[key] = out.get(key, Decimal("0")) + self.shipping_tax
+        return [(t, r, a) for (t, r), a in out.items() if a > 0]
 
     @property
     def line_items_total(self) -> Decimal:
@@ -236,9 +285,9 @@ class ShopifyOrder:
         return self.email or (self.customer or {}).get("email")
 
     def add_transaction(self, kind: str, amount: Decimal, status: str = "SUCCESS",
-                        at: datetime | None = None) -> Transaction:
+                        at: datetime | None = None, gateway: str | None = None) -> Transaction:
         txn = Transaction(id=self.order_id * 100 + len(self.transactions) + 1, kind=kind, status=status,
-                          gateway=self.gateway, amount=amount, processed_at=at or self.updated_at)
+                          gateway=gateway or self.gateway, amount=amount, processed_at=at or self.updated_at)
         self.transactions.append(txn)
         return txn
 
@@ -254,15 +303,16 @@ class ShopifyOrder:
     def _tax_lines(self, amount: Decimal, taxable: bool = True) -> list[dict[str, Any]]:
         if not taxable or self.tax_rate <= 0:
             return []
-        rate = float(self.tax_rate)
-        return [{"title": self.tax_title, "rate": rate, "ratePercentage": round(rate * 100, 4),
-                 "priceSet": money_bag(amount, self.currency)}]
+        return self._gql_taxes([(self.tax_title, self.tax_rate, amount)])
+
+    def _gql_taxes(self, taxes: list[tuple[str, Decimal, Decimal]]) -> list[dict[str, Any]]:
+        return [{"title": t, "rate": float(r), "ratePercentage": round(float(r) * 100, 4),
+                 "priceSet": self.bag(a)} for t, r, a in taxes]
 
     def _allocations(self, *amounts: Decimal) -> list[dict[str, Any]]:
-        return [{"allocatedAmountSet": money_bag(a, self.currency)} for a in amounts if a > 0]
+        return [{"allocatedAmountSet": self.bag(a)} for a in amounts if a > 0]
 
     def _gql_line(self, ln: Line) -> dict[str, Any]:
-        cur = self.currency
         discounted_unit = _cents(ln.subtotal / ln.quantity) if ln.quantity else ln.price
         return {
             "id": f"gid://shopify/LineItem/{ln.id}",
@@ -270,17 +320,17 @@ class ShopifyOrder:
             "title": ln.title,
             "sku": ln.sku,
             "quantity": ln.quantity,
-            "currentQuantity": ln.quantity,
-            "taxable": ln.taxable,
+            "currentQuantity": ln.quantity - ln.refunded,
+            "taxable": ln.taxable and ln.discountable,
             "requiresShipping": ln.requires_shipping,
-            "isGiftCard": False,
-            "originalUnitPriceSet": money_bag(ln.price, cur),
-            "discountedUnitPriceSet": money_bag(discounted_unit, cur),
-            "originalTotalSet": money_bag(ln.original_total, cur),
-            "totalDiscountSet": money_bag(ln.total_discount, cur),
+            "isGiftCard": ln.gift_card,
+            "originalUnitPriceSet": self.bag(ln.price),
+            "discountedUnitPriceSet": self.bag(discounted_unit),
+            "originalTotalSet": self.bag(ln.original_total),
+            "totalDiscountSet": self.bag(ln.total_discount),
             "discountAllocations": self._allocations(ln.discount, ln.order_discount),
-            "taxLines": self._tax_lines(ln.tax, ln.taxable),
-            "variant": {"id": f"gid://shopify/ProductVariant/{ln.variant_id}", "sku": ln.sku},
+            "taxLines": self._gql_taxes(ln.taxes),
+            "variant": None if ln.tip else {"id": f"gid://shopify/ProductVariant/{ln.variant_id}", "sku": ln.sku},
         }
 
     def _gql_shipping_lines(self) -> list[dict[str, Any]]:
@@ -290,8 +340,8 @@ class ShopifyOrder:
             "id": f"gid://shopify/ShippingLine/{self.order_id * 10 + 1}",
             "title": self.shipping_title,
             "code": self.shipping_title,
-            "originalPriceSet": money_bag(self.shipping, self.currency),
-            "discountedPriceSet": money_bag(self.shipping - self.shipping_discount, self.currency),
+            "originalPriceSet": self.bag(self.shipping),
+            "discountedPriceSet": self.bag(self.shipping - self.shipping_discount),
             "discountAllocations": self._allocations(self.shipping_discount),
             "taxLines": self._tax_lines(self.shipping_tax),
         }]
@@ -304,7 +354,10 @@ class ShopifyOrder:
         display = " ".join(p for p in (first, last) if p) or c.get("email") or self.customer_email or ""
         return {"id": f"gid://shopify/Customer/{c['id']}", "legacyResourceId": str(c["id"]),
                 "email": c.get("email") or self.email, "firstName": first, "lastName": last,
-                "displayName": display, "phone": c.get("phone")}
+                "displayName": display, "phone": c.get("phone"),
+                "numberOfOrders": str(c.get("orders_count", 1)),
+                "amountSpent": {"amount": gql_money(_d(c.get("total_spent", self.total))),
+                                "currencyCode": self.currency}}
 
     def _gql_address(self) -> dict[str, Any] | None:
         a = self._address()
@@ -337,9 +390,12 @@ class ShopifyOrder:
         ids = [ln.id for ln in self.lines]
         transactions = [{
             "id": f"gid://shopify/OrderTransaction/{t.id}", "kind": t.kind, "status": t.status,
-            "gateway": t.gateway, "amountSet": money_bag(t.amount, cur),
+            "gateway": t.gateway, "amountSet": self.bag(t.amount),
             "processedAt": gql_time(t.processed_at), "test": self.test} for t in self.transactions]
-        tax_lines = self._tax_lines(self.total_tax) if self.total_tax > 0 else []
+        tax_lines = self._gql_taxes(self.tax_summary())
+        refunds = [{"id": f"gid://shopify/Refund/{r['id']}", "createdAt": gql_time(r["created_at"]),
+                    "totalRefundedSet": self.bag(r["amount"])} for r in self.refunds]
+        refunded_tax = sum((r.get("tax", Decimal("0")) for r in self.refunds), Decimal("0"))
         return {
             "id": self.gid,
             "legacyResourceId": str(self.order_id),
@@ -356,45 +412,52 @@ class ShopifyOrder:
             "note": self.note,
             "tags": list(self.tags),
             "currencyCode": cur,
-            "presentmentCurrencyCode": cur,
+            "presentmentCurrencyCode": self.presentment_currency or cur,
             "taxesIncluded": self.taxes_included,
             "displayFinancialStatus": self.financial_status.upper(),
             "fullyPaid": self.fully_paid,
-            "paymentGatewayNames": [self.gateway],
+            "paymentGatewayNames": self.gateway_names,
             "customer": self._gql_customer(),
             "billingAddress": self._gql_address(),
             "shippingAddress": self._gql_address(),
-            "subtotalPriceSet": money_bag(self.subtotal, cur),
-            "totalPriceSet": money_bag(self.total, cur),
-            "currentTotalPriceSet": money_bag(self.total, cur),
-            "totalTaxSet": money_bag(self.total_tax, cur),
-            "currentTotalTaxSet": money_bag(self.total_tax, cur),
-            "totalDiscountsSet": money_bag(self.total_discounts, cur),
-            "totalShippingPriceSet": money_bag(self.shipping, cur),
-            "totalOutstandingSet": money_bag(max(self.outstanding, Decimal("0")), cur),
-            "totalReceivedSet": money_bag(self.received, cur),
-            "totalRefundedSet": money_bag(Decimal("0"), cur),
-            "totalTipReceivedSet": money_bag(Decimal("0"), cur),
+            "subtotalPriceSet": self.bag(self.subtotal),
+            "totalPriceSet": self.bag(self.total),
+            "currentTotalPriceSet": self.bag(self.total - self.refunded),
+            "totalTaxSet": self.bag(self.total_tax),
+            "currentTotalTaxSet": self.bag(self.total_tax - refunded_tax),
+            "totalDiscountsSet": self.bag(self.total_discounts),
+            "totalShippingPriceSet": self.bag(self.shipping),
+            "totalOutstandingSet": self.bag(max(self.outstanding, Decimal("0"))),
+            "totalReceivedSet": self.bag(self.received),
+            "totalRefundedSet": self.bag(self.refunded),
+            "totalTipReceivedSet": self.bag(self.tip_total),
             "taxLines": tax_lines,
             "lineItems": lambda info, **args: connection(nodes, ids, **args),
             "shippingLines": lambda info, **args: connection(self._gql_shipping_lines(),
                                                              [self.order_id * 10 + 1], **args),
             "transactions": lambda info, first=None, **_: transactions[:first],
-            "refunds": lambda info, first=None: [],
+            "refunds": lambda info, first=None: refunds[:first],
         }
+
+    @property
+    def gateway_names(self) -> list[str]:
+        paid = [t.gateway for t in self.transactions if t.kind in ("SALE", "CAPTURE", "AUTHORIZATION")]
+        return list(dict.fromkeys(paid)) or [self.gateway]
 
     # -- REST (webhook) rendering --------------------------------------------------------------
     def webhook_body(self) -> dict[str, Any]:
         """The REST-shaped order JSON of an ``orders/create|updated|paid`` webhook."""
         self.recompute()
         cur = self.currency
-        rate = float(self.tax_rate)
 
         def rest_tax_lines(amount: Decimal, taxable: bool = True) -> list[dict[str, Any]]:
             if not taxable or self.tax_rate <= 0:
                 return []
-            return [{"title": self.tax_title, "price": rest_money(amount), "rate": rate,
-                     "price_set": rest_money_set(amount, cur), "channel_liable": False}]
+            return rest_taxes([(self.tax_title, self.tax_rate, amount)])
+
+        def rest_taxes(taxes: list[tuple[str, Decimal, Decimal]]) -> list[dict[str, Any]]:
+            return [{"title": t, "price": rest_money(a), "rate": float(r), "price_set": rest_money_set(a, cur),
+                     "channel_liable": False} for t, r, a in taxes]
 
         applications: list[dict[str, Any]] = []
         line_items = []
@@ -410,13 +473,14 @@ class ShopifyOrder:
                 "id": ln.id, "admin_graphql_api_id": f"gid://shopify/LineItem/{ln.id}",
                 "variant_id": ln.variant_id, "product_id": ln.variant_id // 10 or None,
                 "sku": ln.sku, "title": ln.title, "name": ln.title, "quantity": ln.quantity,
-                "current_quantity": ln.quantity, "fulfillable_quantity": ln.quantity,
+                "current_quantity": ln.quantity - ln.refunded, "fulfillable_quantity": ln.quantity,
                 "price": rest_money(ln.price), "price_set": rest_money_set(ln.price, cur),
                 "total_discount": rest_money(ln.total_discount),
                 "total_discount_set": rest_money_set(ln.total_discount, cur),
-                "taxable": ln.taxable, "requires_shipping": ln.requires_shipping, "gift_card": False,
-                "tax_lines": rest_tax_lines(ln.tax, ln.taxable),
+                "taxable": ln.taxable and ln.discountable, "requires_shipping": ln.requires_shipping,
+                "gift_card": ln.gift_card, "tax_lines": rest_taxes(ln.taxes),
                 "discount_allocations": allocations,
+                **({"tip_payment_gateway": self.gateway} if ln.tip else {}),
             })
         shipping_lines = []
         if self.shipping > 0 or self.shipping_discount > 0:
@@ -463,14 +527,14 @@ class ShopifyOrder:
             "note": self.note,
             "tags": ", ".join(self.tags),
             "currency": cur,
-            "presentment_currency": cur,
+            "presentment_currency": self.presentment_currency or cur,
             "financial_status": self.financial_status,
             "fulfillment_status": None,
             "confirmed": True,
             "taxes_included": self.taxes_included,
             "total_price": rest_money(self.total),
             "total_price_set": rest_money_set(self.total, cur),
-            "current_total_price": rest_money(self.total),
+            "current_total_price": rest_money(self.total - self.refunded),
             "subtotal_price": rest_money(self.subtotal),
             "subtotal_price_set": rest_money_set(self.subtotal, cur),
             "total_line_items_price": rest_money(self.line_items_total),
@@ -482,17 +546,19 @@ class ShopifyOrder:
             "total_discounts_set": rest_money_set(self.total_discounts, cur),
             "total_shipping_price_set": rest_money_set(self.shipping, cur),
             "total_outstanding": rest_money(outstanding),
-            "total_tip_received": "0.00",
-            "tax_lines": rest_tax_lines(self.total_tax) if self.total_tax > 0 else [],
+            "total_tip_received": rest_money(self.tip_total),
+            "tax_lines": rest_taxes(self.tax_summary()),
             "discount_applications": [{k: v for k, v in a.items() if k != "_kind"} for a in applications],
             "discount_codes": [],
             "line_items": line_items,
             "shipping_lines": shipping_lines,
-            "refunds": [],
+            "refunds": [{"id": r["id"], "created_at": iso(r["created_at"]),
+                         "transactions": [{"kind": "refund", "amount": rest_money(r["amount"])}]}
+                        for r in self.refunds],
             "customer": customer,
             "billing_address": address,
             "shipping_address": address,
-            "payment_gateway_names": [self.gateway],
+            "payment_gateway_names": self.gateway_names,
             "source_name": "web",
         }
 
@@ -565,12 +631,19 @@ def build_order(*, order_id: int, number: int, lines: list[dict[str, Any]], ship
                 taxes_included: bool = False, currency: str = "USD", email: str | None = None,
                 customer: dict[str, Any] | None = None, financial_status: str = "paid",
                 gateway: str = "shopify_payments", created_at: datetime | None = None,
-                updated_at: datetime | None = None, **extra: Any) -> ShopifyOrder:
+                updated_at: datetime | None = None, tip: str = "0.00", gift_card_payment: str = "0.00",
+                refunds: list[dict[str, Any]] | tuple = (), presentment_currency: str | None = None,
+                fx: str = "1", **extra: Any) -> ShopifyOrder:
     """Build one order; see the module docstring for the money rules.
 
     ``lines``: dicts with ``sku``, ``title``, ``quantity``, ``price`` (str), optional ``discount``
-    (str, for the whole line) and ``taxable`` (default true). ``extra``: ``note``, ``tags``, ``phone``,
-    ``test``, ``tax_title``, ``shipping_title``, ``address`` (REST-shaped dict).
+    (str, for the whole line), ``taxable`` (default true), ``gift_card`` (a gift card sold) and
+    ``tax_rates`` (``[(title, rate)]``: the line's own tax lines instead of the order's ``tax_rate``).
+    ``tip``: a tip line item of that amount. ``gift_card_payment``: that much of a paid order is paid with a
+    gift card (gateway ``gift_card``). ``refunds``: ``{"amount", "tax" (optional), "lines": {index: qty}}``
+    on a paid order (status then partially_refunded or refunded). ``presentment_currency`` / ``fx``: the
+    buyer's currency and its units per shop unit. ``extra``: ``note``, ``tags``, ``phone``, ``test``,
+    ``tax_title``, ``shipping_title``, ``address`` (REST-shaped dict).
     """
     if financial_status not in FINANCIAL_STATUSES:
         raise ValueError(f"financial_status must be one of {FINANCIAL_STATUSES}")
@@ -587,10 +660,16 @@ def build_order(*, order_id: int, number: int, lines: list[dict[str, Any]], ship
         if discount < 0 or discount > price * qty:
             raise ValueError("a line discount must be between 0 and the line amount")
         line_id = order_id * 1000 + i + 1
+        gift = bool(spec.get("gift_card"))
+        rates = spec.get("tax_rates")
         built.append(Line(id=line_id, sku=spec.get("sku"), title=spec.get("title") or spec.get("sku") or "Item",
-                          quantity=qty, price=price, discount=discount, taxable=spec.get("taxable", True),
+                          quantity=qty, price=price, discount=discount, taxable=spec.get("taxable", not gift),
                           variant_id=int(spec.get("variant_id", _variant_id(spec.get("sku")))),
-                          requires_shipping=spec.get("requires_shipping", True)))
+                          requires_shipping=spec.get("requires_shipping", not gift), gift_card=gift,
+                          tax_rates=None if rates is None else [(t, _d(r)) for t, r in rates]))
+    if _d(tip) > 0:
+        built.append(Line(id=order_id * 1000 + len(built) + 1, sku=None, title="Tip", quantity=1, price=_d(tip),
+                          discount=Decimal("0"), taxable=False, requires_shipping=False, tip=True))
     if _d(shipping_discount) > _d(shipping):
         raise ValueError("shipping_discount exceeds shipping")
     order = ShopifyOrder(
@@ -598,11 +677,25 @@ def build_order(*, order_id: int, number: int, lines: list[dict[str, Any]], ship
         shipping_discount=_d(shipping_discount), order_discount=_d(order_discount), tax_rate=_d(tax_rate),
         taxes_included=taxes_included, currency=currency, email=email or (customer or {}).get("email"),
         customer=customer, financial_status=financial_status, gateway=gateway, created_at=created,
-        updated_at=updated_at or created, **extra)
+        updated_at=updated_at or created, presentment_currency=presentment_currency, fx=_d(fx), **extra)
     order.recompute()
     total = order.total
+    by_card = min(_d(gift_card_payment), total)
     if financial_status == "paid":
-        order.add_transaction("SALE", total, at=created)
+        if by_card > 0:
+            order.add_transaction("SALE", by_card, at=created, gateway="gift_card")
+        if total - by_card > 0 or by_card <= 0:
+            order.add_transaction("SALE", total - by_card, at=created)
+        for i, r in enumerate(refunds):
+            at = created + timedelta(days=1 + i)
+            for index, qty in (r.get("lines") or {}).items():
+                built[int(index)].refunded += int(qty)
+            order.refunds.append({"id": order_id * 10 + i + 1, "amount": _d(r["amount"]),
+                                  "tax": _d(r.get("tax", "0")), "created_at": at})
+            order.add_transaction("REFUND", _d(r["amount"]), at=at)
+            order.updated_at = max(order.updated_at, at)
+        if refunds:
+            order.financial_status = "refunded" if order.refunded >= total else "partially_refunded"
     elif financial_status == "partially_paid":
         order.add_transaction("SALE", _cents(total / 2, ROUND_DOWN), at=created)
     elif financial_status == "authorized":

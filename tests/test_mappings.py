@@ -12,22 +12,31 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings.hubspot import contact_properties
-from mappings.model import Address, Customer, MappingError, Order, cents
+from mappings.hubspot import BuyerStats, contact_properties, explain_contact
+from mappings.model import Address, Customer, FeeLine, MappingError, Order, OrderLine, ShippingLine, cents
 from mappings.quickbooks import (
     check_invoice_total,
     customer_payload,
+    deposit_account_for,
+    explain_invoice,
+    explain_payment,
     invoice_payload,
     invoice_total,
+    item_target,
     payment_payload,
+    payment_splits,
     request_id,
+    required_items,
+    required_tax_codes,
     sku_key,
+    split_net,
 )
-from mappings.rules import MappingRules, RulesError, load_rules, rules_from_yaml
+from mappings.rules import MappingRules, RulesError, load_rules, referenced_objects, rules_from_yaml
 from mappings.shopify import order_from_graphql, order_ref_from_webhook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
 RULES = load_rules()
+ONE = Decimal(1)
 
 
 # --- a builder of GraphQL order objects, shaped as connectors.shopify_queries.ORDER_QUERY returns them --
@@ -59,12 +68,13 @@ def build_order(*, order_id=4501, number=1001, currency="USD", presentment=None,
                 customer="default", billing="default", shipping_address="default",
                 created="2024-05-01T10:00:00Z", updated="2024-05-01T10:05:00Z", note=None,
                 has_next_page=False) -> dict:
-    """lines: dicts sku/title/qty/price/discounts/taxes/taxable/gift; shipping: title/price/discounts/taxes.
-    Totals are computed as Shopify computes them."""
+    """lines: dicts sku/title/qty/price/discounts/taxes/taxable/gift/tip; shipping: title/price/discounts/taxes.
+    Totals are computed as Shopify computes them (a tip line has no variant; the tips sum to
+    totalTipReceivedSet)."""
     presentment = presentment or currency
     fx = _d(fx)
     money = lambda a: _bag(a, currency, presentment, fx)  # noqa: E731
-    line_nodes, subtotal, discounts, tax_by_title = [], Decimal(0), Decimal(0), {}
+    line_nodes, subtotal, discounts, tax_by_title, tips = [], Decimal(0), Decimal(0), {}, Decimal(0)
     for i, ln in enumerate(lines, start=1):
         price, qty = _d(ln.get("price", "10.00")), ln.get("qty", 1)
         allocs = [_d(a) for a in ln.get("discounts", ())]
@@ -75,17 +85,20 @@ def build_order(*, order_id=4501, number=1001, currency="USD", presentment=None,
         subtotal += price * qty - disc
         discounts += disc
         sku = ln.get("sku", f"SKU-{i}")
+        tip = ln.get("tip", False)
+        tips += price * qty - disc if tip else 0
         line_nodes.append({
             "id": f"gid://shopify/LineItem/{order_id}{i:04d}", "name": ln.get("title", f"Item {i}"),
             "title": ln.get("title", f"Item {i}"), "sku": sku, "quantity": qty, "currentQuantity": qty,
-            "taxable": ln.get("taxable", True), "requiresShipping": True, "isGiftCard": ln.get("gift", False),
+            "taxable": ln.get("taxable", True), "requiresShipping": not (tip or ln.get("gift")),
+            "isGiftCard": ln.get("gift", False),
             "originalUnitPriceSet": _shop(price, currency),
             "discountedUnitPriceSet": _shop(price - (disc / qty if qty else 0), currency),
             "originalTotalSet": _shop(price * qty, currency),
             "totalDiscountSet": _shop(disc, currency),
             "discountAllocations": [{"allocatedAmountSet": _shop(a, currency)} for a in allocs],
             "taxLines": _tax_nodes(taxes, currency),
-            "variant": {"id": f"gid://shopify/ProductVariant/{900 + i}", "sku": sku},
+            "variant": None if tip else {"id": f"gid://shopify/ProductVariant/{900 + i}", "sku": sku},
         })
     ship_nodes, ship_total = [], Decimal(0)
     for i, s in enumerate(shipping, start=1):
@@ -110,7 +123,8 @@ def build_order(*, order_id=4501, number=1001, currency="USD", presentment=None,
     if customer == "default":
         customer = {"id": "gid://shopify/Customer/7001", "legacyResourceId": "7001", "email": email,
                     "firstName": "Ada", "lastName": "Lovelace", "displayName": "Ada Lovelace",
-                    "phone": "+15555550100"}
+                    "phone": "+15555550100", "numberOfOrders": "1",
+                    "amountSpent": {"amount": _fmt(total, currency), "currencyCode": currency}}
     if billing == "default":
         billing = {"firstName": "Ada", "lastName": "Lovelace", "name": "Ada Lovelace", "company": "Analytical Ltd",
                    "address1": "1 Engine Way", "address2": "Suite 2", "city": "Springfield",
@@ -135,7 +149,7 @@ def build_order(*, order_id=4501, number=1001, currency="USD", presentment=None,
         "currentTotalPriceSet": money(total), "totalTaxSet": money(tax), "currentTotalTaxSet": money(tax),
         "totalDiscountsSet": money(discounts), "totalShippingPriceSet": money(ship_total),
         "totalOutstandingSet": money(total - received), "totalReceivedSet": money(received),
-        "totalRefundedSet": money(Decimal(0)), "totalTipReceivedSet": money(Decimal(0)),
+        "totalRefundedSet": money(Decimal(0)), "totalTipReceivedSet": money(tips),
         "taxLines": _tax_nodes([(t, r, a) for t, (r, a) in tax_by_title.items()], currency),
         "lineItems": {"pageInfo": {"hasNextPage": has_next_page,
                                    "endCursor": "eyJsYXN0X2lkIjoxfQ==" if line_nodes else None},
@@ -391,7 +405,7 @@ _DELETE = object()
     (lambda n: n.update(id=None, legacyResourceId=None), "no id"),
     (_set(["legacyResourceId"], None), None),  # falls back to the gid: no error
     (_set(["name"], ""), "has no name"),
-    (_set(["currentTotalPriceSet", "shopMoney", "amount"], "12,00"), "is not a number"),
+    (_set(["totalPriceSet", "shopMoney", "amount"], "12,00"), "is not a number"),
     (lambda n: n.update(currentTotalPriceSet=None, totalPriceSet=None), "missing an amount"),
     (_set(["lineItems", "nodes", 0, "quantity"], None), "line 1 (Item 1) has no quantity"),
     (_set(["lineItems", "nodes", 0, "quantity"], "two"), "invalid quantity"),
@@ -476,10 +490,31 @@ def test_doc_number_prefix_and_limit():
     assert info.value.rule == "invoice.doc_number"
 
 
-def test_line_tax_codes_not_supported_yet():
-    order = order_from_graphql(build_order(lines=[{}]))
-    with pytest.raises(MappingError, match="tax.mode"):
-        _invoice(order, load_rules({"tax": {"mode": "line_tax_codes"}}))
+def test_line_tax_codes_need_codes_and_ids():
+    with pytest.raises(RulesError, match=r"^tax.codes: is required when tax.mode is line_tax_codes"):
+        load_rules({"tax": {"mode": "line_tax_codes"}})
+    rules = load_rules({"tax": {"mode": "line_tax_codes", "codes": {"20": "20.0% S", "GST + PST": "GST/PST"}}})
+    node = build_order(lines=[{"price": "10.00", "taxes": [("VAT", "0.2", "2.00")]},
+                              {"price": "4.00", "taxable": False},
+                              {"price": "50.00", "taxes": [("GST", "0.05", "2.50"), ("PST", "0.07", "3.50")]}],
+                       shipping=[{"price": "5.00", "taxes": [("VAT", "0.2", "1.00")]}])
+    order = order_from_graphql(node)
+    assert required_tax_codes(order, rules) == ["20.0% S", "Exempt", "GST/PST"]
+    with pytest.raises(MappingError, match="no QuickBooks id for tax code") as info:
+        _invoice(order, rules)
+    assert info.value.rule == "tax.codes"
+    payload = invoice_payload(order, customer_id="58", item_ids=_item_ids(order), shipping_item_id="7", rules=rules,
+                              tax_code_ids={"20.0% S": "3", "Exempt": "9", "GST/PST": "12"})
+    codes = [ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] for ln in payload["Line"]
+             if ln["DetailType"] == "SalesItemLineDetail"]
+    assert codes == ["3", "9", "12", "3"]
+    assert payload["TxnTaxDetail"]["TotalTax"] == Decimal("9.00")
+    assert payload["GlobalTaxCalculation"] == "TaxExcluded"
+    check_invoice_total(order, payload)
+    unmapped = order_from_graphql(build_order(lines=[{"price": "10.00", "taxes": [("VAT", "0.075", "0.75")]}]))
+    with pytest.raises(MappingError, match=r"no QuickBooks tax code for the 7.5% rate \(VAT\)") as info:
+        required_tax_codes(unmapped, rules)
+    assert info.value.rule == "tax.codes" and "tax.codes" in str(info.value)
 
 
 def test_payment_payload():
@@ -638,3 +673,347 @@ def test_property_invoice_total_equals_order_total(node):
         if line["DetailType"] == "SalesItemLineDetail":
             d = line["SalesItemLineDetail"]
             assert line["Amount"] == d["UnitPrice"] * d["Qty"]
+
+
+# --- issue 3: rules for items, tips, gift cards, payments, currency, HubSpot ---------------------------------
+
+def test_new_rule_defaults():
+    rules = load_rules()
+    assert (rules.tips.item, rules.fees.item, rules.gift_cards.item) == ("Tips", "Fees", "Gift Cards")
+    assert rules.gift_cards.account == "Gift Card Liability" and rules.tips.account is None
+    assert rules.items.map == {} and rules.items.patterns == ()
+    assert rules.tax.codes == {} and rules.tax.exempt_code == "Exempt"
+    assert rules.payments.account_for("shopify_payments") == "Undeposited Funds"
+    assert rules.payments.account_for("Some New Gateway") == "Undeposited Funds"
+    assert rules.currency.multi_currency == "auto"
+    assert rules.hubspot.properties[0] == "email" and len(rules.hubspot.properties) == 10
+    assert rules.hubspot.custom == {}
+    tuned = load_rules({"tax": {"mode": "line_tax_codes", "codes": {20: "20.0% S", "7.50": "R", "GST": "G"}},
+                        "payments": {"deposit_accounts": {"Cash on Delivery (COD)": "Cash drawer"}},
+                        "hubspot": {"custom": {"total_spent": "o2c_total_spent"}}})
+    assert tuned.tax.codes == {"20": "20.0% S", "7.5": "R", "GST": "G"}
+    assert tuned.payments.account_for("Cash on Delivery (COD)") == "Cash drawer"
+    assert tuned.payments.deposit_accounts["paypal"] == "Undeposited Funds"  # defaults merge
+    assert load_rules(tuned.to_dict()) == tuned
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"items": {"map": ["TS-1"]}}, "items.map: must be a mapping"),
+    ({"items": {"map": {"TS-1": "A:B"}}}, "items.map.TS-1: must not contain ':'"),
+    ({"items": {"patterns": [{"match": "TS-*"}]}}, "items.patterns[0]: must be {match:"),
+    ({"items": {"patterns": [{"match": "", "item": "T"}]}}, "items.patterns[0].match: must be a non-empty glob"),
+    ({"items": {"patterns": {"match": "x"}}}, "items.patterns: must be a list"),
+    ({"tips": {"item": ""}}, "tips.item: must be a non-empty name"),
+    ({"gift_cards": {"account": "L" * 101}}, "gift_cards.account: must be at most 100 characters"),
+    ({"discounts": {"mode": "per_unit"}}, "discounts.mode: must be one of line, unit_price"),
+    ({"tax": {"codes": {"20": ""}}}, "tax.codes.20: must be a non-empty tax code name"),
+    ({"tax": {"codes": {"20": "A", "20.0": "B"}}}, "tax.codes.20.0: repeats the rate 20%"),
+    ({"tax": {"exempt_code": None}}, "tax.exempt_code: must be a non-empty tax code name"),
+    ({"payments": {"deposit_accounts": {"paypal": "Bank:PayPal"}}}, "payments.deposit_accounts.paypal: must not"),
+    ({"payments": {"default_account": ""}}, "payments.default_account: must be a non-empty account name"),
+    ({"currency": {"multi_currency": "yes"}}, "currency.multi_currency: must be one of auto, off"),
+    ({"hubspot": {"properties": ["firstname"]}}, "hubspot.properties: must include email"),
+    ({"hubspot": {"properties": ["email", "age"]}}, "hubspot.properties: 'age' is not one of"),
+    ({"hubspot": {"custom": {"lifetime_value": "x"}}}, "hubspot.custom.lifetime_value: unknown figure"),
+    ({"hubspot": {"custom": {"total_spent": "Total Spent"}}}, "hubspot.custom.total_spent: must be a HubSpot"),
+    ({"hubspot": {"custom": {"total_spent": "email"}}}, "hubspot.custom.total_spent: must not overwrite"),
+    ({"hubspot": {"custom": {"total_spent": "o2c_x", "order_count": "o2c_x"}}}, "hubspot.custom.order_count: writes"),
+])
+def test_invalid_new_rules_name_the_field(overrides, message):
+    with pytest.raises(RulesError) as info:
+        load_rules(overrides)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_referenced_objects_name_every_quickbooks_object():
+    rules = load_rules({"items": {"when_missing": "fallback", "fallback_item": "Misc", "map": {"TS-1": "Tees"},
+                                  "patterns": [{"match": "MUG-*", "item": "Mugs"}]},
+                        "tips": {"account": "Tips Payable"},
+                        "tax": {"mode": "line_tax_codes", "codes": {"20": "20.0% S"}},
+                        "payments": {"deposit_accounts": {"paypal": "PayPal Bank"}}})
+    refs = {(r.kind, r.name, r.field): r for r in referenced_objects(rules)}
+    for key in [("Item", "Misc", "items.fallback_item"), ("Item", "Tees", "items.map.TS-1"),
+                ("Item", "Mugs", "items.patterns[0].item"), ("Item", "Shipping", "shipping.item"),
+                ("Item", "Tips", "tips.item"), ("Account", "Tips Payable", "tips.account"),
+                ("Item", "Gift Cards", "gift_cards.item"), ("TaxCode", "20.0% S", "tax.codes.20"),
+                ("TaxCode", "Exempt", "tax.exempt_code"),
+                ("Account", "PayPal Bank", "payments.deposit_accounts.paypal"),
+                ("Account", "Undeposited Funds", "payments.default_account"),
+                ("Account", "Sales of Product Income", "items.income_account")]:
+        assert key in refs, key
+    liability = refs[("Account", "Gift Card Liability", "gift_cards.account")]
+    assert liability.account_type == "Other Current Liability" and liability.creatable
+    assert refs[("Item", "Shipping", "shipping.item")].creatable
+    assert not refs[("Item", "Tees", "items.map.TS-1")].creatable
+    assert not any(r.kind == "TaxCode" for r in referenced_objects(load_rules()))
+
+
+def _line(sku, title="Thing", **kw):
+    return OrderLine(source_id="1", sku=sku, title=title, quantity=1, unit_price=Decimal("1.00"), **kw)
+
+
+def test_item_target_by_rule():
+    rules = load_rules({"items": {"map": {"TS-1": "Tees"}, "patterns": [{"match": "mug-*", "item": "Mugs"},
+                                                                         {"match": "*", "item": "Other"}]}})
+    t = item_target(_line("TS-1"), rules)
+    assert (t.name, t.how, t.create, t.key, t.lookups) == ("Tees", "map", False, "TS-1", (("Name", "Tees"),))
+    assert item_target(_line("ts-1"), rules).how == "map"                      # SKUs compare case-insensitively
+    assert (item_target(_line("MUG-RED"), rules).name, item_target(_line("MUG-RED"), rules).rule) == (
+        "Mugs", "items.patterns[0]")
+    assert item_target(_line("HAT"), rules).name == "Other"
+    plain = load_rules()
+    t = item_target(_line("A:B 1", "A: thing"), plain)
+    assert (t.name, t.how, t.create, t.lookups) == ("A-B 1", "sku", True, (("Sku", "A:B 1"), ("Name", "A-B 1")))
+    t = item_target(_line(None, "Loose  tea"), plain)
+    assert (t.name, t.how, t.key, t.lookups) == ("Loose tea", "name", "title:Loose  tea", (("Name", "Loose tea"),))
+    gift = item_target(_line("GC-1", is_gift_card=True), plain)
+    assert (gift.name, gift.how, gift.account, gift.type) == ("Gift Cards", "gift_card", "Gift Card Liability",
+                                                               "Service")
+    fb = load_rules({"items": {"match_by": ["sku"], "when_missing": "fallback", "fallback_item": "Misc"}})
+    assert (item_target(_line(None), fb).how, item_target(_line(None), fb).name) == ("fallback", "Misc")
+    t = item_target(_line("X-1"), fb)
+    assert (t.how, t.create, t.fallback, t.lookups) == ("sku", False, "Misc", (("Sku", "X-1"),))
+    assert item_target(_line("X-1"), load_rules({"items": {"when_missing": "fail"}})).create is False
+    assert item_target(ShippingLine(title="Std", amount=Decimal("1")), plain).name == "Shipping"
+    tip = item_target(FeeLine(title="Tip", amount=Decimal("1"), kind="tip"), plain)
+    assert (tip.key, tip.name, tip.rule) == ("tip", "Tips", "tips.item")
+    assert item_target(FeeLine(title="Handling", amount=Decimal("1")), plain).name == "Fees"
+
+
+def test_required_items_cover_the_invoice():
+    node = build_order(lines=[{"sku": "A"}, {"sku": "A"}, {"sku": "GC", "gift": True, "taxable": False},
+                              {"sku": None, "title": "Tip", "price": "3.00", "tip": True, "taxable": False}],
+                       shipping=[{"price": "5.00"}])
+    order = order_from_graphql(node)
+    targets = required_items(order, RULES)
+    assert set(targets) == {"A", "GC", "shipping", "tip"}
+    assert targets["GC"].name == "Gift Cards" and targets["tip"].name == "Tips"
+
+
+def test_split_net_keeps_amount_equal_qty_times_price():
+    q = Decimal("0.01")
+    assert split_net(Decimal("29.00"), 3, q) == [(1, Decimal("9.66")), (2, Decimal("9.67"))]
+    assert split_net(Decimal("45.00"), 2, q) == [(2, Decimal("22.50"))]
+    assert split_net(Decimal("0.01"), 3, q) == [(2, Decimal("0.00")), (1, Decimal("0.01"))]
+    assert split_net(Decimal("2900"), 3, Decimal("1")) == [(1, Decimal("966")), (2, Decimal("967"))]
+    for net, qty in [(Decimal("100.00"), 7), (Decimal("0.05"), 250), (Decimal("19.99"), 4)]:
+        parts = split_net(net, qty, q)
+        assert sum(n * p for n, p in parts) == net and sum(n for n, _ in parts) == qty and len(parts) <= 2
+
+
+def test_unit_price_mode_invoice():
+    rules = load_rules({"discounts": {"mode": "unit_price"}})
+    node = build_order(lines=[{"sku": "SOCK", "price": "10.00", "qty": 3, "discounts": ["0.40", "0.60"]}],
+                       shipping=[{"price": "5.00", "discounts": ["5.00"]}])
+    order = order_from_graphql(node)
+    payload = _invoice(order, rules)
+    lines = [(ln["SalesItemLineDetail"]["Qty"], ln["SalesItemLineDetail"]["UnitPrice"], ln["Amount"])
+             for ln in payload["Line"]]
+    assert lines == [(1, Decimal("9.66"), Decimal("9.66")), (2, Decimal("9.67"), Decimal("19.34")),
+                     (1, Decimal("0.00"), Decimal("0.00"))]
+    assert not any(ln["DetailType"] == "DiscountLineDetail" for ln in payload["Line"])
+    check_invoice_total(order, payload)
+    order.lines[0].quantity = 0
+    with pytest.raises(MappingError, match="cannot be taken off its unit price") as info:
+        _invoice(order, rules)
+    assert info.value.rule == "discounts.mode"
+
+
+# --- Shopify: tips, gift cards, refunds, currencies, buyer figures ------------------------------------------
+
+def test_shopify_tip_lines_become_fee_lines():
+    node = build_order(lines=[{"sku": "MEAL", "price": "40.00"},
+                              {"sku": None, "title": "Tip", "price": "5.00", "tip": True, "taxable": False}])
+    order = order_from_graphql(node)
+    assert [ln.sku for ln in order.lines] == ["MEAL"]
+    assert order.fee_lines == [FeeLine(title="Tip", amount=Decimal("5.00"), kind="tip",
+                                       source_path="Shopify lineItems[1]")]
+    with pytest.raises(MappingError, match="tip") as info:
+        _invoice(order)
+    assert info.value.rule == "tips.item"
+    payload = invoice_payload(order, customer_id="1", item_ids={"MEAL": "3"}, shipping_item_id=None, tip_item_id="8",
+                              rules=RULES)
+    assert payload["Line"][1]["SalesItemLineDetail"]["ItemRef"] == {"value": "8"}
+    check_invoice_total(order, payload)
+    # a line titled "Tip" on an order without tips stays a product line
+    plain = build_order(lines=[{"sku": None, "title": "Tip", "price": "5.00", "tip": True}])
+    plain["totalTipReceivedSet"] = _bag(Decimal(0), "USD", "USD", Decimal(1))
+    assert [ln.title for ln in order_from_graphql(plain).lines] == ["Tip"]
+
+
+def test_shopify_gift_cards_and_gift_card_payments():
+    node = build_order(lines=[{"sku": "GC-50", "title": "Gift card", "price": "50.00", "gift": True,
+                               "taxable": False}, {"sku": "TEE", "price": "20.00"}])
+    node["transactions"] = [
+        {"id": "gid://shopify/OrderTransaction/1", "kind": "SALE", "status": "SUCCESS", "gateway": "gift_card",
+         "processedAt": "2024-05-01T10:00:00Z", "test": False, "amountSet": _bag(Decimal(30), "USD", "USD", ONE)},
+        {"id": "gid://shopify/OrderTransaction/2", "kind": "SALE", "status": "SUCCESS", "gateway": "paypal",
+         "processedAt": "2024-05-01T10:00:00Z", "test": False, "amountSet": _bag(Decimal(40), "USD", "USD", ONE)}]
+    order = order_from_graphql(node)
+    assert order.lines[0].is_gift_card
+    payload = _invoice(order)
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "NON"}
+    rules = load_rules({"payments": {"deposit_accounts": {"gift_card": "Gift Card Clearing", "paypal": "PayPal"}}})
+    assert deposit_account_for(order, rules) == "PayPal"
+    assert [(s.account, s.amount, s.gateways) for s in payment_splits(order, rules)] == [
+        ("Gift Card Clearing", Decimal("30.00"), ("gift_card",)), ("PayPal", Decimal("40.00"), ("paypal",))]
+    assert [s.account for s in payment_splits(order, rules, Decimal("10.00"))] == ["PayPal"]  # partial: one payment
+
+
+def test_shopify_refunded_order_invoices_the_sale():
+    node = build_order(lines=[{"sku": "SHIRT", "price": "15.00", "qty": 2}], status="PARTIALLY_REFUNDED")
+    node["currentTotalPriceSet"] = _bag(Decimal("15.00"), "USD", "USD", Decimal(1))
+    node["totalRefundedSet"] = _bag(Decimal("15.00"), "USD", "USD", Decimal(1))
+    node["lineItems"]["nodes"][0]["currentQuantity"] = 1
+    order = order_from_graphql(node)
+    assert (order.total, order.total_refunded, order.lines[0].current_quantity) == (
+        Decimal("30.00"), Decimal("15.00"), 1)
+    assert order.is_paid
+    check_invoice_total(order, _invoice(order))
+    order.total = Decimal("15.00")  # as if the invoice had to match the current total
+    with pytest.raises(MappingError, match="15.00 was refunded"):
+        check_invoice_total(order, _invoice(order))
+
+
+def test_foreign_currency_exchange_rate_and_customer():
+    order = order_from_graphql(_load("foreign_currency"))
+    assert (order.exchange_rate, order.exchange_rate_currency, order.presentment_currency) == (
+        Decimal("1.08"), "USD", "USD")
+    legacy = _invoice(order)
+    assert "ExchangeRate" not in legacy  # the home currency was not given
+    payload = invoice_payload(order, customer_id="58", item_ids=_item_ids(order), shipping_item_id="7",
+                              rules=RULES, home_currency="USD")
+    assert payload["CurrencyRef"] == {"value": "EUR"} and payload["ExchangeRate"] == Decimal("1.08")
+    assert invoice_payload(order, customer_id="58", item_ids=_item_ids(order), shipping_item_id="7", rules=RULES,
+                           home_currency="USD", exchange_rate=Decimal("1.1"))["ExchangeRate"] == Decimal("1.1")
+    assert "ExchangeRate" not in invoice_payload(order, customer_id="58", item_ids=_item_ids(order),
+                                                 shipping_item_id="7", rules=RULES, home_currency="EUR")
+    with pytest.raises(MappingError, match="no EUR→GBP exchange rate is known") as info:
+        invoice_payload(order, customer_id="58", item_ids=_item_ids(order), shipping_item_id="7", rules=RULES,
+                        home_currency="GBP")
+    assert info.value.rule == "currency"
+    off = load_rules({"currency": {"multi_currency": "off"}})
+    with pytest.raises(MappingError, match="multi_currency is off"):
+        invoice_payload(order, customer_id="58", item_ids=_item_ids(order), shipping_item_id="7", rules=off,
+                        home_currency="USD")
+    assert customer_payload(order.customer, currency="eur")["CurrencyRef"] == {"value": "EUR"}
+    pay = payment_payload(order, customer_id="58", invoice_id="9", amount=Decimal("110.00"),
+                          deposit_account_id="35", rules=RULES, home_currency="USD")
+    assert pay["ExchangeRate"] == Decimal("1.08") and pay["DepositToAccountRef"] == {"value": "35"}
+
+
+def test_customer_lifetime_figures_from_shopify():
+    node = build_order(lines=[{"price": "10.00"}])
+    node["customer"]["numberOfOrders"] = "7"
+    node["customer"]["amountSpent"] = {"amount": "321.5", "currencyCode": "USD"}
+    c = order_from_graphql(node).customer
+    assert (c.number_of_orders, c.amount_spent) == (7, Decimal("321.50"))
+    del node["customer"]["numberOfOrders"], node["customer"]["amountSpent"]
+    c = order_from_graphql(node).customer
+    assert (c.number_of_orders, c.amount_spent) == (None, None)
+
+
+def test_order_round_trips_with_new_fields():
+    node = build_order(lines=[{"sku": "A", "price": "5.00"},
+                              {"sku": None, "title": "Tip", "price": "1.00", "tip": True, "taxable": False}],
+                       currency="EUR", presentment="USD", fx="1.1")
+    order = order_from_graphql(node)
+    again = Order.from_dict(order.to_dict())
+    assert again == order
+    assert again.customer.amount_spent == order.customer.amount_spent and again.fee_lines[0].kind == "tip"
+
+
+# --- payments, HubSpot, traces --------------------------------------------------------------------------------
+
+def test_payment_deposit_account_and_trace():
+    order = order_from_graphql(_load("simple_paid"))
+    payload, traces = explain_payment(order, customer_id="58", invoice_id="130", amount=Decimal("64.80"),
+                                      deposit_account_id="4")
+    assert payload["DepositToAccountRef"] == {"value": "4"}
+    assert payload == {**payment_payload(order, customer_id="58", invoice_id="130", amount=Decimal("64.80")),
+                       "DepositToAccountRef": {"value": "4"}}
+    by_path = {t.path: t.source for t in traces}
+    assert by_path["TotalAmt"] == "total (Shopify totalPriceSet)"
+    assert "shopify_payments" in by_path["DepositToAccountRef"]
+    assert deposit_account_for(order, RULES) == "Undeposited Funds"
+    pending = order_from_graphql(_load("pending_unpaid"))
+    assert payment_splits(pending, RULES)[0].account == "Undeposited Funds"
+
+
+def test_hubspot_properties_rules_and_stats():
+    order = order_from_graphql(_load("simple_paid"))
+    rules = load_rules({"hubspot": {"properties": ["email", "firstname", "city"],
+                                    "custom": {"total_spent": "o2c_total_spent", "order_count": "o2c_order_count",
+                                               "last_order_number": "o2c_last_order"}}})
+    stats = BuyerStats(order_count=3, total_spent=Decimal("99.5"))
+    props, traces = explain_contact(order.customer, order, rules, stats)
+    assert props == {"email": "ada@example.com", "firstname": "Ada", "city": "Springfield",
+                     "lifecyclestage": "customer", "o2c_total_spent": "99.5", "o2c_order_count": "3",
+                     "o2c_last_order": "#1001"}
+    by_path = {t.path: t.source for t in traces}
+    assert by_path["city"] == "customer.billing_address.city"
+    assert by_path["o2c_order_count"].startswith("stats.order_count")
+    assert contact_properties(order.customer, order, rules, None)["o2c_total_spent"] == "64.80"  # the store's figure
+    assert contact_properties(order.customer, order, rules) == props | {"o2c_total_spent": "64.80",
+                                                                       "o2c_order_count": "1"}
+
+
+def test_explain_invoice_traces_every_amount():
+    order = order_from_graphql(_load("line_discount"))
+    payload, traces = explain_invoice(order, RULES, customer_id="58", item_ids=_item_ids(order), shipping_item_id="7")
+    assert payload == _invoice(order)
+    by_path = {t.path: t for t in traces}
+    first = by_path["Line[0].Amount"]
+    assert first.value == str(payload["Line"][0]["Amount"])
+    assert first.source.startswith("lines[0].unit_price × lines[0].quantity (order line ")
+    assert "Shopify lineItems[0]" in first.source
+    discount = next(i for i, ln in enumerate(payload["Line"]) if ln["DetailType"] == "DiscountLineDetail")
+    assert "discount" in by_path[f"Line[{discount}].Amount"].source
+    assert by_path["TxnTaxDetail.TotalTax"].source == "total_tax (Shopify totalTaxSet)"
+
+
+# --- property: every rule mode keeps the invoice equal to the order -----------------------------------------
+
+_MODES = [{}, {"discounts": {"mode": "unit_price"}},
+          {"tax": {"mode": "line_tax_codes", "codes": {"6.25": "State", "5": "Ship"}}},
+          {"discounts": {"mode": "unit_price"}, "tax": {"mode": "line_tax_codes", "codes": {"6.25": "S", "5": "X"}}}]
+
+
+@st.composite
+def _orders_with_extras(draw):
+    node = draw(_orders())
+    extras = []
+    if draw(st.booleans()):
+        extras.append({"sku": "GC", "title": "Gift card", "price": str(draw(_small_cents)), "gift": True,
+                       "taxable": False})
+    if draw(st.booleans()):
+        extras.append({"sku": None, "title": "Tip", "price": str(draw(_small_cents)), "tip": True, "taxable": False})
+    if not extras:
+        return node
+    more = build_order(lines=extras, order_id=9)
+    node["lineItems"]["nodes"] += more["lineItems"]["nodes"]
+    for key in ("totalPriceSet", "currentTotalPriceSet", "totalTipReceivedSet"):
+        add = Decimal(more[key]["shopMoney"]["amount"])
+        if key != "totalTipReceivedSet":
+            add += Decimal(node[key]["shopMoney"]["amount"])
+        node[key] = _bag(add, "USD", "USD", Decimal(1))
+    return node
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_orders_with_extras(), st.sampled_from(range(len(_MODES))))
+def test_property_every_rule_mode_balances(node, mode):
+    rules = load_rules(_MODES[mode])
+    order = order_from_graphql(node)
+    targets = required_items(order, rules)
+    codes = {n: f"id-{n}" for n in required_tax_codes(order, rules)}
+    payload = invoice_payload(order, customer_id="1", rules=rules, tax_code_ids=codes,
+                              item_ids={k: "i-" + k for k in targets},
+                              shipping_item_id="S", tip_item_id="T", fee_item_id="F")
+    assert invoice_total(payload) == order.total
+    check_invoice_total(order, payload)
+    for line in payload["Line"]:
+        if line["DetailType"] == "SalesItemLineDetail":
+            d = line["SalesItemLineDetail"]
+            assert line["Amount"] == d["UnitPrice"] * d["Qty"]
+            assert line["Amount"] == line["Amount"].quantize(Decimal("0.01"))

@@ -10,8 +10,8 @@ loses it.
 Cursors live in ``Connection.settings["catchup"]`` and move only after a pass succeeds; each pass starts
 a few minutes before the previous one began, so clocks that disagree a little lose nothing (repeats are
 harmless: runs absorb each other and every step is idempotent). ``run_due_catchups`` is called by the
-sweeper of ``o2c serve``/``o2c worker`` every ``O2C_CATCHUP_INTERVAL`` seconds; ``o2c catch-up`` runs a
-pass at once.
+sweeper of ``o2c serve``/``o2c worker`` every ``O2C_CATCHUP_INTERVAL`` seconds (with the daily check of
+the mapping rules' QuickBooks objects); ``o2c catch-up`` runs a pass at once.
 """
 
 from __future__ import annotations
@@ -111,8 +111,24 @@ def _due_pass(hub: Hub, interval: float) -> None:
                 log.warning("catch-up of connection %s failed: %s", conn.id, exc)
             finally:
                 locks.release(hub.sessions, key, holder)
+        _daily_rules_check(hub)
     finally:
         _running.release()
+
+
+def _daily_rules_check(hub: Hub) -> None:
+    """The mapping rules' QuickBooks objects, checked once a day per merchant (one worker at a time)."""
+    from sync.rules_check import check_due_rules
+
+    holder = locks.holder_id() + ":rules-check"
+    if not locks.try_acquire(hub.sessions, "rules-check", holder, ttl=600):
+        return
+    try:
+        check_due_rules(hub)
+    except Exception as exc:  # noqa: BLE001 - QuickBooks away: tomorrow's pass (or the next one) retries
+        log.warning("daily rules check failed: %s", exc)
+    finally:
+        locks.release(hub.sessions, "rules-check", holder)
 
 
 def _quickbooks(hub: Hub, accounts: Accounts, conn: Connection, since: datetime) -> list[int]:

@@ -16,13 +16,15 @@ from hub.mapping_rules import rules_for
 from hub.models import SyncRun
 from mappings import quickbooks as qbmap
 from mappings.hubspot import contact_properties
-from mappings.model import MappingError, Order
-from mappings.rules import MappingRules, load_rules
+from mappings.model import Order
+from mappings.rules import MappingRules
 from mappings.shopify import order_from_graphql
+from mappings.targets import deposit_account_for, invoice_currency, required_items, required_tax_codes
 from mappings.woocommerce import order_from_rest
 from sync import locks, runs
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source
+from sync.qb_refs import QuickBooksRefs
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -92,6 +94,10 @@ class OrderPipeline:
         self.order_source = Source(order.platform, "order", order.source_id)
         self.buyer_source = Source("hub", "buyer", self._buyer_key())
         self._qb: QuickBooksClient | None = None
+        self._refs: QuickBooksRefs | None = None
+        self._home_currency: str | None = None
+        self.last_invoice_inputs: dict[str, Any] = {}
+        self.currency: str | None = None   # the invoice's foreign currency (None: the home currency)
 
     @property
     def qb(self) -> QuickBooksClient:
@@ -99,11 +105,24 @@ class OrderPipeline:
             self._qb = self.accounts.quickbooks()
         return self._qb
 
+    @property
+    def refs(self) -> QuickBooksRefs:
+        if self._refs is None:
+            self._refs = QuickBooksRefs(self.qb, self.ledger, self.rules, lock=self._lock, rid=self._rid,
+                                        run_id=self.run.id)
+        return self._refs
+
+    @property
+    def home_currency(self) -> str | None:
+        if self._home_currency is None:
+            self._home_currency = self.refs.home_currency() or ""
+        return self._home_currency or None
+
     def execute(self) -> None:
         self.contact()
         customer_id = self.customer()
-        item_ids, shipping_item_id = self.items()
-        invoice = self.invoice(customer_id, item_ids, shipping_item_id)
+        ids = self.items()
+        invoice = self.invoice(customer_id, ids)
         self.payment(customer_id, invoice)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -140,34 +159,44 @@ class OrderPipeline:
 
     def customer(self) -> str:
         self.rec.begin("customer")
-        bound = self.ledger.target_id(self.buyer_source, QB, "customer")
+        # QuickBooks fixes a customer's currency: a buyer paying in a foreign currency is another customer
+        self.currency = invoice_currency(self.order, self.rules, self.home_currency)
+        source = self.buyer_source if self.currency is None else \
+            Source("hub", "buyer", f"{self.buyer_source.id}|{self.currency}")
+        bound = self.ledger.target_id(source, QB, "customer")
         if bound:
             self.rec.record("customer", "found", target_platform=QB, target_type="customer",
                             target_id=bound, message="bound earlier")
             return bound
-        with self._lock(f"buyer:{self.buyer_source.id}"):
-            bound = self.ledger.target_id(self.buyer_source, QB, "customer")
+        with self._lock(f"buyer:{source.id}"):
+            bound = self.ledger.target_id(source, QB, "customer")
             if bound:
                 return bound
             outcome, customer = self._find_or_create_customer()
-        self.ledger.bind(self.buyer_source, QB, "customer", customer["Id"],
+        self.ledger.bind(source, QB, "customer", customer["Id"],
                          data={"display_name": customer.get("DisplayName")}, run_id=self.run.id)
         self.rec.record("customer", outcome, target_platform=QB, target_type="customer",
                         target_id=customer["Id"], message=customer.get("DisplayName"))
         return customer["Id"]
+
+    def _same_currency(self, customer: dict[str, Any]) -> bool:
+        theirs = ((customer.get("CurrencyRef") or {}).get("value") or self.home_currency or "").upper()
+        return theirs == (self.currency or self.home_currency or theirs).upper()
 
     def _find_or_create_customer(self) -> tuple[str, dict[str, Any]]:
         buyer = self.order.customer
         email = (buyer.email or "").strip()
         if email:
             found = self.qb.find_one("Customer", "PrimaryEmailAddr", email)
-            if found:
+            if found and self._same_currency(found):
                 return "found", found
         name = qbmap.customer_payload(buyer)["DisplayName"]
+        if self.currency:
+            name = f"{name} ({self.currency})"
         same_name = self.qb.find_one("Customer", "DisplayName", name)
         if same_name is not None:
             their = ((same_name.get("PrimaryEmailAddr") or {}).get("Address") or "").lower()
-            if email and their == email.lower():
+            if email and their == email.lower() and self._same_currency(same_name):
                 return "found", same_name
             name = self._distinct_name(name)  # a stranger with the same name: never merge
         try:
@@ -183,113 +212,35 @@ class OrderPipeline:
         return (name[: 500 - len(suffix)] + suffix).replace(":", "-")
 
     def _create_customer(self, display_name: str) -> dict[str, Any]:
-        payload = qbmap.customer_payload(self.order.customer, display_name=display_name)
+        payload = qbmap.customer_payload(self.order.customer, display_name=display_name, currency=self.currency)
         return self.qb.create("Customer", payload,
                               request_id=self._rid("buyer", self.buyer_source.id, "customer", display_name))
 
-    def items(self) -> tuple[dict[str, str], str | None]:
+    def items(self) -> dict[str, str]:
+        """QuickBooks item ids for every line the invoice needs (``mappings.targets.required_items``)."""
         self.rec.begin("items")
-        item_ids: dict[str, str] = {}
+        ids: dict[str, str] = {}
         created = 0
-        for line in self.order.lines:
-            key = qbmap.sku_key(line)
-            if key in item_ids:
-                continue
-            item_id, was_created = self._item_for(key, line.sku, line.title)
-            item_ids[key] = item_id
-            created += was_created
-        shipping_id = None
-        if any(s.amount != 0 for s in self.order.shipping_lines):
-            shipping_id, was_created = self._named_item("shipping", self.rules.shipping.item, "Service")
+        for key, target in required_items(self.order, self.rules).items():
+            ids[key], was_created = self.refs.item(target)
             created += was_created
         self.rec.record("items", "created" if created else "found", target_platform=QB, target_type="item",
-                        message=f"{len(item_ids)} item(s), {created} created")
-        return item_ids, shipping_id
+                        message=f"{len(ids)} item(s), {created} created")
+        return ids
 
-    def _item_for(self, key: str, sku: str | None, title: str) -> tuple[str, bool]:
-        source = Source("hub", "sku", key)
-        bound = self.ledger.target_id(source, QB, "item")
-        if bound:
-            return bound, False
-        with self._lock(f"sku:{key}"):
-            bound = self.ledger.target_id(source, QB, "item")
-            if bound:
-                return bound, False
-            item, created = self._find_or_create_item(key, sku, title)
-            self.ledger.bind(source, QB, "item", item["Id"], data={"name": item.get("Name")},
-                             run_id=self.run.id)
-            return item["Id"], created
+    def invoice_inputs(self, customer_id: str, ids: dict[str, str]) -> dict[str, Any]:
+        """What ``invoice_payload`` needs besides the order and the rules, resolved to QuickBooks ids."""
+        special = {"shipping", "tip", "fee"}
+        return {"customer_id": customer_id, "item_ids": {k: v for k, v in ids.items() if k not in special},
+                "shipping_item_id": ids.get("shipping"), "tip_item_id": ids.get("tip"),
+                "fee_item_id": ids.get("fee"),
+                "tax_code_ids": self.refs.tax_codes(required_tax_codes(self.order, self.rules)) or None,
+                "home_currency": self.home_currency}
 
-    def _find_or_create_item(self, key: str, sku: str | None, title: str) -> tuple[dict[str, Any], bool]:
-        rules = self.rules.items
-        name = _item_name(sku or title)
-        for field in rules.match_by:
-            if field == "sku" and sku:
-                found = self.qb.find_one("Item", "Sku", sku)
-            elif field == "name":
-                found = self.qb.find_one("Item", "Name", name)
-            else:
-                found = None
-            if found:
-                return found, False
-        if rules.when_missing == "fallback" and rules.fallback_item:
-            found = self.qb.find_one("Item", "Name", rules.fallback_item)
-            if not found:
-                raise MappingError(f"fallback item {rules.fallback_item!r} does not exist in QuickBooks",
-                                   rule="items.fallback_item")
-            return found, False
-        if rules.when_missing != "create":
-            raise MappingError(f"SKU {sku or title!r} has no QuickBooks item", rule="items.when_missing")
-        payload = {"Name": name, "Type": rules.type, "IncomeAccountRef": {"value": self._income_account()}}
-        if sku:
-            payload["Sku"] = sku[:100]
-        try:
-            return self.qb.create("Item", payload, request_id=self._rid("sku", key, "item")), True
-        except Permanent as exc:
-            if exc.code != DUPLICATE_NAME:
-                raise
-            found = self.qb.find_one("Item", "Name", name)
-            if not found:
-                raise
-            return found, False
-
-    def _named_item(self, role: str, name: str, item_type: str) -> tuple[str, bool]:
-        source = Source("hub", role, name)
-        bound = self.ledger.target_id(source, QB, "item")
-        if bound:
-            return bound, False
-        with self._lock(f"{role}:{name}"):
-            found = self.qb.find_one("Item", "Name", name)
-            created = False
-            if not found:
-                found = self.qb.create("Item", {"Name": name, "Type": item_type,
-                                                "IncomeAccountRef": {"value": self._income_account()}},
-                                       request_id=self._rid(role, name, "item"))
-                created = True
-            self.ledger.bind(source, QB, "item", found["Id"], data={"name": name}, run_id=self.run.id)
-            return found["Id"], created
-
-    def _income_account(self) -> str:
-        name = self.rules.items.income_account
-        source = Source("hub", "account", name)
-        bound = self.ledger.target_id(source, QB, "account")
-        if bound:
-            return bound
-        found = self.qb.find_one("Account", "Name", name)
-        if not found and self.rules.items.income_account == load_rules().items.income_account:
-            # the default name is missing from this company's chart of accounts: use its first income account
-            found = next(iter(self.qb.query("SELECT * FROM Account WHERE AccountType = 'Income' MAXRESULTS 1")),
-                         None)
-        if not found:
-            raise MappingError(f"income account {name!r} does not exist in QuickBooks",
-                               rule="items.income_account")
-        self.ledger.bind(source, QB, "account", found["Id"], data={"name": name}, run_id=self.run.id)
-        return found["Id"]
-
-    def invoice(self, customer_id: str, item_ids: dict[str, str], shipping_item_id: str | None) -> dict[str, Any]:
+    def invoice(self, customer_id: str, ids: dict[str, str]) -> dict[str, Any]:
         self.rec.begin("invoice")
-        payload = qbmap.invoice_payload(self.order, customer_id=customer_id, item_ids=item_ids,
-                                        shipping_item_id=shipping_item_id, rules=self.rules)
+        self.last_invoice_inputs = self.invoice_inputs(customer_id, ids)
+        payload = qbmap.invoice_payload(self.order, rules=self.rules, **self.last_invoice_inputs)
         qbmap.check_invoice_total(self.order, payload)
         fingerprint = hashlib.sha256(jsonmoney.dumps(payload).encode()).hexdigest()[:20]
         binding = self.invoice_binding()
@@ -392,8 +343,10 @@ class OrderPipeline:
                 return
             paid = min(paid, balance)
         if payment is None:
-            payload = qbmap.payment_payload(self.order, customer_id=customer_id, invoice_id=invoice["Id"],
-                                            amount=paid)
+            payload = qbmap.payment_payload(
+                self.order, customer_id=customer_id, invoice_id=invoice["Id"], amount=paid, rules=self.rules,
+                deposit_account_id=self.refs.account(deposit_account_for(self.order, self.rules)),
+                home_currency=self.home_currency)
             payment = self.qb.create("Payment", payload,
                                      request_id=self._rid(self.order.platform, self.order.source_id, "payment"))
             outcome = "created"
@@ -412,7 +365,3 @@ class OrderPipeline:
                     return p
         return None
 
-
-def _item_name(text: str) -> str:
-    """A QuickBooks item name: at most 100 characters, no ':' (QuickBooks' sub-item separator)."""
-    return re.sub(r"\s+", " ", text.replace(":", "-")).strip()[:100] or "Item"

@@ -149,10 +149,14 @@ def _woocommerce_paid(hub: Hub, accounts: Accounts, conn: Connection, order_id: 
     name = f"#{data.get('number') or order_id}"
     status = str(data.get("status") or "")
     outcome = "unchanged"
-    if status not in WOOCOMMERCE_PAID_STATUSES and status not in ("refunded", "cancelled", "trash"):
+    if status in ("pending", "failed"):
+        # WooCommerce's payment_complete (set_paid) only acts on orders that still need payment
         client.update_order(order_id, {"set_paid": True})
         if target != "processing":
             client.update_order(order_id, {"status": target})
+        outcome = "marked-paid"
+    elif status not in WOOCOMMERCE_PAID_STATUSES and status not in ("refunded", "cancelled", "trash"):
+        client.update_order(order_id, {"status": target})  # on-hold etc.: the status change sets date_paid
         outcome = "marked-paid"
     elif status == "processing" and target == "completed":
         client.update_order(order_id, {"status": target})

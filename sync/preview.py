@@ -17,6 +17,7 @@ from connectors import jsonmoney
 from connectors.errors import ConnectorError
 from hub.mapping_rules import rules_for
 from mappings import quickbooks as qbmap
+from mappings.hubspot import explain_contact
 from mappings.model import MappingError, Order
 from mappings.shopify import order_from_graphql
 from mappings.woocommerce import order_from_rest
@@ -76,11 +77,12 @@ def preview_order(hub: Hub, merchant_id: int, order_ref: str) -> Preview:
         preview.error = f"mapping: {exc}"
     except ConnectorError as exc:
         preview.error = str(exc)
-    explain = getattr(qbmap, "explain_invoice", None)
-    invoice = next((r for r in preview.requests if r.get("entity") == "Invoice"), None)
-    if explain is not None and invoice is not None:
-        with contextlib.suppress(Exception):  # traces are an aid; the payload above is what counts
-            preview.traces = explain(order, invoice["payload"])
+    if pipeline.last_invoice_inputs:
+        _, traces = qbmap.explain_invoice(order, rules, **pipeline.last_invoice_inputs)
+        preview.traces = {t.path: f"{t.value} ← {t.source}" for t in traces}
+    if order.customer.email and accounts.connection("hubspot") is not None:
+        _, contact_traces = explain_contact(order.customer, order, rules)
+        preview.traces.update({f"hubspot.{t.path}": f"{t.value} ← {t.source}" for t in contact_traces})
     return preview
 
 

@@ -19,6 +19,7 @@ from hub.settings import Settings
 from simulators.hubspot import HubSpotSimulator
 from simulators.quickbooks import QuickBooksSimulator
 from simulators.shopify import ShopifySimulator
+from simulators.woocommerce import WooCommerceSimulator
 
 PG_ADMIN = os.environ.get("O2C_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("O2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -74,22 +75,26 @@ class Platforms:
     shopify: ShopifySimulator
     quickbooks: QuickBooksSimulator
     hubspot: HubSpotSimulator
+    woocommerce: WooCommerceSimulator
+
+    def all(self) -> tuple:
+        return (self.shopify, self.quickbooks, self.hubspot, self.woocommerce)
 
 
 @pytest.fixture(scope="session")
 def _platform_servers() -> Iterator[Platforms]:
-    sims = Platforms(ShopifySimulator(), QuickBooksSimulator(), HubSpotSimulator())
-    for sim in (sims.shopify, sims.quickbooks, sims.hubspot):
+    sims = Platforms(ShopifySimulator(), QuickBooksSimulator(), HubSpotSimulator(), WooCommerceSimulator())
+    for sim in sims.all():
         sim.start()
     yield sims
-    for sim in (sims.shopify, sims.quickbooks, sims.hubspot):
+    for sim in sims.all():
         sim.stop()
 
 
 @pytest.fixture
 def platforms(_platform_servers: Platforms) -> Platforms:
-    """The three simulated platforms, emptied for each test."""
-    for sim in (_platform_servers.shopify, _platform_servers.quickbooks, _platform_servers.hubspot):
+    """The simulated platforms, emptied for each test."""
+    for sim in _platform_servers.all():
         sim.reset()
     _platform_servers.quickbooks.register_app(*QB_CLIENT)
     _platform_servers.hubspot.register_app(*HS_CLIENT)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import func, select
+from werkzeug.serving import make_server
 
 from hub.models import SyncRun, WebhookEvent
 from hub.runtime import Hub
@@ -64,3 +68,16 @@ def count_events(hub: Hub) -> int:
 def count_runs(hub: Hub) -> int:
     with hub.session() as s:
         return s.scalar(select(func.count()).select_from(SyncRun)) or 0
+
+
+@contextlib.contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 over real HTTP (so simulated platforms can call it); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

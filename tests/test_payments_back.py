@@ -5,7 +5,6 @@ payments, duplicates, a lost notification found by the catch-up, cancellations a
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,13 +12,12 @@ import pytest
 import requests
 from click.testing import CliRunner
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from hub.app import create_app
 from hub.cli import main as o2c
 from hub.models import SyncRun, SyncStep
 from simulators.quickbooks import sign_webhook
-from tests.helpers import an_order, count_events, settled, wait_until, webhook
+from tests.helpers import an_order, count_events, served, settled, wait_until, webhook
 
 VERIFIER = "verifier-token-for-tests"
 
@@ -30,16 +28,11 @@ def books(make_hub, shop_factory, platforms, monkeypatch):  # noqa: ANN001, ANN2
     monkeypatch.setenv("QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN", VERIFIER)
     hub = make_hub()
     shop = shop_factory(hub)
-    server = make_server("127.0.0.1", 0, create_app(hub), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    platforms.quickbooks.set_webhook(f"{base}/webhooks/quickbooks", VERIFIER, entities=("Payment",),
-                                     retry_delays=(0.2, 0.5))
-    yield hub, base, shop, platforms
-    platforms.quickbooks.clear_webhook()
-    server.shutdown()
-    server.server_close()
+    with served(create_app(hub)) as base:
+        platforms.quickbooks.set_webhook(f"{base}/webhooks/quickbooks", VERIFIER, entities=("Payment",),
+                                         retry_delays=(0.2, 0.5))
+        yield hub, base, shop, platforms
+        platforms.quickbooks.clear_webhook()
 
 
 def _invoiced(hub, base, shop, p, order_id: int, number: int, **kw):  # noqa: ANN001, ANN202

@@ -1,0 +1,142 @@
+"""QuickBooks ids for the names the mapping rules give: items, accounts, tax codes and the company's home
+currency. Each is looked up once, created where the rules allow, and remembered as a binding, so later
+orders ask QuickBooks nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from connectors.errors import Permanent
+from mappings.model import MappingError
+from mappings.rules import MappingRules, load_rules
+from mappings.targets import ItemTarget
+from sync.ledger import Ledger, Source
+
+QB = "quickbooks"
+DUPLICATE_NAME = "6240"
+LIABILITY = "Other Current Liability"
+
+
+class QuickBooksRefs:
+    """``qb`` is a QuickBooks client; ``lock(name)`` a context manager serialising creates across workers;
+    ``rid(*parts)`` a deterministic requestid; ``run_id`` is written on new bindings."""
+
+    def __init__(self, qb: Any, ledger: Ledger, rules: MappingRules, *, lock: Callable[[str], Any],
+                 rid: Callable[..., str], run_id: int | None) -> None:
+        self.qb = qb
+        self.ledger = ledger
+        self.rules = rules
+        self._lock = lock
+        self._rid = rid
+        self._run_id = run_id
+
+    # -- items ----------------------------------------------------------------------------------
+    def item(self, target: ItemTarget) -> tuple[str, bool]:
+        """(item id, created) for an item target of ``mappings.targets``."""
+        source = self._item_source(target)
+        bound = self.ledger.target_id(source, QB, "item")
+        if bound:
+            return bound, False
+        with self._lock(f"item:{source.type}:{source.id}"):
+            bound = self.ledger.target_id(source, QB, "item")
+            if bound:
+                return bound, False
+            item, created = self._find_or_create_item(target)
+            self.ledger.bind(source, QB, "item", item["Id"], data={"name": item.get("Name"), "how": target.how},
+                             run_id=self._run_id)
+            return item["Id"], created
+
+    @staticmethod
+    def _item_source(target: ItemTarget) -> Source:
+        if target.how in ("sku", "name"):
+            return Source("hub", "sku", target.key)      # found by the line's own SKU or title
+        if target.how in ("shipping", "tip", "fee", "gift_card"):
+            return Source("hub", target.how, target.name)
+        return Source("hub", "item", target.name)         # map, pattern, fallback: the named item
+
+    def _find_or_create_item(self, target: ItemTarget) -> tuple[dict[str, Any], bool]:
+        for field, value in target.lookups:
+            found = self.qb.find_one("Item", field, value)
+            if found:
+                return found, False
+        if target.create:
+            payload: dict[str, Any] = {"Name": target.name, "Type": target.type,
+                                       "IncomeAccountRef": {"value": self.account(target.account)}}
+            if target.sku:
+                payload["Sku"] = target.sku[:100]
+            try:
+                return self.qb.create("Item", payload, request_id=self._rid("item", target.how, target.name)), True
+            except Permanent as exc:
+                if exc.code != DUPLICATE_NAME:
+                    raise
+                found = self.qb.find_one("Item", "Name", target.name)
+                if not found:
+                    raise
+                return found, False
+        if target.fallback:
+            found = self.qb.find_one("Item", "Name", target.fallback)
+            if found:
+                return found, False
+            raise MappingError(f"fallback item {target.fallback!r} does not exist in QuickBooks",
+                               rule="items.fallback_item")
+        what = f"SKU {target.sku!r}" if target.sku else f"{target.key!r}"
+        raise MappingError(f"{what} has no QuickBooks item: no item named {target.name!r} "
+                           f"(rule {target.rule})", rule=target.rule)
+
+    # -- accounts -------------------------------------------------------------------------------
+    def account(self, name: str | None) -> str:
+        """The id of an account by name (None: ``items.income_account``). The default income account
+        falls back to the company's first income account; the gift-card liability account is created."""
+        name = name or self.rules.items.income_account
+        source = Source("hub", "account", name)
+        bound = self.ledger.target_id(source, QB, "account")
+        if bound:
+            return bound
+        found = self.qb.find_one("Account", "Name", name)
+        if not found and name == load_rules().items.income_account:
+            found = next(iter(self.qb.query("SELECT * FROM Account WHERE AccountType = 'Income' MAXRESULTS 1")),
+                         None)
+        if not found and name == self.rules.gift_cards.account:
+            with self._lock(f"account:{name}"):
+                found = self.qb.find_one("Account", "Name", name) or self.qb.create(
+                    "Account", {"Name": name, "AccountType": LIABILITY}, request_id=self._rid("account", name))
+        if not found:
+            raise MappingError(f"account {name!r} does not exist in QuickBooks", rule=self._account_rule(name))
+        self.ledger.bind(source, QB, "account", found["Id"], data={"name": name}, run_id=self._run_id)
+        return found["Id"]
+
+    def _account_rule(self, name: str) -> str:
+        if name in self.rules.payments.deposit_accounts.values() or name == self.rules.payments.default_account:
+            return "payments.deposit_accounts"
+        return "items.income_account"
+
+    # -- tax codes and currency -----------------------------------------------------------------
+    def tax_codes(self, names: list[str]) -> dict[str, str]:
+        out = {}
+        for name in names:
+            source = Source("hub", "tax_code", name)
+            bound = self.ledger.target_id(source, QB, "tax_code")
+            if not bound:
+                found = self.qb.find_one("TaxCode", "Name", name)
+                if not found:
+                    raise MappingError(f"tax code {name!r} does not exist in QuickBooks", rule="tax.codes")
+                bound = found["Id"]
+                self.ledger.bind(source, QB, "tax_code", bound, data={"name": name}, run_id=self._run_id)
+            out[name] = bound
+        return out
+
+    def home_currency(self) -> str | None:
+        """The company's home currency (asked once, then remembered)."""
+        source = Source("hub", "company", "home_currency")
+        bound = self.ledger.target_id(source, QB, "currency")
+        if bound:
+            return bound
+        currency = None
+        with contextlib.suppress(KeyError, TypeError):
+            currency = self.qb.preferences()["CurrencyPrefs"]["HomeCurrency"]["value"]
+        if currency:
+            self.ledger.bind(source, QB, "currency", str(currency).upper(), run_id=self._run_id)
+        return str(currency).upper() if currency else None
+

@@ -131,9 +131,12 @@ def woocommerce(connection_id: int) -> tuple[Response, int]:
         if not isinstance(payload, dict):
             return _error(400, "body is not a JSON object")
         topic = (request.headers.get("X-WC-Webhook-Topic") or "").strip().lower()
-        delivery = (request.headers.get("X-WC-Webhook-Delivery-ID") or "").strip() or \
-            "sha256:" + hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
-        event = WebhookEvent(platform="woocommerce", delivery_id=f"{conn.id}:{delivery}"[:255], topic=topic[:100],
+        # WooCommerce's delivery id is a hash of the webhook id and the current second, so two different
+        # events can share it: a delivery is the same only if its body is the same too
+        delivery = (request.headers.get("X-WC-Webhook-Delivery-ID") or "").strip()[:100]
+        digest = hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
+        event = WebhookEvent(platform="woocommerce", delivery_id=f"{conn.id}:{delivery}:{digest}"[:255],
+                             topic=topic[:100],
                              account=conn.account[:255], merchant_id=conn.merchant_id, connection_id=conn.id,
                              payload=body.decode("utf-8", "replace"), status="ignored")
         s.add(event)

@@ -24,7 +24,7 @@ from mappings.woocommerce import order_ref_from_webhook as woocommerce_order_ref
 from sync import runs
 
 MAX_BODY = 1024 * 1024
-SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid"}
+SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create"}
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("o2c.webhooks")
@@ -100,6 +100,8 @@ def shopify() -> tuple[Response, int]:
             s.rollback()
             return jsonify(status="duplicate"), 200
         if topic in SHOPIFY_ORDER_TOPICS:
+            if topic == "refunds/create":  # a refund's body names its order: the order run carries the refund
+                payload = {"id": payload.get("order_id")}
             run_id = _order_run(s, conn, event, payload, topic)
         s.commit()
     return _accepted(hub, run_id)

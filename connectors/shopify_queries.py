@@ -77,9 +77,15 @@ query HubOrder($id: ID!, $linesAfter: String) {{
       id kind status gateway processedAt test
       amountSet {{ {_MONEY} }}
     }}
-    refunds(first: 50) {{
-      id createdAt
+    refunds(first: 10) {{
+      id legacyResourceId createdAt note
       totalRefundedSet {{ {_MONEY} }}
+      refundLineItems(first: 20) {{
+        nodes {{ quantity lineItem {{ id }} subtotalSet {{ {_MONEY} }} totalTaxSet {{ {_MONEY} }} }}
+      }}
+      refundShippingLines(first: 2) {{
+        nodes {{ subtotalAmountSet {{ {_MONEY} }} taxAmountSet {{ {_MONEY} }} }}
+      }}
     }}
   }}
 }}

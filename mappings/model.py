@@ -149,6 +149,34 @@ class FeeLine:
 
 
 @dataclass
+class RefundLine:
+    """Units of an order line given back in a refund: ``amount`` excludes tax, ``tax`` is its tax."""
+
+    line_source_id: str
+    quantity: int
+    amount: Decimal
+    tax: Decimal = Decimal("0")
+
+
+@dataclass
+class Refund:
+    """Money returned to the buyer: ``amount`` is everything refunded (tax included). ``lines`` and
+    ``shipping`` say what for, when the store tells; the rest of ``amount`` is an adjustment."""
+
+    source_id: str
+    amount: Decimal
+    created_at: datetime | None = None
+    lines: list[RefundLine] = field(default_factory=list)
+    shipping: Decimal = Decimal("0")
+    shipping_tax: Decimal = Decimal("0")
+    note: str | None = None
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((ln.tax for ln in self.lines), Decimal("0")) + self.shipping_tax
+
+
+@dataclass
 class Payment:
     """Money received against the order (a successful sale or capture). A gift card redeemed at checkout
     is a payment too (Shopify gateway ``gift_card``)."""
@@ -203,6 +231,7 @@ class Order:
     presentment_currency: str | None = None  # what the buyer saw and paid in, when not ``currency``
     exchange_rate_currency: str | None = None  # the currency ``exchange_rate`` converts into
     source_fields: dict[str, str] = field(default_factory=dict)
+    refunds: list[Refund] = field(default_factory=list)
 
     @property
     def discount_total(self) -> Decimal:
@@ -262,6 +291,13 @@ class Order:
         d["payments"] = [Payment(**{**p, "amount": Decimal(p["amount"]),
                                     "processed_at": datetime.fromisoformat(p["processed_at"])
                                     if p.get("processed_at") else None}) for p in d["payments"]]
+        d["refunds"] = [Refund(**{**r, "amount": Decimal(r["amount"]), "shipping": Decimal(r["shipping"]),
+                                  "shipping_tax": Decimal(r["shipping_tax"]),
+                                  "created_at": datetime.fromisoformat(r["created_at"])
+                                  if r.get("created_at") else None,
+                                  "lines": [RefundLine(**{**ln, "amount": Decimal(ln["amount"]),
+                                                          "tax": Decimal(ln["tax"])}) for ln in r["lines"]]})
+                        for r in d.get("refunds", [])]
         return cls(**d)
 
 

@@ -36,6 +36,7 @@ from mappings.model import (
     TaxLine,
     to_money,
 )
+from mappings.shopify_refunds import refunds_from_graphql
 from mappings.shopify_values import _datetime, _dig, _dig_obj, _gid_tail, _money, _nodes, _rate, _str
 
 PLATFORM = "shopify"
@@ -154,6 +155,7 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         source_gid=gid or f"gid://shopify/Order/{source_id}",
         exchange_rate=rate,
         total_refunded=money(node.get("totalRefundedSet"), "totalRefundedSet"),
+        refunds=refunds_from_graphql(node.get("refunds"), money, where),
         presentment_currency=presentment,
         exchange_rate_currency=presentment if rate is not None else None,
         source_fields=dict(SOURCE_FIELDS),

@@ -29,6 +29,7 @@ from mappings.model import (
     Order,
     OrderLine,
     Payment,
+    Refund,
     ShippingLine,
     TaxLine,
     cents,
@@ -149,6 +150,9 @@ def order_from_rest(data: Any) -> Order:
         shipping_address=_address(shipping_addr),
     )
     cancelled_at = updated_at if status in ("cancelled", "trash") else None
+    refunds = [Refund(source_id=_str(r.get("id")), amount=abs(money(r.get("total"), "refunds.total")),
+                      note=_str(r.get("reason")) or None)
+               for r in _list(data.get("refunds")) if _str(r.get("id"))]
     return Order(
         platform=PLATFORM, source_id=source_id, name=name, number=number, currency=currency,
         created_at=created_at, updated_at=updated_at, customer=customer, lines=lines, total=total,
@@ -156,7 +160,7 @@ def order_from_rest(data: Any) -> Order:
         tax_lines=tax_lines, financial_status=financial,
         total_outstanding=Decimal("0").quantize(q) if paid else total,
         payments=payments, payment_gateways=[gateway] if gateway else [], cancelled_at=cancelled_at,
-        note=_str(data.get("customer_note")) or None,
+        note=_str(data.get("customer_note")) or None, total_refunded=refunded, refunds=refunds,
     )
 
 

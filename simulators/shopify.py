@@ -323,6 +323,13 @@ class ShopifySimulator(SimulatedPlatform):
                 order.financial_status = status
             return order
 
+    def refund_order(self, domain: str, order_id: int, lines: dict[int, int], *, shipping: bool = False,
+                     note: str | None = None) -> dict[str, Any]:
+        """Refund units of lines (by index) and optionally the shipping, as the admin does; returns the
+        refund (``id``, ``amount``, ``tax``). Send ``refunds/create`` yourself (``refund_webhook_body``)."""
+        with self.lock:
+            return self.orders[domain][int(order_id)].refund(lines, shipping=shipping, note=note)
+
     def set_throttle(self, *, maximum_available: float | None = None, restore_rate: float | None = None,
                      currently_available: float | None = None, domain: str | None = None) -> None:
         with self.lock:

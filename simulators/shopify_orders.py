@@ -299,6 +299,50 @@ class ShopifyOrder:
             self.add_transaction("SALE", outstanding, at=at)
         self.financial_status = "paid"
 
+    def refund(self, lines: dict[int, int], *, shipping: bool = False, note: str | None = None,
+               at: datetime | None = None) -> dict[str, Any]:
+        """What the admin's Refund button does: ``lines`` {line index: units}, each refunded at its net
+        price with its tax, plus the whole shipping when ``shipping``; money goes back (a REFUND)."""
+        at = at or max(datetime.now(UTC), self.updated_at + timedelta(seconds=1))
+        detail, amount, tax = [], Decimal("0"), Decimal("0")
+        for index, qty in lines.items():
+            ln = self.lines[int(index)]
+            if qty <= 0 or qty > ln.quantity - ln.refunded:
+                raise ValueError(f"cannot refund {qty} of line {index} ({ln.quantity - ln.refunded} left)")
+            subtotal = _cents(ln.net * qty / ln.quantity)
+            line_tax = _cents(ln.tax * qty / ln.quantity)
+            if self.taxes_included:
+                subtotal -= line_tax
+            ln.refunded += qty
+            detail.append({"line": ln, "quantity": qty, "subtotal": subtotal, "tax": line_tax})
+            amount += subtotal + line_tax
+            tax += line_tax
+        ship = ship_tax = Decimal("0")
+        if shipping:
+            ship_tax = self.shipping_tax
+            ship = self.shipping - self.shipping_discount - (ship_tax if self.taxes_included else Decimal("0"))
+            amount += ship + ship_tax
+            tax += ship_tax
+        refund = {"id": self.order_id * 10 + len(self.refunds) + 1, "amount": amount, "tax": tax, "created_at": at,
+                  "detail": detail, "shipping": ship, "shipping_tax": ship_tax, "note": note}
+        self.refunds.append(refund)
+        self.add_transaction("REFUND", amount, at=at)
+        self.updated_at = at
+        self.financial_status = "refunded" if self.refunded >= self.total else "partially_refunded"
+        return refund
+
+    def _gql_refund(self, r: dict[str, Any]) -> dict[str, Any]:
+        return {"id": f"gid://shopify/Refund/{r['id']}", "legacyResourceId": str(r["id"]),
+                "createdAt": gql_time(r["created_at"]), "note": r.get("note"),
+                "totalRefundedSet": self.bag(r["amount"]),
+                "refundLineItems": {"nodes": [
+                    {"quantity": d["quantity"], "lineItem": {"id": f"gid://shopify/LineItem/{d['line'].id}"},
+                     "subtotalSet": self.bag(d["subtotal"]), "totalTaxSet": self.bag(d["tax"])}
+                    for d in r.get("detail", [])]},
+                "refundShippingLines": {"nodes": [
+                    {"subtotalAmountSet": self.bag(r["shipping"]), "taxAmountSet": self.bag(r["shipping_tax"])}]
+                    if r.get("shipping") else []}}
+
     # -- GraphQL rendering ---------------------------------------------------------------------
     def _tax_lines(self, amount: Decimal, taxable: bool = True) -> list[dict[str, Any]]:
         if not taxable or self.tax_rate <= 0:
@@ -393,8 +437,7 @@ class ShopifyOrder:
             "gateway": t.gateway, "amountSet": self.bag(t.amount),
             "processedAt": gql_time(t.processed_at), "test": self.test} for t in self.transactions]
         tax_lines = self._gql_taxes(self.tax_summary())
-        refunds = [{"id": f"gid://shopify/Refund/{r['id']}", "createdAt": gql_time(r["created_at"]),
-                    "totalRefundedSet": self.bag(r["amount"])} for r in self.refunds]
+        refunds = [self._gql_refund(r) for r in self.refunds]
         refunded_tax = sum((r.get("tax", Decimal("0")) for r in self.refunds), Decimal("0"))
         return {
             "id": self.gid,

@@ -14,12 +14,13 @@ from connectors.errors import Permanent
 from connectors.quickbooks import QuickBooksClient, amount
 from hub.mapping_rules import rules_for
 from hub.models import SyncRun
+from mappings import qb_refund as qbrefund
 from mappings import quickbooks as qbmap
 from mappings.hubspot import contact_properties
 from mappings.model import Order
 from mappings.rules import MappingRules
 from mappings.shopify import order_from_graphql
-from mappings.targets import deposit_account_for, invoice_currency, required_items, required_tax_codes
+from mappings.targets import ItemTarget, deposit_account_for, invoice_currency, required_items, required_tax_codes
 from mappings.woocommerce import order_from_rest
 from sync import locks, runs
 from sync.accounts import Accounts
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 QB = "quickbooks"
 DUPLICATE_NAME = "6240"
 DUPLICATE_DOC_NUMBER = "6140"
+REFUND_ITEM = "Refunds"   # refunded amounts without line detail (a sum typed by hand, WooCommerce totals)
 
 
 def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
@@ -124,6 +126,8 @@ class OrderPipeline:
         ids = self.items()
         invoice = self.invoice(customer_id, ids)
         self.payment(customer_id, invoice)
+        if self.order.refunds:
+            self.refunds(customer_id, invoice, ids)
 
     # -- helpers --------------------------------------------------------------------------------
     def _buyer_key(self) -> str:
@@ -276,6 +280,33 @@ class OrderPipeline:
                             f"but the order total is {self.order.total} {self.order.currency}",
                             platform=QB, code="total_mismatch")
         return invoice
+
+    def refunds(self, customer_id: str, invoice: dict[str, Any], ids: dict[str, str]) -> None:
+        """Each refund once: a RefundReceipt when the invoice is paid in QuickBooks, else a CreditMemo."""
+        self.rec.begin("refunds")
+        balance: Decimal | None = None
+        doc = invoice.get("DocNumber") or qbmap.doc_number(self.order, self.rules)
+        for index, refund in enumerate(self.order.refunds, start=1):
+            source = Source(self.order.platform, "refund", f"{self.order.source_id}:{refund.source_id}")
+            bound = self.ledger.find(source, QB, "refund")
+            if bound is not None:
+                continue
+            if balance is None:  # as QuickBooks has it now (the payment step may just have paid it)
+                balance = amount(self.qb.get("Invoice", invoice["Id"]).get("Balance"))
+            kind = qbrefund.CREDIT_MEMO if balance > 0 else qbrefund.REFUND_RECEIPT
+            adjustment, _ = self.refs.item(ItemTarget("refund", REFUND_ITEM, "refund", True,
+                                                      (("Name", REFUND_ITEM),), type="Service"))
+            payload = qbrefund.refund_payload(
+                self.order, refund, kind=kind, customer_id=customer_id, item_ids=ids,
+                shipping_item_id=ids.get("shipping"), adjustment_item_id=adjustment,
+                deposit_account_id=self.refs.account(deposit_account_for(self.order, self.rules))
+                if kind == qbrefund.REFUND_RECEIPT else None, doc_number=f"{doc}-R{index}"[:21])
+            created = self.qb.create(kind, payload, request_id=self._rid(self.order.platform, self.order.source_id,
+                                                                          "refund", refund.source_id))
+            self.ledger.bind(source, QB, "refund", created["Id"], run_id=self.run.id, data={
+                "order_id": self.order.source_id, "amount": str(refund.amount), "kind": kind})
+            self.rec.record("refunds", "created", target_platform=QB, target_type=kind, target_id=created["Id"],
+                            message=f"refund {refund.source_id}: {kind} for {refund.amount}")
 
     def void_invoice(self, invoice_id: str) -> None:
         """A cancelled, unpaid order: void its invoice (once; a voided invoice stays voided)."""

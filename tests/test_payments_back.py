@@ -272,3 +272,76 @@ def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(make_hub, sh
     after = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
     # re-syncing carries the store's side over; a payment made only in QuickBooks needs its payment run
     assert [row["kind"] for row in after["discrepancies"]] == ["payment_not_in_store"]
+
+
+def _refund_webhook(p, shop, order_id: int, refund: dict, webhook_id: str) -> tuple[bytes, dict[str, str]]:  # noqa: ANN001
+    from simulators.shopify import webhook_headers
+    from tests.conftest import SHOPIFY_SECRET
+
+    body = json.dumps({"id": refund["id"], "order_id": order_id, "note": None}).encode()
+    return body, webhook_headers(shop.domain, "refunds/create", body, SHOPIFY_SECRET, webhook_id=webhook_id)
+
+
+def test_refunds_become_refund_receipts_once_each(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
+    hub = make_hub()
+    shop = shop_factory(hub)
+    p = platforms
+    client = create_app(hub).test_client()
+    order = an_order(480_001, 4001)   # paid: invoice and payment in QuickBooks
+    p.shopify.add_order(shop.domain, order)
+    client.post("/webhooks/shopify", data=webhook(order, shop.domain)[0], headers=webhook(order, shop.domain)[1])
+    settled(hub)
+
+    first = p.shopify.refund_order(shop.domain, order.order_id, {0: 1}, shipping=True)   # one tee + shipping
+    body, headers = _refund_webhook(p, shop, order.order_id, first, "refund-1")
+    assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    runs = settled(hub)
+    assert runs[-1].status == "succeeded", runs[-1].reason
+    [receipt] = p.quickbooks.objects(shop.realm, "RefundReceipt")
+    assert Decimal(str(receipt["TotalAmt"])) == first["amount"] > Decimal("29")  # a tee (net), shipping, 8 % tax
+    assert Decimal(str(receipt["TxnTaxDetail"]["TotalTax"])) == first["tax"]
+    items = {ln["SalesItemLineDetail"]["ItemRef"]["value"] for ln in receipt["Line"]
+             if ln.get("DetailType") == "SalesItemLineDetail"}
+    tee = next(i for i in p.quickbooks.objects(shop.realm, "Item") if i.get("Sku") == "TEE-BLK-M")
+    assert tee["Id"] in items and receipt["DocNumber"] == "4001-R1"
+
+    # the same refund again (a duplicate delivery, then an order update) creates nothing new
+    assert client.post("/webhooks/shopify", data=body, headers=headers).get_json()["status"] == "duplicate"
+    p.shopify.update_order(shop.domain, order.order_id, note="gift")
+    client.post("/webhooks/shopify", data=webhook(p.shopify.get_order(shop.domain, order.order_id), shop.domain,
+                                                  "orders/updated")[0],
+                headers=webhook(p.shopify.get_order(shop.domain, order.order_id), shop.domain, "orders/updated",
+                                webhook_id="upd-1")[1])
+    settled(hub)
+    assert len(p.quickbooks.objects(shop.realm, "RefundReceipt")) == 1
+
+    second = p.shopify.refund_order(shop.domain, order.order_id, {1: 1})   # the mug
+    body, headers = _refund_webhook(p, shop, order.order_id, second, "refund-2")
+    client.post("/webhooks/shopify", data=body, headers=headers)
+    settled(hub)
+    receipts = sorted(p.quickbooks.objects(shop.realm, "RefundReceipt"), key=lambda r: r["DocNumber"])
+    assert [r["DocNumber"] for r in receipts] == ["4001-R1", "4001-R2"]
+    assert Decimal(str(receipts[1]["TotalAmt"])) == second["amount"]
+    report = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
+    assert report["discrepancies"] == []
+
+
+def test_refund_missed_then_found_by_reconcile(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
+    hub = make_hub()
+    shop = shop_factory(hub)
+    p = platforms
+    client = create_app(hub).test_client()
+    order = an_order(480_002, 4002)
+    p.shopify.add_order(shop.domain, order)
+    client.post("/webhooks/shopify", data=webhook(order, shop.domain)[0], headers=webhook(order, shop.domain)[1])
+    settled(hub)
+    refund = p.shopify.refund_order(shop.domain, order.order_id, {1: 1}, note="chipped")   # webhook lost
+    report = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
+    assert [(r["kind"], r["amount"]) for r in report["discrepancies"]] == [("refund_not_carried",
+                                                                           str(refund["amount"]))]
+    assert CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--resync"]).exit_code == 0
+    settled(hub)
+    assert json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)[
+        "discrepancies"] == []
+    [receipt] = p.quickbooks.objects(shop.realm, "RefundReceipt")
+    assert Decimal(str(receipt["TotalAmt"])) == refund["amount"]

@@ -221,3 +221,17 @@ def test_disconnect_removes_the_webhooks(store) -> None:  # noqa: ANN001
                          headers={"X-WC-Webhook-Topic": "order.updated",
                                   "X-WC-Webhook-Signature": sign(body, WEBHOOK_SECRET)})
     assert gone.status_code == 404
+
+
+def test_refunds_on_an_open_invoice_become_a_credit_memo(store, platforms) -> None:  # noqa: ANN001
+    hub, base, shop, woo, conn_id, _ = store
+    order = woo.add_order("cafe", lines=LINES, status="on-hold",
+                          billing={"first_name": "Ed", "last_name": "K", "email": "ed@example.com", "country": "US"})
+    settled(hub)
+    woo.add_refund("cafe", order["id"], "5.00", reason="late delivery")
+    runs = settled(hub)
+    assert runs[-1].status == "succeeded", runs[-1].reason
+    [memo] = platforms.quickbooks.objects(shop.realm, "CreditMemo")
+    assert Decimal(str(memo["TotalAmt"])) == Decimal("5.00")
+    assert "late delivery" in memo["Line"][0]["Description"]
+    assert platforms.quickbooks.objects(shop.realm, "RefundReceipt") == []

@@ -3,7 +3,8 @@
 A ``payment`` run is opened for every QuickBooks notification (or catch-up find) about a Payment. The
 worker fetches the payment, follows each invoice it pays to the store order through the bindings, and
 when an invoice is fully paid marks that order paid in its store (Shopify ``orderMarkAsPaid``;
-WooCommerce: the status the merchant's rule names, with an order note naming the payment). A partial
+WooCommerce: the status the merchant's rule names, with an order note naming the payment) and the
+buyer's HubSpot contact is written again from the order as it now stands. A partial
 payment is recorded on the run and the order is left unpaid. A payment that pays nothing the hub
 invoiced ends *skipped* with the reason, so it shows in ``syncs list`` and the reconcile report.
 Every step reads the store's current state first, so repeats and duplicate notifications change nothing.
@@ -17,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 from connectors.errors import Permanent
 from connectors.quickbooks import amount
 from hub.models import Binding, Connection, SyncRun
+from mappings.hubspot import contact_properties
+from mappings.model import Order
 from mappings.shopify import order_from_graphql
+from mappings.woocommerce import order_from_rest
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source
 
@@ -84,9 +88,11 @@ def sync_payment(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
         rec.record("invoice", "paid", target_platform=QB, target_type="invoice", target_id=invoice_id,
                    message=f"{label} fully paid ({invoice_total})")
         rec.begin("store")
-        outcome, message = _mark_store_order_paid(hub, accounts, binding, payment_id, paid)
+        outcome, message, order = _mark_store_order_paid(hub, accounts, binding, payment_id, paid)
         rec.record("store", outcome, target_platform=binding.source_platform, target_type="order",
                    target_id=binding.source_id, message=message)
+        if order is not None:
+            _update_contact(hub, accounts, run, rec, order)
 
 
 def _applied_invoices(payment: dict[str, Any]) -> list[tuple[str, Decimal]]:
@@ -113,8 +119,23 @@ def _store_connection(hub: Hub, binding: Binding, platform: str) -> Connection |
                                                  Connection.status != "disconnected").order_by(Connection.id))
 
 
+def _update_contact(hub: Hub, accounts: Accounts, run: SyncRun, rec: StepRecorder, order: Order) -> None:
+    """The buyer's HubSpot contact, written again from the order as the store has it now (lifecycle stage
+    and the merchant's custom figures such as total spent)."""
+    from hub.mapping_rules import rules_for
+
+    client = accounts.hubspot()
+    if client is None or not order.customer.email:
+        return
+    rec.begin("contact")
+    with hub.sessions() as s:
+        rules = rules_for(s, run.merchant_id)
+    [result] = client.upsert_contacts([contact_properties(order.customer, order, rules)])
+    rec.record("contact", "updated", target_platform="hubspot", target_type="contact", target_id=result.id)
+
+
 def _mark_store_order_paid(hub: Hub, accounts: Accounts, binding: Binding, payment_id: str,
-                           paid: Decimal) -> tuple[str, str]:
+                           paid: Decimal) -> tuple[str, str, Order | None]:
     platform, order_id = binding.source_platform, binding.source_id
     conn = _store_connection(hub, binding, platform)
     if conn is None:
@@ -124,19 +145,19 @@ def _mark_store_order_paid(hub: Hub, accounts: Accounts, binding: Binding, payme
         client = accounts.shopify(conn.account)
         fetched = client.fetch_order(order_id)
         if fetched is None:
-            return "missing", f"order {order_id} no longer exists in the store"
+            return "missing", f"order {order_id} no longer exists in the store", None
         order = order_from_graphql(*fetched)
         if order.is_paid or order.total_outstanding <= 0:
-            return "unchanged", f"order {order.name} is already {order.financial_status} in Shopify"
+            return "unchanged", f"order {order.name} is already {order.financial_status} in Shopify", order
         client.mark_paid(order_id)
-        return "marked-paid", f"order {order.name} marked paid in Shopify (QuickBooks payment {payment_id})"
+        return "marked-paid", f"order {order.name} marked paid in Shopify (QuickBooks payment {payment_id})", order
     if platform == "woocommerce":
         return _woocommerce_paid(hub, accounts, conn, order_id, payment_id, paid)
     raise Permanent(f"cannot mark {platform} orders paid", platform=platform)
 
 
 def _woocommerce_paid(hub: Hub, accounts: Accounts, conn: Connection, order_id: str, payment_id: str,
-                      paid: Decimal) -> tuple[str, str]:
+                      paid: Decimal) -> tuple[str, str, Order | None]:
     from hub.mapping_rules import rules_for
 
     with hub.sessions() as s:
@@ -145,7 +166,7 @@ def _woocommerce_paid(hub: Hub, accounts: Accounts, conn: Connection, order_id: 
     client = accounts.woocommerce(conn.id)
     data = client.fetch_order(order_id)
     if data is None:
-        return "missing", f"order {order_id} no longer exists in the store"
+        return "missing", f"order {order_id} no longer exists in the store", None
     name = f"#{data.get('number') or order_id}"
     status = str(data.get("status") or "")
     outcome = "unchanged"
@@ -165,6 +186,7 @@ def _woocommerce_paid(hub: Hub, accounts: Accounts, conn: Connection, order_id: 
     if not any(marker in str(n.get("note") or "") for n in client.order_notes(order_id)):
         client.add_order_note(order_id, f"Paid in QuickBooks: {marker} ({paid} {data.get('currency') or ''})."
                               .replace(" )", ")"))
+    order = order_from_rest(data)
     if outcome == "unchanged":
-        return outcome, f"order {name} was already {status} in WooCommerce"
-    return outcome, f"order {name} moved to {target} in WooCommerce ({marker})"
+        return outcome, f"order {name} was already {status} in WooCommerce", order
+    return outcome, f"order {name} moved to {target} in WooCommerce ({marker})", order

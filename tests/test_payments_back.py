@@ -82,6 +82,7 @@ def test_full_payment_in_quickbooks_marks_the_store_order_paid(books) -> None:  
     [run] = [r for r in runs if r.kind == "payment"]
     assert (run.status, run.source_id) == ("succeeded", payment["Id"]), run.reason
     assert _steps(hub, run.id)["store"] == "marked-paid"
+    assert _steps(hub, run.id)["contact"] == "updated"   # the HubSpot contact is written again
     # the hub wrote no payment of its own: QuickBooks holds exactly the bookkeeper's one
     assert [x["Id"] for x in p.quickbooks.objects(shop.realm, "Payment")] == [payment["Id"]]
 

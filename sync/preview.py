@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from connectors import jsonmoney
 from connectors.errors import ConnectorError
 from hub.mapping_rules import rules_for
 from mappings import quickbooks as qbmap
@@ -43,9 +43,19 @@ class Preview:
     traces: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return jsonmoney.loads(jsonmoney.dumps({
-            "order": self.order.to_dict(), "rules_version": self.rules_version, "requests": self.requests,
-            "steps": self.steps, "error": self.error, "traces": self.traces}))
+        """JSON-ready: amounts as strings with their exact digits."""
+        return _plain({"order": self.order.to_dict(), "rules_version": self.rules_version,
+                       "requests": self.requests, "steps": self.steps, "error": self.error, "traces": self.traces})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
 
 
 def preview_order(hub: Hub, merchant_id: int, order_ref: str) -> Preview:

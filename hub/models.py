@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -171,3 +171,39 @@ class SourceLock(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
+
+
+class User(Base):
+    """Someone who signs in to the support console: ``support`` and ``admin`` see every merchant, a
+    ``merchant`` user only its own. ``password_hash`` is a werkzeug hash, never the password."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)     # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))                    # support|admin|merchant
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    """Who did what to which object, and when (console actions, sign-ins, users created by the CLI).
+    ``merchant_id`` is the merchant the target belongs to, so merchant users see their own entries."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor", "action", "actor", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(254))                  # an e-mail, or "cli"
+    action: Mapped[str] = mapped_column(String(40))                  # run.rerun, run.skip, login.failed, …
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(255))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# the console lists runs newest first, filtered by status or merchant: keyset pages (id < cursor) on these
+Index("ix_sync_runs_status_id", SyncRun.status, SyncRun.id)
+Index("ix_sync_runs_merchant_id", SyncRun.merchant_id, SyncRun.id)

@@ -1,0 +1,58 @@
+"""What support does to runs from the console: re-run and skip. Each action writes an audit entry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from hub import audit
+from hub.models import SyncRun, utcnow
+from sync import runs
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+SKIPPABLE = ("pending", "retrying", "failed")
+
+
+class ActionRefused(ValueError):
+    """The action does not apply to the run now; the message says why."""
+
+
+def rerun(hub: Hub, run_ids: list[int], actor: str, *, action: str = "run.rerun", target_type: str = "run",
+          target_id: str | None = None, detail: dict[str, Any] | None = None) -> list[int]:
+    """Make the runs due now and hand them to the workers; returns the ids re-queued (running ones are not).
+    One audit entry: for the run, or for the group named by ``target_id``."""
+    changed = runs.requeue(hub.sessions, run_ids, trigger=f"console:{actor}"[:100])
+    with hub.session() as s:
+        merchants = set(s.scalars(select(SyncRun.merchant_id).where(SyncRun.id.in_(changed)))) if changed else set()
+        audit.record(s, actor, action, target_type=target_type,
+                     target_id=target_id or (str(run_ids[0]) if len(run_ids) == 1 else None),
+                     merchant_id=next(iter(merchants)) if len(merchants) == 1 else None,
+                     detail={**(detail or {}), "runs": changed[:500], "requeued": len(changed),
+                             "requested": len(run_ids)})
+    for run_id in changed:
+        hub.dispatcher.dispatch(run_id)
+    return changed
+
+
+def skip_run(hub: Hub, run_id: int, actor: str, reason: str) -> None:
+    """Mark a waiting or failed run as skipped, with who skipped it and why."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ActionRefused("say why the run is skipped")
+    now = utcnow()
+    with hub.session() as s:
+        run = s.get(SyncRun, run_id)
+        if run is None:
+            raise ActionRefused(f"no sync run {run_id}")
+        done = s.execute(update(SyncRun).where(SyncRun.id == run_id, SyncRun.status.in_(SKIPPABLE))
+                         .values(status="skipped", reason=f"skipped by {actor}: {reason}"[:2000], error_kind=None,
+                                 next_attempt_at=None, lease_until=None, finished_at=now, updated_at=now)
+                         .execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            s.rollback()
+            raise ActionRefused(f"a {run.status} run cannot be skipped (only {', '.join(SKIPPABLE)} runs)")
+        audit.record(s, actor, "run.skip", target_type="run", target_id=run_id, merchant_id=run.merchant_id,
+                     detail={"reason": reason, "was": run.status})

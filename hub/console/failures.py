@@ -1,0 +1,118 @@
+"""Failed runs grouped by cause: error kind, the platform and its code, and the reason with its ids,
+numbers and amounts replaced by placeholders, so that fifty orders failing for one reason are one row
+with one Re-run button."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from flask import flash, g, redirect, render_template, url_for
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from hub.console.actions import rerun
+from hub.console.blueprint import bp
+from hub.console.security import hub
+from hub.models import SyncRun
+
+_SOURCES = ("shopify", "woocommerce", "quickbooks", "hubspot", "mapping", "waiting", "internal error")
+_CODE = re.compile(r"\(code ([^)]{1,40})\)")
+_PREFIX = re.compile(r"^(?:gave up after \d+ attempts: )?([a-z ]+): ")
+# kept as they are: the platform's code and the HTTP status say what went wrong, not which order it was
+_KEEP = re.compile(r"\(code [^)]{1,40}\)|\b(?:status code|HTTP|status) '?\d{3}\b'?", re.I)
+_PLACEHOLDERS = (
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
+    (re.compile(r"(?<![\w.])-?\d[\d,]*\.\d+"), "<amount>"),
+    (re.compile(r"\d{5,}"), "<id>"),
+    (re.compile(r"\d+"), "<n>"),
+)
+
+
+@dataclass
+class FailureGroup:
+    key: str
+    error_kind: str | None
+    source: str | None          # the platform (or "mapping") the reason starts with
+    code: str | None            # the platform's own error code
+    pattern: str
+    count: int = 0
+    newest_id: int = 0
+    newest_reason: str | None = None
+    causes: list[tuple[str | None, str | None]] = field(default_factory=list)   # (error_kind, reason) pairs
+
+
+def normalise(reason: str | None) -> str:
+    """The reason with e-mails, ids, numbers and amounts replaced by placeholders (codes kept)."""
+    text = re.sub("[\ue000-\ue0ff]", "", " ".join((reason or "").split()))
+    kept: list[str] = []
+    text = _KEEP.sub(lambda m: kept.append(m.group(0)) or chr(0xE000 + len(kept) - 1), text)  # private-use marks
+    for pattern, placeholder in _PLACEHOLDERS:
+        text = pattern.sub(placeholder, text)
+    return re.sub("[\ue000-\ue0ff]", lambda m: kept[ord(m.group(0)) - 0xE000], text)
+
+
+def cause_of(error_kind: str | None, reason: str | None) -> tuple[str, str | None, str | None, str]:
+    """(group key, source, code, normalised reason) of one failure."""
+    prefix = _PREFIX.match(reason or "")
+    source = prefix.group(1) if prefix and prefix.group(1) in _SOURCES else None
+    code = _CODE.search(reason or "")
+    pattern = normalise(reason)
+    raw = "\x1f".join([error_kind or "", source or "", code.group(1) if code else "", pattern])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16], source, code.group(1) if code else None, pattern
+
+
+def failure_groups(s: Session, merchant_id: int | None = None) -> list[FailureGroup]:
+    """Groups of failed runs, biggest first."""
+    q = (select(SyncRun.error_kind, SyncRun.reason, func.count(), func.max(SyncRun.id))
+         .where(SyncRun.status == "failed").group_by(SyncRun.error_kind, SyncRun.reason))
+    if merchant_id is not None:
+        q = q.where(SyncRun.merchant_id == merchant_id)
+    groups: dict[str, FailureGroup] = {}
+    for error_kind, reason, count, newest in s.execute(q):
+        key, source, code, pattern = cause_of(error_kind, reason)
+        group = groups.setdefault(key, FailureGroup(key, error_kind, source, code, pattern))
+        group.count += count
+        group.causes.append((error_kind, reason))
+        if newest > group.newest_id:
+            group.newest_id, group.newest_reason = newest, reason
+    return sorted(groups.values(), key=lambda gr: (-gr.count, -gr.newest_id))
+
+
+def group_run_ids(s: Session, group: FailureGroup, merchant_id: int | None = None) -> list[int]:
+    ids: list[int] = []
+    for start in range(0, len(group.causes), 50):
+        matches = [and_(SyncRun.error_kind.is_(None) if kind is None else SyncRun.error_kind == kind,
+                        SyncRun.reason.is_(None) if reason is None else SyncRun.reason == reason)
+                   for kind, reason in group.causes[start:start + 50]]
+        q = select(SyncRun.id).where(SyncRun.status == "failed", or_(*matches))
+        if merchant_id is not None:
+            q = q.where(SyncRun.merchant_id == merchant_id)
+        ids.extend(s.scalars(q.order_by(SyncRun.id)))
+    return ids
+
+
+@bp.get("/failures")
+def failures() -> str:
+    with hub().session() as s:
+        groups = failure_groups(s, g.user.scope)
+    return render_template("console/failures.html", groups=groups, total=sum(gr.count for gr in groups))
+
+
+@bp.post("/failures/<key>/rerun")
+def failures_rerun(key: str) -> Response:
+    scope = g.user.scope
+    with hub().session() as s:
+        group = next((gr for gr in failure_groups(s, scope) if gr.key == key), None)
+        ids = group_run_ids(s, group, scope) if group is not None else []
+    if group is None or not ids:
+        flash("That group has no failed runs any more.", "error")
+        return redirect(url_for("console.failures"))
+    changed = rerun(hub(), ids, g.user.email, action="failures.rerun_group", target_type="failure_group",
+                    target_id=key, detail={"cause": group.pattern, "error_kind": group.error_kind,
+                                           "code": group.code})
+    flash(f"Re-queued {len(changed)} run(s) failing with: {group.pattern}", "ok")
+    return redirect(url_for("console.failures"))

@@ -1,0 +1,40 @@
+"""Links from the console to the objects a run touched, in each platform's own web app."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models import Connection
+
+QBO = "https://app.qbo.intuit.com/app"
+_QBO_PAGES = {"invoice": "invoice?txnId=", "payment": "recvpayment?txnId=", "customer": "customerdetail?nameId=",
+              "refund": "refundreceipt?txnId=", "creditmemo": "creditmemo?txnId="}
+
+
+def accounts_of(s: Session, merchant_id: int) -> dict[str, str]:
+    """The merchant's account per platform (shop domain, store URL, HubSpot portal); never its secrets."""
+    rows = s.execute(select(Connection.platform, Connection.account)
+                     .where(Connection.merchant_id == merchant_id).order_by(Connection.id))
+    return {platform: account for platform, account in rows}
+
+
+def object_link(platform: str | None, kind: str | None, object_id: str | None,
+                accounts: dict[str, str]) -> str | None:
+    """The address of the object in its platform's app, or None when there is no page for it."""
+    if not (platform and kind and object_id):
+        return None
+    oid = quote(str(object_id), safe="")
+    if platform == "quickbooks" and kind in _QBO_PAGES:
+        return f"{QBO}/{_QBO_PAGES[kind]}{oid}"
+    if platform == "shopify" and kind in ("order", "customer") and accounts.get("shopify"):
+        shop = accounts["shopify"].removesuffix(".myshopify.com")
+        return f"https://admin.shopify.com/store/{quote(shop, safe='')}/{kind}s/{oid}"
+    if platform == "woocommerce" and kind == "order" and accounts.get("woocommerce", "").startswith("http"):
+        return f"{accounts['woocommerce'].rstrip('/')}/wp-admin/post.php?post={oid}&action=edit"
+    portal = accounts.get("hubspot", "")
+    if platform == "hubspot" and kind == "contact" and portal and not portal.startswith("merchant-"):
+        return f"https://app.hubspot.com/contacts/{quote(portal, safe='')}/record/0-1/{oid}"
+    return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from hub.models import Binding, Connection
+from hub.models import Binding, Connection, SyncRun
 from sync import runs
 from sync.accounts import Accounts
 
@@ -94,7 +94,14 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
             Binding.merchant_id == conn.merchant_id, Binding.source_platform == conn.platform,
             Binding.source_type == "order", Binding.target_type == "invoice",
             Binding.source_id.in_([o.id for o in orders])))}
+        busy = set(s.scalars(select(SyncRun.source_id).where(
+            SyncRun.merchant_id == conn.merchant_id, SyncRun.kind == "order",
+            SyncRun.source_platform == conn.platform, SyncRun.status.in_(("pending", "running", "retrying")),
+            SyncRun.source_id.in_([o.id for o in orders]))))
         for o in orders:
+            if o.id in busy:  # a sync of it is under way and pulls the order fresh anyway
+                result.up_to_date += 1
+                continue
             seen = synced.get(o.id)
             if seen is not None and (o.updated_at is None or o.updated_at.replace(tzinfo=None) <= seen):
                 result.up_to_date += 1

@@ -129,9 +129,10 @@ def make_hub(platforms: Platforms, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     """Build a hub from the environment an operator would set (embedded unless ``redis_url`` given)."""
     hubs: list[Hub] = []
 
-    def build(database_url: str | None = None, redis_url: str | None = None) -> Hub:
+    def build(database_url: str | None = None, redis_url: str | None = None, **env: str) -> Hub:
+        """``env``: further variables (e.g. ``O2C_CATCHUP_INTERVAL="1"``) over the test defaults."""
         url = database_url or f"sqlite:///{tmp_path / 'o2c.sqlite3'}"
-        for key, value in hub_env(platforms, tmp_path / "instance", url, redis_url).items():
+        for key, value in {**hub_env(platforms, tmp_path / "instance", url, redis_url), **env}.items():
             monkeypatch.setenv(key, value)
         hub = Hub(Settings.from_env())
         set_current_hub(hub)

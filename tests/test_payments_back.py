@@ -346,3 +346,18 @@ def test_refund_missed_then_found_by_reconcile(make_hub, shop_factory, platforms
         "discrepancies"] == []
     [receipt] = p.quickbooks.objects(shop.realm, "RefundReceipt")
     assert Decimal(str(receipt["TotalAmt"])) == refund["amount"]
+
+
+def test_scheduled_catch_up_finds_orders_whose_webhook_was_lost(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
+    hub = make_hub(O2C_CATCHUP_INTERVAL="1")   # the tests turn it off by default; the sweeper runs it here
+    shop = shop_factory(hub)
+    hub.dispatcher.sweep()  # the embedded runner (and its sweeper thread) starts with the first use
+    order = an_order(490_001, 5001)
+    platforms.shopify.add_order(shop.domain, order)   # the store's webhook never arrives
+    wait_until(lambda: platforms.quickbooks.objects(shop.realm, "Invoice"), timeout=30)
+    [run] = settled(hub)
+    assert (run.trigger, run.status) == ("catch-up", "succeeded")
+    with hub.session() as s:
+        from hub.models import Connection
+        conn = s.scalars(select(Connection).where(Connection.platform == "shopify")).one()
+        assert conn.settings["catchup"]["at"]  # the pass recorded where the next one starts

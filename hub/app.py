@@ -8,7 +8,7 @@ from flask import Flask, jsonify, redirect, url_for
 from sqlalchemy import text
 
 import webhooks
-from hub import console
+from hub import console, woocommerce_auth
 from hub.runtime import Hub
 
 
@@ -19,6 +19,7 @@ def create_app(hub: Hub | None = None) -> Flask:
                       MAX_CONTENT_LENGTH=webhooks.MAX_BODY, JSON_SORT_KEYS=False)
     app.extensions["o2c"] = hub
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(woocommerce_auth.bp)  # /connect/woocommerce/…: the key exchange
     console.init_app(app, hub)
 
     @app.get("/healthz")

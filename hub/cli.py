@@ -179,7 +179,7 @@ def disconnect_command(connection_id: int) -> None:
 
 
 
-from hub import cli_books, cli_syncs, cli_users  # noqa: E402,F401 - register their commands on ``main``
+from hub import cli_books, cli_connect_links, cli_syncs, cli_users  # noqa: E402,F401 - register their commands on ``main``
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

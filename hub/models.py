@@ -99,6 +99,7 @@ class SyncRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(100))   # the platform's fault code or the mapping rule
     next_attempt_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     canonical: Mapped[dict[str, Any] | None]
@@ -120,7 +121,10 @@ class SyncAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))  # succeeded|retrying|failed|deferred
     step: Mapped[str | None] = mapped_column(String(40))
     error_kind: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(100))
     error: Mapped[str | None] = mapped_column(Text)
+    # the failing call, redacted: {"request": {"method", "url", "body"}, "response": {"status", "body"}}
+    excerpt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     run: Mapped[SyncRun] = relationship(back_populates="attempt_log")
 
 
@@ -204,6 +208,35 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ApiToken(Base):
+    """A bearer token for the JSON API (only its sha256 is stored), acting as ``user_id``'s role."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AlertSent(Base):
+    """One alert notification: at most one per cause and channel per hour."""
+
+    __tablename__ = "alerts_sent"
+    __table_args__ = (Index("ix_alerts_sent_cause", "cause", "channel", "sent_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cause: Mapped[str] = mapped_column(String(255))      # e.g. "run.failed:quickbooks:6000" or "reconnect:12"
+    channel: Mapped[str] = mapped_column(String(20))     # webhook|email
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 # the console lists runs newest first, filtered by status or merchant: keyset pages (id < cursor) on these
 Index("ix_sync_runs_status_id", SyncRun.status, SyncRun.id)
 Index("ix_sync_runs_merchant_id", SyncRun.merchant_id, SyncRun.id)
+
+from hub import auth_models  # noqa: E402,F401 - its table joins Base.metadata (the migrations are checked against it)

@@ -107,29 +107,34 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
         return out.status
     except MappingError as exc:
         reason = f"mapping: {exc}"
-        runs.finish(hub.sessions, run.id, "failed", reason=reason, error_kind="mapping", step=recorder.current)
+        runs.finish(hub.sessions, run.id, "failed", reason=reason, error_kind="mapping", step=recorder.current,
+                    error_code=exc.rule)
         log.info("run %s failed: %s", run.id, reason)
         return "failed"
     except NeedsReconnect as exc:
         reason = f"waiting: {exc}"
         runs.finish(hub.sessions, run.id, "retrying", reason=reason, error_kind="auth",
-                    step=recorder.current, next_attempt_at=utcnow() + RECONNECT_WAIT)
+                    step=recorder.current, next_attempt_at=utcnow() + RECONNECT_WAIT, error_code=_code(exc))
         return "retrying"
     except (Retryable, OperationalError, locks.LockBusy) as exc:
         retry_after = exc.retry_after if isinstance(exc, Retryable) else None
         reason = (str(exc) if isinstance(exc, Retryable) else
                   f"another sync holds {exc}" if isinstance(exc, locks.LockBusy) else
                   "database temporarily unavailable")
+        code = _code(exc) if isinstance(exc, ConnectorError) else None
+        excerpt = getattr(exc, "excerpt", None)
         if run.attempts >= st.max_attempts:
             runs.finish(hub.sessions, run.id, "failed", reason=f"gave up after {run.attempts} attempts: {reason}",
-                        error_kind="retryable", step=recorder.current)
+                        error_kind="retryable", step=recorder.current, error_code=code, excerpt=excerpt)
             return "failed"
         delay = runs.backoff(run.attempts, base=st.backoff_base, cap=st.backoff_cap, retry_after=retry_after)
         runs.finish(hub.sessions, run.id, "retrying", reason=reason, error_kind="retryable",
-                    step=recorder.current, next_attempt_at=utcnow() + timedelta(seconds=delay))
+                    step=recorder.current, next_attempt_at=utcnow() + timedelta(seconds=delay), error_code=code,
+                    excerpt=excerpt)
         return "retrying"
     except (Permanent, AuthExpired, ConnectorError) as exc:
-        runs.finish(hub.sessions, run.id, "failed", reason=str(exc), error_kind=exc.kind, step=recorder.current)
+        runs.finish(hub.sessions, run.id, "failed", reason=str(exc), error_kind=exc.kind, step=recorder.current,
+                    error_code=_code(exc), excerpt=getattr(exc, "excerpt", None))
         return "failed"
     except Exception as exc:  # a bug: fail visibly, keep the trace in the log, never retry blindly
         log.error("run %s crashed in step %s:\n%s", run.id, recorder.current, traceback.format_exc())
@@ -138,6 +143,11 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
         return "failed"
     runs.finish(hub.sessions, run.id, "succeeded", step=recorder.current)
     return "succeeded"
+
+
+def _code(exc: ConnectorError) -> str | None:
+    """``quickbooks:6000``: the platform and its own fault code, for grouping failures by cause."""
+    return f"{exc.platform}:{exc.code}" if exc.platform and exc.code else exc.platform or None
 
 
 def _keep_lease(hub: Hub, run_id: int, key: str, holder: str, stop: threading.Event) -> None:

@@ -100,7 +100,8 @@ def defer(sessions: sessionmaker[Session], run_id: int, seconds: float) -> None:
 
 def finish(sessions: sessionmaker[Session], run_id: int, status: str, *, reason: str | None = None,
            error_kind: str | None = None, step: str | None = None,
-           next_attempt_at: datetime | None = None, canonical: dict[str, Any] | None = None) -> None:
+           next_attempt_at: datetime | None = None, canonical: dict[str, Any] | None = None,
+           error_code: str | None = None, excerpt: dict[str, Any] | None = None) -> None:
     now = utcnow()
     with sessions() as s:
         run = s.get(SyncRun, run_id)
@@ -109,6 +110,7 @@ def finish(sessions: sessionmaker[Session], run_id: int, status: str, *, reason:
         run.status = status
         run.reason = reason
         run.error_kind = error_kind
+        run.error_code = (error_code or None) and error_code[:100]
         run.lease_until = None
         run.next_attempt_at = next_attempt_at
         if canonical is not None:
@@ -121,7 +123,9 @@ def finish(sessions: sessionmaker[Session], run_id: int, status: str, *, reason:
             attempt.outcome = status
             attempt.step = step
             attempt.error_kind = error_kind
+            attempt.error_code = run.error_code
             attempt.error = reason
+            attempt.excerpt = excerpt
         s.commit()
 
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,22 @@ def test_demo_syncs_every_order_exactly_once(tmp_path: Path, monkeypatch: pytest
     for var in ("O2C_DATABASE_URL", "O2C_REDIS_URL", "SHOPIFY_API_SECRET", "O2C_ENCRYPTION_KEY"):
         monkeypatch.delenv(var, raising=False)
     summary = run_demo(orders=12, quiet=True, seed=3)
+    shop, cafe = summary["stores"]["shopify"], summary["stores"]["woocommerce"]
     assert summary["failures"] == []
-    assert set(summary["runs"]) == {"succeeded"} and summary["runs"]["succeeded"] >= 12
-    assert summary["invoices"] == 12 and summary["invoice_total_mismatches"] == 0
-    assert 0 < summary["payments"] <= 12
+    assert set(summary["runs"]) == {"succeeded"} and summary["runs"]["succeeded"] >= 12 + cafe["orders"]
+    assert (shop["orders"], shop["synced"], shop["invoices"], shop["invoiced_once"]) == (12, 12, 12, 12)
+    assert summary["invoices"] == 12 + cafe["orders"] and summary["invoice_total_mismatches"] == 0
+    assert 0 < summary["payments"] <= summary["invoices"]
     assert summary["webhooks_duplicate"] >= 1 and summary["forged_rejected"]
     assert summary["contacts"] >= 1 and summary["customers"] >= summary["contacts"]
+    # the WooCommerce store, connected by the hub, sent its orders by its own signed webhooks: each order
+    # is invoiced exactly once (a checkout's order.updated included), at the order's total
+    assert summary["woocommerce_webhooks_registered"] == 4
+    assert summary["woocommerce_deliveries"] > cafe["orders"] >= 6
+    assert summary["woocommerce_deliveries_ok"] == summary["woocommerce_deliveries"]
+    assert cafe["synced"] == cafe["invoices"] == cafe["invoiced_once"] == cafe["orders"]
+    assert cafe["invoice_total_mismatches"] == 0 and 0 < cafe["payments"] < cafe["orders"]
+    assert summary["seconds"] < 60  # the demo runs in CI: it must stay quick (about 15 s here)
 
 
 @pytest.mark.slow
@@ -39,14 +50,20 @@ def test_o2c_demo_on_a_bare_machine(tmp_path: Path) -> None:
                           text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "QuickBooks invoices:        8 (totals equal to the orders' to the cent: 8/8)" in out
+    assert "QuickBooks invoices:        14 (totals equal to the orders' to the cent: 14/14)" in out
+    assert "exactly one per order:    Shopify 8/8, WooCommerce 6/6" in out
+    assert "Orders synced per store:    Shopify 8/8, WooCommerce 6/6" in out
     assert "Failures:                   0" in out
     assert "http://127.0.0.1:" in out
     assert (tmp_path / "instance" / "o2c.sqlite3").exists()
     assert (tmp_path / "instance" / "encryption.key").stat().st_mode & 0o777 == 0o600
     listed = subprocess.run([O2C, "syncs", "list", "--json"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60)
-    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 8
+    assert listed.returncode == 0
+    runs = json.loads(listed.stdout)
+    sources = {(r["source"]["platform"], r["source"]["id"]) for r in runs}
+    assert sorted(Counter(platform for platform, _ in sources).items()) == [("shopify", 8), ("woocommerce", 6)]
+    assert {r["status"] for r in runs} == {"succeeded"}
 
 
 def _free_port() -> int:

@@ -1,0 +1,35 @@
+"""Pending store authorisations: the one-time links an operator hands a merchant, and the key exchange
+each starts. Only hashes of the link token and of the exchange's ``state`` are stored, never the keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.models import Base, utcnow
+
+
+class PendingAuthorization(Base):
+    """One link → at most one key exchange. ``status``: ``issued`` (link not opened yet), ``started``
+    (sent to the store), ``connecting`` (the store's callback is being handled), ``completed``,
+    ``failed`` or ``denied`` (with ``reason``)."""
+
+    __tablename__ = "pending_authorizations"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_pending_auth_token"),
+                      UniqueConstraint("state_hash", name="uq_pending_auth_state"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20), default="woocommerce")
+    store_url: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64))         # sha256 hex of the link token
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    state_hash: Mapped[str | None] = mapped_column(String(64))   # sha256 hex of ``user_id``
+    state_expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="issued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

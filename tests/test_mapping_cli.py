@@ -122,3 +122,21 @@ def test_preview_shows_the_payloads_and_sends_nothing(make_hub, shop_factory, pl
     data = json.loads(CliRunner().invoke(o2c, ["preview", str(shop.merchant_id), "#1777", "--json"]).output)
     assert [r for r in data["requests"] if r["platform"] == "quickbooks"] == []
     assert Decimal(data["order"]["total"]) == order.total
+
+
+def test_daily_check_reports_rules_pointing_at_missing_objects(make_hub, shop_factory, platforms,
+                                                               tmp_path: Path) -> None:
+    from hub.models import MappingRuleSet
+    from sync.rules_check import check_due_rules
+
+    hub = make_hub()
+    shop = shop_factory(hub)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("items:\n  fallback_item: Misc sales\n  when_missing: fallback\n", encoding="utf-8")
+    saved = CliRunner().invoke(o2c, ["mapping", "import", str(shop.merchant_id), str(rules), "--no-check"])
+    assert saved.exit_code == 0, saved.output
+    assert check_due_rules(hub) == 1          # not checked yet: checked now
+    with hub.session() as s:
+        problems = s.get(MappingRuleSet, shop.merchant_id).problems
+    assert problems["missing"] == ["items.fallback_item: QuickBooks has no Item named 'Misc sales'"]
+    assert check_due_rules(hub) == 0          # once a day

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test test-quick lint setup
+.PHONY: demo test test-quick lint setup chromium bench
 
 $(BIN)/o2c: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,19 @@ setup: $(BIN)/o2c
 demo: setup
 	$(BIN)/o2c demo
 
-## set up and run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1)
-test: setup
+## Debian's headless Chromium and ChromeDriver for tests/test_browser.py, installed when missing (root or sudo)
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium and chromium-driver (for the browser test)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  { echo "error: could not install chromium and chromium-driver: run apt-get install -y chromium chromium-driver" >&2; exit 1; }; \
+	fi
+	@chromedriver --version
+
+## set up and run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1, and chromium: see above)
+test: setup chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -28,3 +39,7 @@ test-quick: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+## the five throughput figures of issue 8 against the simulated platforms (a few minutes; see benchmarks/run.py)
+bench: setup
+	$(BIN)/python -m benchmarks

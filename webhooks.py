@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from hub import compliance
 from hub.models import Connection, WebhookEvent
 from mappings.model import MappingError
 from mappings.quickbooks_events import parse_notifications
@@ -83,6 +84,8 @@ def shopify() -> tuple[Response, int]:
     topic = (request.headers.get("X-Shopify-Topic") or "").strip().lower()
     delivery = (request.headers.get("X-Shopify-Webhook-Id") or "").strip() or \
         "sha256:" + hashlib.sha256(topic.encode() + b"\0" + shop.encode() + b"\0" + body).hexdigest()
+    if topic in compliance.TOPICS:  # uninstall and privacy requests: hub/compliance.py (any connection status)
+        return compliance.receive(hub, shop=shop, topic=topic, delivery=delivery, payload=payload)
     run_id = None
     with hub.sessions() as s:
         conn = s.scalar(select(Connection).where(Connection.platform == "shopify", Connection.account == shop,

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConnectorError(Exception):
     """A call to a platform failed.
 
     ``platform`` names the platform, ``code`` is the platform's own error or fault code (or the HTTP
     status when it gave none) and ``detail`` its own words. ``str()`` gives a one-line reason a support
-    agent can act on; it never contains a secret.
+    agent can act on; it never contains a secret. ``excerpt`` is the failing call, already redacted
+    (``connectors.redact.excerpt``): ``{"request": {"method", "url", "body"}, "response": {"status", "body"}}``.
     """
 
     kind = "error"
 
     def __init__(self, message: str, *, platform: str = "", code: str | int | None = None,
-                 detail: str | None = None, status: int | None = None) -> None:
+                 detail: str | None = None, status: int | None = None,
+                 excerpt: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.platform = platform
         self.code = None if code is None else str(code)
         self.detail = detail
         self.status = status
+        self.excerpt = excerpt
 
     def __str__(self) -> str:
         parts = [f"{self.platform}: " if self.platform else "", self.message]
@@ -36,7 +41,7 @@ class Retryable(ConnectorError):
 
     kind = "retryable"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
 
@@ -51,3 +56,10 @@ class Permanent(ConnectorError):
     """The platform refused the request for good (validation, not found, forbidden)."""
 
     kind = "permanent"
+
+
+def with_excerpt(exc: BaseException, excerpt: dict[str, Any] | None) -> BaseException:
+    """Attach the failing call's redacted excerpt to a connector error (unless it has one); returns it."""
+    if isinstance(exc, ConnectorError) and exc.excerpt is None and excerpt is not None:
+        exc.excerpt = excerpt
+    return exc

@@ -15,11 +15,13 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInputUpsert,
 )
 
-from connectors.errors import AuthExpired, Permanent, Retryable
+from connectors import redact
+from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
 
 PLATFORM = "hubspot"
 API_URL = "https://api.hubapi.com"
 BATCH_LIMIT = 100
+UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 
 
 @dataclass
@@ -33,7 +35,8 @@ class HubSpotClient:
     def __init__(self, access_token: str, *, api_url: str | None = None, timeout: float = 30.0,
                  throttle: Callable[[], object] | None = None) -> None:
         self._throttle = throttle
-        self._client = Client.create(access_token=access_token, host=(api_url or API_URL).rstrip("/"))
+        self._host = (api_url or API_URL).rstrip("/")
+        self._client = Client.create(access_token=access_token, host=self._host)
         self._batch = self._client.crm.contacts.batch_api
         self._timeout = timeout
 
@@ -51,9 +54,11 @@ class HubSpotClient:
                 result = self._batch.upsert(batch_input_simple_public_object_batch_input_upsert=body,
                                             _request_timeout=self._timeout)
             except ApiException as exc:
-                raise _api_error(exc) from exc
+                call = redact.excerpt("POST", self._host + UPSERT_PATH, body.to_dict(), exc.status, exc.body)
+                raise with_excerpt(_api_error(exc), call) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise Retryable("cannot reach HubSpot", platform=PLATFORM) from exc
+                raise Retryable("cannot reach HubSpot", platform=PLATFORM, excerpt=redact.excerpt(
+                    "POST", self._host + UPSERT_PATH, body.to_dict(), None, None)) from exc
             for r in result.results:
                 props = r.properties or {}
                 out.append(UpsertedContact(id=str(r.id), email=(props.get("email") or "").lower(),

@@ -7,17 +7,19 @@ error kinds (``Retryable``, ``AuthExpired``, ``Permanent``) with Intuit's own me
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from quickbooks import QuickBooks
 from quickbooks import exceptions as qb_exc
 
-from connectors import jsonmoney
-from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
+from connectors import jsonmoney, redact
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable, with_excerpt
 
 PLATFORM = "quickbooks"
 MINOR_VERSION = 75
@@ -45,27 +47,42 @@ class _BearerSession(requests.Session):
 
 
 class _HubQuickBooks(QuickBooks):
-    """python-quickbooks with HTTP-level failures classified before the SDK parses the body."""
+    """python-quickbooks with HTTP-level failures classified before the SDK parses the body, and the last
+    call of each thread kept (unredacted, in memory only) so that a failure can carry its excerpt."""
+
+    _last = threading.local()
 
     def process_request(self, request_type, url, headers="", params="", data=""):  # noqa: ANN001, ANN201
+        full_url = f"{url}?{urlencode(params)}" if params else url
+        self._last.call = (request_type, full_url, data, None, None)
         try:
             response = super().process_request(request_type, url, headers=headers, params=params, data=data)
         except requests.Timeout as exc:
-            raise Retryable("QuickBooks did not answer in time", platform=PLATFORM) from exc
+            raise Retryable("QuickBooks did not answer in time", platform=PLATFORM,
+                            excerpt=self.last_excerpt()) from exc
         except requests.ConnectionError as exc:
-            raise Retryable("cannot connect to QuickBooks", platform=PLATFORM) from exc
+            raise Retryable("cannot connect to QuickBooks", platform=PLATFORM, excerpt=self.last_excerpt()) from exc
+        self._last.call = (request_type, response.url or full_url, data, response.status_code, response.text)
         status = response.status_code
         if status == 429:
             raise Retryable("QuickBooks rate limit reached", platform=PLATFORM, status=429, code=429,
-                            retry_after=_retry_after(response, DEFAULT_RETRY_AFTER_429))
+                            retry_after=_retry_after(response, DEFAULT_RETRY_AFTER_429), excerpt=self.last_excerpt())
         if status >= 500:
             raise Retryable(f"QuickBooks answered HTTP {status}", platform=PLATFORM, status=status,
                             code=status, retry_after=_retry_after(response, None),
-                            detail=_fault_message(response))
+                            detail=_fault_message(response), excerpt=self.last_excerpt())
         if status == 403:
             raise Permanent("QuickBooks refused access to this company", platform=PLATFORM, status=403,
-                            code=403, detail=_fault_message(response))
+                            code=403, detail=_fault_message(response), excerpt=self.last_excerpt())
         return response
+
+    def last_excerpt(self) -> dict[str, Any] | None:
+        """The redacted excerpt of this thread's last call (None before any)."""
+        call = getattr(self._last, "call", None)
+        return redact.excerpt(*call) if call else None
+
+    def forget_last_call(self) -> None:
+        self._last.call = None
 
 
 def _retry_after(response: requests.Response, default: float | None) -> float | None:
@@ -91,11 +108,12 @@ def _fault_message(response: requests.Response) -> str | None:
 
 @dataclass
 class Fault:
-    """One fault of a batch item."""
+    """One fault of a batch item; ``excerpt``: that item's request and answer, redacted (as on errors)."""
 
     code: str | None
     message: str
     detail: str | None
+    excerpt: dict[str, Any] | None = None
 
 
 class QuickBooksClient:
@@ -172,13 +190,17 @@ class QuickBooksClient:
             raise ValueError("QuickBooks takes at most 30 operations per batch request")
         body = jsonmoney.dumps({"BatchItemRequest": items})
         result = self._call(self._qb.batch_operation, body)
+        url = f"{self._qb.api_url}/company/{self.realm_id}/batch?minorversion={MINOR_VERSION}"
+        sent = {item.get("bId"): item for item in items}
         out: dict[str, dict[str, Any] | Fault] = {}
         for item in result.get("BatchItemResponse", []):
             bid = item.get("bId")
             if "Fault" in item:
                 err = (item["Fault"].get("Error") or [{}])[0]
+                excerpt = redact.excerpt("POST", url, {"BatchItemRequest": [sent.get(bid)]}, 200,
+                                         {"BatchItemResponse": [item]})
                 out[bid] = Fault(str(err.get("code")) if err.get("code") else None,
-                                 err.get("Message", "fault"), err.get("Detail"))
+                                 err.get("Message", "fault"), err.get("Detail"), excerpt)
             else:
                 out[bid] = next(v for k, v in item.items() if k != "bId")
         return out
@@ -187,20 +209,25 @@ class QuickBooksClient:
     def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
         if self._throttle:
             self._throttle()
+        self._qb.forget_last_call()
         try:
             return fn(*args, **kwargs)
         except ConnectorError:
             raise
-        except qb_exc.AuthorizationException as exc:
-            if exc.error_code == 401 or str(exc.error_code) == "401" or "authentication" in exc.message.lower():
-                raise AuthExpired("QuickBooks refused the access token", platform=PLATFORM,
-                                  code=exc.error_code, status=401) from exc
-            raise Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail) from exc
-        except qb_exc.SevereException as exc:
-            raise Retryable(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail) from exc
         except qb_exc.QuickbooksException as exc:
-            raise Permanent(exc.message, platform=PLATFORM, code=exc.error_code,
-                            detail=_short(exc.detail)) from exc
+            raise with_excerpt(_translate(exc), self._qb.last_excerpt()) from exc
+
+
+def _translate(exc: qb_exc.QuickbooksException) -> ConnectorError:
+    """python-quickbooks' exception (raised on Intuit's fault body) as one of the hub's kinds."""
+    if isinstance(exc, qb_exc.AuthorizationException):
+        if exc.error_code == 401 or str(exc.error_code) == "401" or "authentication" in exc.message.lower():
+            return AuthExpired("QuickBooks refused the access token", platform=PLATFORM, code=exc.error_code,
+                               status=401)
+        return Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail)
+    if isinstance(exc, qb_exc.SevereException):
+        return Retryable(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail)
+    return Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=_short(exc.detail))
 
 
 def _short(detail: Any) -> str | None:

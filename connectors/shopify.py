@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -15,7 +16,8 @@ from typing import Any
 
 import shopify
 
-from connectors.errors import AuthExpired, Permanent, Retryable
+from connectors import redact
+from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
 from connectors.shopify_queries import (
     LINES_PAGE_SIZE,
     ORDER_LINES_QUERY,
@@ -27,6 +29,7 @@ from connectors.shopify_queries import (
 PLATFORM = "shopify"
 API_VERSION = "2025-01"
 MAX_LINE_PAGES = 100  # 10,000 lines: far beyond any real order
+_OPERATION = re.compile(r"^\s*(query|mutation|subscription)\b\s*(\w+)?", re.M)
 
 
 _MONEY_BAG = "shopMoney { amount currencyCode }"
@@ -78,38 +81,57 @@ class ShopifyClient:
         self._timeout = timeout
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one GraphQL document; returns ``data`` or raises a classified error."""
+        """Run one GraphQL document; returns ``data`` or raises a classified error (with the redacted
+        excerpt of the call: the operation's name and variables, and Shopify's answer)."""
         if self._throttle:
             self._throttle()
         shopify.ShopifyResource.activate_session(self._session)
+        request = {"query": operation_name(query), "variables": variables}
+        endpoint = self.endpoint()
         try:
             if self._api_url:
                 shopify.ShopifyResource.set_site(f"{self._api_url}/admin/api/{API_VERSION}")
-            raw = _GraphQL(self._timeout).execute(query, variables)
+            client = _GraphQL(self._timeout)
+            endpoint = client.endpoint
+            raw = client.execute(query, variables)
         except urllib.error.HTTPError as exc:
-            raise _http_error(exc) from exc
+            try:
+                body = exc.read().decode("utf-8", "replace")
+            except Exception:  # noqa: BLE001 - the body is only a hint
+                body = None
+            call = redact.excerpt("POST", endpoint, request, exc.code, body)
+            raise with_excerpt(_http_error(exc, body), call) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise Retryable(f"cannot reach shop {self.shop}", platform=PLATFORM) from exc
+            raise Retryable(f"cannot reach shop {self.shop}", platform=PLATFORM,
+                            excerpt=redact.excerpt("POST", endpoint, request, None, None)) from exc
         finally:
             shopify.ShopifyResource.clear_session()
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            raise Retryable("Shopify answered with a body that is not JSON", platform=PLATFORM) from exc
+            raise Retryable("Shopify answered with a body that is not JSON", platform=PLATFORM,
+                            excerpt=redact.excerpt("POST", endpoint, request, 200, raw)) from exc
         errors = body.get("errors")
         if errors:
-            raise _graphql_error(errors, body.get("extensions", {}))
+            raise with_excerpt(_graphql_error(errors, body.get("extensions", {})),
+                               redact.excerpt("POST", endpoint, request, 200, raw))
         return body.get("data") or {}
+
+    def endpoint(self) -> str:
+        return f"{self._api_url or 'https://' + self.shop}/admin/api/{API_VERSION}/graphql.json"
 
     def mark_paid(self, order_id: str) -> dict[str, Any]:
         """``orderMarkAsPaid``: records a sale for the outstanding amount; returns the order's new state."""
-        data = self.graphql(ORDER_MARK_AS_PAID, {"input": {"id": order_gid(order_id)}})
+        variables = {"input": {"id": order_gid(order_id)}}
+        data = self.graphql(ORDER_MARK_AS_PAID, variables)
         result = data.get("orderMarkAsPaid") or {}
         errors = result.get("userErrors") or []
         if errors:
             text = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
+            call = {"query": operation_name(ORDER_MARK_AS_PAID), "variables": variables}
             raise Permanent(f"Shopify refused to mark order {order_id} paid: {text}", platform=PLATFORM,
-                            code="userErrors")
+                            code="userErrors", excerpt=redact.excerpt("POST", self.endpoint(), call, 200,
+                                                                      {"data": data}))
         return result.get("order") or {}
 
     def order_summaries_page(self, *, query: str | None, after: str | None,
@@ -150,12 +172,15 @@ class ShopifyClient:
         return order, extra
 
 
-def _http_error(exc: urllib.error.HTTPError) -> Exception:
+def operation_name(query: str) -> str:
+    """``query HubOrder($id: ID!) {…}`` → ``query HubOrder`` (what the excerpt names instead of the document)."""
+    match = _OPERATION.search(query or "")
+    return f"{match.group(1)} {match.group(2) or '(anonymous)'}" if match else "query (anonymous)"
+
+
+def _http_error(exc: urllib.error.HTTPError, body: str | None) -> Exception:
     status = exc.code
-    try:
-        detail = exc.read().decode("utf-8", "replace")[:300]
-    except Exception:  # noqa: BLE001 - the body is only a hint
-        detail = None
+    detail = body[:300] if body else None
     if status == 429:
         retry_after = exc.headers.get("Retry-After") if exc.headers else None
         try:

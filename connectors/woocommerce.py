@@ -13,13 +13,13 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from woocommerce import API
 
-from connectors import jsonmoney
-from connectors.errors import AuthExpired, Permanent, Retryable
+from connectors import jsonmoney, redact
+from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
 
 PLATFORM = "woocommerce"
 PAGE_SIZE = 100          # WooCommerce refuses per_page above 100
@@ -132,13 +132,20 @@ class WooCommerceClient:
             else:
                 response = self._api.delete(endpoint, **kwargs)
         except requests.Timeout as exc:
-            raise Retryable(f"{self.url} did not answer in time", platform=PLATFORM, code="timeout") from exc
+            raise Retryable(f"{self.url} did not answer in time", platform=PLATFORM, code="timeout",
+                            excerpt=self._unanswered(method, endpoint, data, params)) from exc
         except requests.RequestException as exc:
             raise Retryable(f"cannot reach {self.url}: {type(exc).__name__}", platform=PLATFORM,
-                            code="unreachable") from exc
+                            code="unreachable", excerpt=self._unanswered(method, endpoint, data, params)) from exc
         if response.status_code < 300 or (response.status_code == 404 and missing_ok):
             return response
-        raise _error(response, self.url)
+        raise with_excerpt(_error(response, self.url), response_excerpt(response))
+
+    def _unanswered(self, method: str, endpoint: str, data: dict[str, Any] | None,
+                    params: dict[str, Any] | None) -> dict[str, Any]:
+        """The excerpt of a call that got no answer (no signature in it: the URL is rebuilt unsigned)."""
+        url = f"{self.url}/wp-json/wc/v3/{endpoint}" + (f"?{urlencode(params)}" if params else "")
+        return redact.excerpt(method, url, data, None, None)
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
@@ -147,7 +154,15 @@ class WooCommerceClient:
         except ValueError as exc:
             raise Retryable(f"the store answered HTTP {response.status_code} with a body that is not JSON "
                             "(a caching plugin or maintenance page?)", platform=PLATFORM,
-                            code="not_json", status=response.status_code) from exc
+                            code="not_json", status=response.status_code,
+                            excerpt=response_excerpt(response)) from exc
+
+
+def response_excerpt(response: requests.Response) -> dict[str, Any]:
+    """The redacted excerpt of the call behind ``response`` (its request as sent: method, URL, body)."""
+    sent = response.request
+    return redact.excerpt(sent.method if sent else None, sent.url if sent else response.url,
+                          sent.body if sent else None, response.status_code, response.content)
 
 
 def _int_header(response: requests.Response, name: str, *, default: int) -> int:

@@ -8,7 +8,7 @@ from flask import Flask, jsonify, redirect, url_for
 from sqlalchemy import text
 
 import webhooks
-from hub import console, woocommerce_auth
+from hub import api, console, oauth, woocommerce_auth
 from hub.runtime import Hub
 
 
@@ -20,7 +20,9 @@ def create_app(hub: Hub | None = None) -> Flask:
     app.extensions["o2c"] = hub
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(woocommerce_auth.bp)  # /connect/woocommerce/…: the key exchange
+    app.register_blueprint(oauth.bp)  # /connect/shopify|quickbooks|hubspot: OAuth
     console.init_app(app, hub)
+    api.init_app(app)  # /api/v1: bearer tokens, no session
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202

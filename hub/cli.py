@@ -19,19 +19,45 @@ from hub.cli_base import _Fail, _hub, main
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)
-def serve(host: str, port: int) -> None:
-    """Serve the web app (webhooks, health, status page); in embedded mode also run the jobs."""
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="gunicorn worker processes (default: 2 × cores + 1).")
+@click.option("--dev", is_flag=True, help="Use werkzeug's development server (one process) instead of gunicorn.")
+def serve(host: str, port: int, workers: int | None, dev: bool) -> None:
+    """Serve the web app (webhooks, health, console) under gunicorn, or werkzeug with --dev. Embedded mode: the
+    jobs run in one job process beside the web workers (see hub.gunicorn_app); scale-out: in `o2c worker`."""
+    logging.getLogger("o2c").setLevel(logging.INFO)
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError:
+        dev = True
+    if not dev:
+        from hub.gunicorn_app import default_workers
+        from hub.gunicorn_app import serve as serve_gunicorn
+
+        count = workers or default_workers()
+        click.echo(f"O2C Hub serving on http://{host}:{port} under gunicorn with {count} workers "
+                   f"({'scale-out: jobs go to rq' if _scale_out() else 'embedded: jobs run in one job process'})")
+        try:
+            serve_gunicorn(host, port, count)
+        except Exception as exc:  # configuration or database trouble: say it in one line
+            raise _Fail(f"cannot serve: {exc}") from exc
+        return
     from werkzeug.serving import run_simple
 
     from hub.app import create_app
 
-    logging.getLogger("o2c").setLevel(logging.INFO)
     hub = _hub()
     app = create_app(hub)
     hub.dispatcher.sweep()  # embedded: starts the runner and picks up what was left
     click.echo(f"O2C Hub serving on http://{host}:{port} "
                f"({'scale-out: jobs go to rq' if hub.settings.scale_out else 'embedded: jobs run in-process'})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _scale_out() -> bool:
+    from hub.settings import Settings
+
+    return Settings.from_env().scale_out
 
 
 @main.command()
@@ -179,7 +205,7 @@ def disconnect_command(connection_id: int) -> None:
 
 
 
-from hub import cli_books, cli_connect_links, cli_syncs, cli_users  # noqa: E402,F401 - register their commands on ``main``
+from hub import cli_books, cli_connect_links, cli_keys, cli_syncs, cli_tokens, cli_users  # noqa: E402,F401 - register their commands on ``main``
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

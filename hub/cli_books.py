@@ -162,9 +162,10 @@ def reconcile_command(merchant_ref: str, since: Any, as_json: bool, resync: bool
 @click.option("--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="YYYY-MM-DD (inclusive)")
 @click.option("--until", default=None, type=click.DateTime(formats=["%Y-%m-%d"]), help="YYYY-MM-DD (inclusive)")
 @click.option("--wait/--no-wait", default=True,
-              help="Wait until every queued order is synced (embedded mode always runs them here).")
+              help="Sync the orders here in batches (the default; embedded mode always does); --no-wait "
+                   "queues one run per order for the `o2c worker` processes instead.")
 def backfill_command(merchant_ref: str, since: Any, until: Any, wait: bool) -> None:
-    """Import the orders created since a date from every connected store (resumable)."""
+    """Import the orders created since a date from every connected store, in batches (resumable)."""
     import time
 
     from tqdm import tqdm
@@ -179,18 +180,28 @@ def backfill_command(merchant_ref: str, since: Any, until: Any, wait: bool) -> N
     embedded = not hub.settings.scale_out
     bar = tqdm(desc="orders synced", unit="order", total=0, file=sys.stderr, dynamic_ncols=True,
                disable=None)
+    batched = wait or embedded  # sync here in batches from the listed orders; else queue for the workers
+
+    def listed(count: int, total: int | None) -> None:
+        bar.total = max(total or 0, count)
+        bar.refresh()
+
     try:
         result = backfill(hub, merchant_id, since.date(), until.date() if until else None,
-                          on_run=hub.dispatcher.dispatch)
+                          on_run=None if batched else hub.dispatcher.dispatch, batched=batched, on_page=listed,
+                          on_synced=bar.update)
     except LookupError as exc:
         raise _Fail(str(exc)) from exc
     except Exception as exc:  # the store is unreachable, the keys were revoked, …: resumable, say why
         raise _Fail(f"backfill stopped (run it again to resume): {exc}") from exc
     ids = result.run_ids or []
-    bar.total = len(ids)
-    bar.refresh()
     counts: dict[str, int] = {}
-    if ids and (wait or embedded):
+    if batched:
+        for status in (result.statuses or {}).values():
+            counts[status] = counts.get(status, 0) + 1
+    elif ids and wait:
+        bar.total = len(ids)
+        bar.refresh()
         done = 0
         while True:
             counts = counts_for_runs(hub.sessions, ids)

@@ -20,8 +20,8 @@ def syncs() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True)
 def syncs_list(merchant_ref: str | None, status: str | None, limit: int | None, as_json: bool) -> None:
+    from hub.api.service import RunQuery, find_runs
     from hub.merchants import NotFound, find_merchant
-    from sync.status import list_runs
 
     hub = _hub()
     with hub.session() as s:
@@ -31,7 +31,7 @@ def syncs_list(merchant_ref: str | None, status: str | None, limit: int | None, 
                 merchant_id = find_merchant(s, merchant_ref).id
             except NotFound as exc:
                 raise _Fail(str(exc)) from exc
-        rows = list_runs(s, merchant_id=merchant_id, status=status, limit=limit)
+        rows, _ = find_runs(s, RunQuery(merchant=merchant_id, status=status), limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -47,11 +47,11 @@ def syncs_list(merchant_ref: str | None, status: str | None, limit: int | None, 
 @click.argument("run_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 def syncs_show(run_id: int, as_json: bool) -> None:
-    from sync.status import run_detail
+    from hub.api.service import run_view
 
     hub = _hub()
     with hub.session() as s:
-        detail = run_detail(s, run_id)
+        detail = run_view(s, run_id)
     if detail is None:
         raise _Fail(f"no sync run {run_id}")
     if as_json:
@@ -78,11 +78,8 @@ def syncs_show(run_id: int, as_json: bool) -> None:
 @click.option("--wait/--no-wait", default=True,
               help="Embedded mode: run them now and wait (default), or leave them to a running serve/worker.")
 def syncs_retry(run_ids: tuple[int, ...], failed: bool, merchant_ref: str | None, wait: bool) -> None:
-    from sqlalchemy import select
-
+    from hub.api.service import RunQuery, failed_run_ids, retry_runs, visible_run
     from hub.merchants import NotFound, find_merchant
-    from hub.models import SyncRun
-    from sync import runs
     from sync.dispatch import EmbeddedRunner
 
     if bool(run_ids) == failed:
@@ -91,27 +88,23 @@ def syncs_retry(run_ids: tuple[int, ...], failed: bool, merchant_ref: str | None
     ids = list(run_ids)
     if failed:
         with hub.session() as s:
-            q = select(SyncRun.id).where(SyncRun.status == "failed")
+            query = RunQuery()
             if merchant_ref:
                 try:
-                    q = q.where(SyncRun.merchant_id == find_merchant(s, merchant_ref).id)
+                    query.merchant = find_merchant(s, merchant_ref).id
                 except NotFound as exc:
                     raise _Fail(str(exc)) from exc
-            ids = list(s.scalars(q))
+            ids = failed_run_ids(s, query)
     else:
         with hub.session() as s:
-            missing = [i for i in ids if s.get(SyncRun, i) is None]
+            missing = [i for i in ids if visible_run(s, i) is None]
         if missing:
             raise _Fail(f"no sync run {', '.join(map(str, missing))}")
-    changed = runs.requeue(hub.sessions, ids)
-    if hub.settings.scale_out:
-        for run_id in changed:
-            hub.dispatcher.dispatch(run_id)
-    elif wait:  # embedded: run them here and now
+    # scale-out: to the queue; embedded: here and now when waiting, else to a running serve/worker's sweeper
+    changed = retry_runs(hub, ids, "cli", dispatch=hub.settings.scale_out or wait)
+    if not hub.settings.scale_out and wait:
         runner = hub.dispatcher
         assert isinstance(runner, EmbeddedRunner)
-        for run_id in changed:
-            runner.dispatch(run_id)
         runner.wait_idle(timeout=600)
         runner.sweep()
         runner.wait_idle(timeout=600)

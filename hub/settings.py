@@ -50,6 +50,15 @@ class Settings:
     embedded_threads: int
     http_timeout: float
     catchup_interval: float = 300.0
+    # alerts (hub/alerts.py): a webhook and/or e-mail over SMTP; none configured means no alerts
+    alert_webhook_url: str | None = None
+    alert_email_to: tuple[str, ...] = ()
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    smtp_starttls: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -88,6 +97,14 @@ class Settings:
             embedded_threads=int(_float("O2C_EMBEDDED_THREADS", 4)),
             http_timeout=_float("O2C_HTTP_TIMEOUT", 30.0),
             catchup_interval=_float("O2C_CATCHUP_INTERVAL", 300.0),
+            alert_webhook_url=_env("O2C_ALERT_WEBHOOK_URL"),
+            alert_email_to=tuple(a.strip() for a in (_env("O2C_ALERT_EMAIL_TO") or "").split(",") if a.strip()),
+            smtp_host=_env("O2C_SMTP_HOST"),
+            smtp_port=int(_float("O2C_SMTP_PORT", 25)),
+            smtp_user=_env("O2C_SMTP_USER"),
+            smtp_password=_env("O2C_SMTP_PASSWORD"),
+            smtp_from=_env("O2C_SMTP_FROM"),
+            smtp_starttls=(_env("O2C_SMTP_STARTTLS") or "0").lower() in ("1", "true", "yes", "on"),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

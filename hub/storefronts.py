@@ -106,6 +106,9 @@ def disconnect(hub: Hub, connection_id: int) -> Connection:
                 client.delete_webhook(int(hook_id))
             except ConnectorError as exc:  # the store may be gone: disconnecting must still work
                 log.warning("could not remove webhook %s from %s: %s", hook_id, settings.get("url"), exc)
+    if platform in ("quickbooks", "hubspot") and secrets:
+        from hub.oauth import revoke  # the grant dies at the platform too (best effort: never blocks)
+        revoke(hub, platform, secrets)
     with hub.session() as s:
         conn = s.get(Connection, connection_id)
         assert conn is not None

@@ -5,7 +5,8 @@ Served paths (as ``hubspot-api-client`` 12 calls them): ``POST /crm/v3/objects/c
 ``POST /crm/v3/objects/contacts/batch/upsert|read``, ``POST /crm/v3/objects/contacts/search`` (sees a
 contact only ``search_delay`` seconds after it was created, like HubSpot's lagging index) and
 ``POST /oauth/v1/token`` (form; ``refresh_token`` and ``authorization_code`` grants; HubSpot refresh
-tokens do not rotate).
+tokens do not rotate), ``GET /oauth/v1/access-tokens/{token}`` (the token's hub id) and
+``DELETE /oauth/v1/refresh-tokens/{token}``.
 
 Bearer tokens come from the base-class registry (``sim.issue_token(hub_id, expires_in=1800)``). Each
 account (portal) has a rolling rate limit (``rate_limit`` requests per ``rate_interval`` seconds, 100
@@ -135,6 +136,9 @@ class HubSpotSimulator(SimulatedPlatform):
         for path, endpoint, view, methods in rules:
             self.app.add_url_rule(path, endpoint, self._guarded(view), methods=methods)
         self.app.add_url_rule("/oauth/v1/token", "token", self._r_token, methods=["POST"])
+        self.app.add_url_rule("/oauth/v1/access-tokens/<token>", "token_info", self._r_token_info)
+        self.app.add_url_rule("/oauth/v1/refresh-tokens/<token>", "refresh_token_delete",
+                              self._r_refresh_delete, methods=["DELETE"])
 
     def _json(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers or {})
@@ -393,6 +397,29 @@ class HubSpotSimulator(SimulatedPlatform):
         access = self.issue_token(hub, self.access_token_lifetime)
         return self._json({"token_type": "bearer", "refresh_token": refresh, "access_token": access,
                            "expires_in": int(self.access_token_lifetime)})
+
+
+    def _r_token_info(self, token: str) -> Response:
+        """``GET /oauth/v1/access-tokens/{token}``: which account (hub id) and app a live token is for."""
+        with self.lock:
+            entry = self.tokens.get(token)
+            hub = self.token_account(token)
+        if entry is None or hub is None:
+            return self._json({"status": "error", "message": "The access token is invalid or has expired",
+                               "correlationId": str(uuid.uuid4()), "category": "EXPIRED_AUTHENTICATION"}, 401)
+        left = 0 if entry.expires_at is None else max(0, int(entry.expires_at - time.monotonic()))
+        return self._json({"token": token, "user": f"owner@{hub}.example.com", "hub_domain": f"{hub}.example.com",
+                           "scopes": ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write"],
+                           "hub_id": int(hub) if hub.isdigit() else hub, "app_id": 1000, "expires_in": left,
+                           "user_id": 1, "token_type": "access"})
+
+    def _r_refresh_delete(self, token: str) -> Response:
+        """``DELETE /oauth/v1/refresh-tokens/{token}``: the refresh token stops working (204)."""
+        with self.lock:
+            if self.refresh_tokens.pop(token, None) is None:
+                return self._json({"status": "error", "message": "refresh token not found",
+                                   "correlationId": str(uuid.uuid4())}, 404)
+        return Response(status=204)
 
 
 def _filter(contact: dict[str, Any], f: dict[str, Any]) -> bool:

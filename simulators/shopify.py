@@ -7,7 +7,9 @@ the shop (``sim.issue_token(shop_domain)``).
 
 Root fields served: ``order(id)``, ``orders(first, after, last, before, query, sortKey, reverse)``
 (query filters ``updated_at:`` / ``created_at:`` with ``>= > <= < =``, ``financial_status:``, ``name:``,
-``status:``), ``shop``; mutation ``orderMarkAsPaid``. Anything else resolves to null.
+``status:``), ``shop``, ``webhookSubscriptions``; mutations ``orderMarkAsPaid`` and
+``webhookSubscriptionCreate``. Anything else resolves to null. The app's OAuth endpoints
+(``/admin/oauth/authorize``, ``/admin/oauth/access_token``) and uninstalls: ``simulators.shopify_oauth``.
 
 Cost and throttling: every response carries ``extensions.cost``. The requested cost counts 1 per object
 that has an identity (a type with an ``id`` field; plain values such as money bags, tax lines and page
@@ -46,6 +48,7 @@ from graphql.language import (
 )
 
 from simulators.base import SimulatedPlatform
+from simulators.shopify_oauth import ShopifyAppControls, sign_query
 from simulators.shopify_orders import ShopifyOrder, connection, decode_cursor, encode_cursor, money_bag
 
 API_VERSION = "2025-01"
@@ -255,8 +258,9 @@ class _Bucket:
         return self.available
 
 
-class ShopifySimulator(SimulatedPlatform):
-    """Shops (by ``myshopify`` domain), their orders and a GraphQL endpoint over them."""
+class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
+    """Shops (by ``myshopify`` domain), their orders, a GraphQL endpoint over them, and the app's OAuth
+    and webhook subscriptions (``simulators.shopify_oauth``)."""
 
     name = "shopify"
 
@@ -269,6 +273,7 @@ class ShopifySimulator(SimulatedPlatform):
         self.orders: dict[str, dict[int, ShopifyOrder]] = {}
         self.buckets: dict[str, _Bucket] = {}
         self.schema = admin_schema()
+        self._reset_app()
         super().__init__(latency)
 
     # -- test controls -------------------------------------------------------------------------
@@ -282,6 +287,7 @@ class ShopifySimulator(SimulatedPlatform):
             self.faults.clear()
             self.calls.clear()
             self.maximum_available, self.restore_rate = self._initial_throttle
+            self._reset_app()
 
     def add_shop(self, domain: str, *, currency: str = "USD", name: str | None = None) -> str:
         with self.lock:
@@ -349,6 +355,7 @@ class ShopifySimulator(SimulatedPlatform):
     # -- routes --------------------------------------------------------------------------------
     def register_routes(self) -> None:
         self.app.add_url_rule(GRAPHQL_PATH, "graphql", self._graphql, methods=["POST"])
+        self.register_app_routes()   # OAuth: simulators.shopify_oauth
 
     def _json(self, body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body), status=status, mimetype="application/json")
@@ -408,11 +415,13 @@ class ShopifySimulator(SimulatedPlatform):
     # -- resolvers -----------------------------------------------------------------------------
     def _root(self, domain: str, op: OperationDefinitionNode) -> dict[str, Any]:
         if op.operation.value == "mutation":
-            return {"orderMarkAsPaid": lambda info, input: self._mark_paid(domain, input)}
+            return {"orderMarkAsPaid": lambda info, input: self._mark_paid(domain, input),
+                    **self.app_mutation_fields(domain)}
         return {
             "shop": dict(self.shops[domain]),
             "order": lambda info, id: self._order(domain, id),
             "orders": lambda info, **args: self._orders(domain, **args),
+            **self.app_query_fields(domain),
         }
 
     def _find(self, domain: str, gid: str) -> ShopifyOrder | None:
@@ -468,5 +477,5 @@ class ShopifySimulator(SimulatedPlatform):
             return {"order": order.graphql(), "userErrors": []}
 
 
-__all__ = ["API_VERSION", "GRAPHQL_PATH", "ShopifySimulator", "admin_schema", "money_bag", "sign_webhook",
-           "webhook_headers"]
+__all__ = ["API_VERSION", "GRAPHQL_PATH", "ShopifySimulator", "admin_schema", "money_bag", "sign_query",
+           "sign_webhook", "webhook_headers"]

@@ -22,13 +22,17 @@ from connectors.hubspot import HubSpotClient
 from connectors.quickbooks import QuickBooksClient
 from connectors.shopify import ShopifyClient
 from connectors.woocommerce import WooCommerceClient
+from hub import alerts
 from hub.models import Connection, utcnow
+from hub.oauth import logscrub
 from sync import locks
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
 log = logging.getLogger("o2c.accounts")
+REFRESH_AHEAD = timedelta(minutes=5)   # an access token this close to expiry is refreshed before use
+logscrub.install()                      # the SDKs' DEBUG logs never show a token
 
 
 class NeedsReconnect(ConnectorError):
@@ -64,7 +68,8 @@ class Accounts:
         conn = self.require("shopify", shop)
         return _Refreshing(self, conn, lambda sec: ShopifyClient(
             conn.account, sec["access_token"], api_url=self.hub.settings.shopify_api_url,
-            timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)), refresh=None)  # type: ignore[return-value]
+            timeout=self.hub.settings.http_timeout, throttle=self._throttle(conn)),
+            refresh=lambda sec: self._refresh_shopify(conn.account, sec))  # type: ignore[return-value]
 
     def woocommerce(self, connection_id: int | None = None) -> WooCommerceClient:
         """The store of ``connection_id`` (a merchant may have several), else the merchant's only one."""
@@ -120,6 +125,21 @@ class Accounts:
         return ({**secrets, "access_token": tokens.access_token, "refresh_token": tokens.refresh_token},
                 tokens.expires_in)
 
+    def _refresh_shopify(self, shop: str, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """An expiring offline token's refresh; a classic token (no refresh token) cannot be refreshed."""
+        from hub.oauth.shopify_api import refresh_token
+
+        st = self.hub.settings
+        if not (st.shopify_api_key and st.shopify_api_secret and secrets.get("refresh_token")):
+            raise AuthExpired("Shopify refused the access token and no refresh is possible (a classic token, or "
+                              "SHOPIFY_API_KEY/SECRET missing): reinstall the app", platform="shopify",
+                              code="no_refresh")
+        tokens = refresh_token(shop, secrets["refresh_token"], api_url=st.shopify_api_url,
+                               client_id=st.shopify_api_key, client_secret=st.shopify_api_secret,
+                               timeout=st.http_timeout)
+        return ({**secrets, "access_token": tokens.access_token, "refresh_token": tokens.refresh_token},
+                tokens.expires_in or 3600)
+
     def _refresh_hubspot(self, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
         st = self.hub.settings
         if not (st.hubspot_client_id and st.hubspot_client_secret and secrets.get("refresh_token")):
@@ -167,6 +187,7 @@ class Accounts:
                 row.status_reason = reason[:500]
                 s.commit()
         log.warning("connection %s needs reconnecting: %s", connection_id, reason)
+        alerts.needs_reconnect(self.hub, connection_id)  # never raises; nothing to do without alert targets
 
 
 class _Refreshing:
@@ -179,6 +200,13 @@ class _Refreshing:
         self._build = build
         self._refresh = refresh
         self._secrets = accounts.hub.secrets.decrypt(conn.secrets)
+        expires = conn.token_expires_at
+        if refresh is not None and expires is not None and expires <= utcnow() + REFRESH_AHEAD:
+            try:  # about to expire: refresh now (once, under the lock) rather than on a 401
+                self._secrets = accounts.refresh(conn, self._secrets.get("access_token"), refresh)
+            except Retryable as exc:  # the token still works for a while: use it, refresh next time
+                log.warning("could not refresh the %s token of connection %s ahead of expiry: %s", conn.platform,
+                            conn.id, exc)
         self._client = build(self._secrets)
 
     def __getattr__(self, name: str) -> Any:

@@ -1,15 +1,27 @@
 """Backfill: import a merchant's historical orders from each connected store.
 
-The store's order list is walked page by page; each order not yet invoiced (or changed since) gets an
-order sync run, exactly as a webhook would give it, so a backfill running while webhooks flow creates
-nothing twice (runs absorb each other and every step is idempotent). After each page the position is
-stored on the connection (``settings["backfill"]``), so an interrupted backfill resumes where it
-stopped when run again with the same dates.
+The store's order list is walked page by page. Each order not yet invoiced (or changed since) gets an
+order sync run, exactly as a webhook would give it, so ``o2c syncs list`` shows it and a backfill running
+while webhooks flow creates nothing twice (runs absorb each other, each run is claimed by one worker, and
+every step is idempotent).
+
+Two ways to carry the runs out:
+
+* ``batched=True`` (what ``o2c backfill`` does): the pages ask for whole orders (Shopify
+  ``ORDERS_FULL_PAGE_QUERY``; WooCommerce's list returns whole orders anyway), and every ``GROUP`` orders the
+  runs are claimed here and synced together by the batch pipeline (``sync.batch``) from the orders the
+  listing returned — no call per order. A run someone else already claimed is left alone.
+* otherwise the runs are handed to ``on_run`` (e.g. dispatched to ``o2c worker`` processes).
+
+After each page (batched: each group, once synced) the position is stored on the connection
+(``settings["backfill"]``), so an interrupted backfill resumes where it stopped when run again with the
+same dates; runs an interrupted backfill left behind are claimed again when their lease has run out.
 """
 
 from __future__ import annotations
 
 import logging
+import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,7 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from hub.models import Binding, Connection, SyncRun
+from connectors.errors import Retryable
+from connectors.shopify_bulk_queries import FULL_PAGE_SIZE, ORDERS_FULL_PAGE_QUERY, truncated
+from hub.models import Binding, Connection, SyncRun, utcnow
+from mappings.model import Order
+from mappings.shopify import order_from_graphql
+from mappings.woocommerce import order_from_rest
 from sync import runs
 from sync.accounts import Accounts
 
@@ -26,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("o2c.backfill")
 STORE_PLATFORMS = ("shopify", "woocommerce")
+GROUP = 120            # orders synced together: 4 full QuickBooks batches of invoices
+LISTING_RETRIES = 8    # a throttled or failing page is asked for again this often before giving up
 
 
 @dataclass
@@ -45,17 +64,20 @@ class BackfillResult:
     up_to_date: int = 0
     resumed: bool = False
     run_ids: list[int] | None = None
+    statuses: dict[int, str] | None = None   # batched: each run's status after its batch
 
 
 def backfill(hub: Hub, merchant_id: int, since: date, until: date | None = None, *,
              on_run: Callable[[int], None] | None = None,
-             on_page: Callable[[int, int | None], None] | None = None) -> BackfillResult:
-    """Queue an order sync for every order created in [since, until] in each of the merchant's stores.
+             on_page: Callable[[int, int | None], None] | None = None,
+             batched: bool = False, on_synced: Callable[[int], None] | None = None) -> BackfillResult:
+    """Open an order sync for every order created in [since, until] in each of the merchant's stores.
 
-    ``on_run(run_id)`` is called for each run queued (e.g. to dispatch it); ``on_page(listed, total)``
+    ``batched``: sync them here with the batch pipeline (``on_synced(n)`` after each group of ``n``);
+    else ``on_run(run_id)`` is called for each run opened (e.g. to dispatch it). ``on_page(listed, total)``
     after each page (``total`` when the store tells it).
     """
-    result = BackfillResult(run_ids=[])
+    result = BackfillResult(run_ids=[], statuses={})
     with hub.session() as s:
         conns = list(s.scalars(select(Connection).where(
             Connection.merchant_id == merchant_id, Connection.platform.in_(STORE_PLATFORMS),
@@ -70,6 +92,9 @@ def backfill(hub: Hub, merchant_id: int, since: date, until: date | None = None,
         resume = state.get("cursor") if (not state.get("done") and state.get("since") == key["since"]
                                          and state.get("until") == key["until"]) else None
         result.resumed |= resume is not None
+        if batched:
+            _sync_store(hub, accounts, conn, key, since, until, resume, result, on_page, on_synced)
+            continue
         pages = (_shopify_pages(accounts, conn, since, until, resume) if conn.platform == "shopify"
                  else _woocommerce_pages(accounts, conn, since, until, resume))
         for orders, cursor, total in pages:
@@ -85,19 +110,161 @@ def backfill(hub: Hub, merchant_id: int, since: date, until: date | None = None,
     return result
 
 
+Loader = Callable[[], Order | None]
+
+
+def _sync_store(hub: Hub, accounts: Accounts, conn: Connection, key: dict[str, Any], since: date,
+                until: date | None, resume: Any, result: BackfillResult,
+                on_page: Callable[[int, int | None], None] | None,
+                on_synced: Callable[[int], None] | None) -> None:
+    from sync.batch import run_batch
+
+    pages = _prefetched(_shopify_full_pages(accounts, conn, since, until, resume) if conn.platform == "shopify"
+                        else _woocommerce_full_pages(accounts, conn, since, until, resume))
+    group: list[tuple[Listed, Loader]] = []
+    cursor: Any = resume
+    for page, cursor, total in pages:
+        group.extend(page)
+        result.listed += len(page)
+        if on_page:
+            on_page(result.listed, total)
+        if len(group) < GROUP and cursor is not None:
+            continue
+        by_source = {listed.id: loader for listed, loader in group}
+        claim = queue_orders(hub, conn, [listed for listed, _ in group], result, include_waiting=True)
+        done = run_batch(hub, claim, {run_id: by_source[source] for run_id, source in _sources(hub, claim)})
+        assert result.statuses is not None
+        result.statuses.update(done.statuses)
+        _save_state(hub, conn.id, {**key, "cursor": cursor, "done": cursor is None,
+                                   "at": datetime.now(UTC).isoformat(timespec="seconds")})
+        if on_synced:
+            on_synced(len(done.statuses) + len(done.not_due) + len(done.deferred))
+        group = []
+    if cursor is None:
+        _save_state(hub, conn.id, {**key, "cursor": None, "done": True,
+                                   "at": datetime.now(UTC).isoformat(timespec="seconds")})
+
+
+def _prefetched(pages: Iterator[Any], depth: int = 3 * GROUP // FULL_PAGE_SIZE) -> Iterator[Any]:
+    """The pages, listed by a thread ahead of the caller (up to ``depth`` pages), so that listing the store
+    and syncing into QuickBooks each go at their own platform's pace instead of taking turns."""
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        q.put(("page", page), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="o2c-backfill-list", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def _sources(hub: Hub, run_ids: list[int]) -> list[tuple[int, str]]:
+    if not run_ids:
+        return []
+    with hub.session() as s:
+        return [(r[0], r[1]) for r in s.execute(select(SyncRun.id, SyncRun.source_id).where(SyncRun.id.in_(run_ids)))]
+
+
+def _with_retries(fetch: Callable[[], Any]) -> Any:
+    """A listing call, asked again after a throttle or a transient failure (the wait the platform asks for)."""
+    for attempt in range(LISTING_RETRIES):
+        try:
+            return fetch()
+        except Retryable as exc:
+            if attempt == LISTING_RETRIES - 1:
+                raise
+            clock.sleep(min(60.0, exc.retry_after or 2.0 ** attempt))
+    raise AssertionError("unreachable")
+
+
+def _shopify_full_pages(accounts: Accounts, conn: Connection, since: date, until: date | None,
+                        cursor: Any) -> Iterator[tuple[list[tuple[Listed, Loader]], Any, int | None]]:
+    query = _shopify_query(since, until)
+    client = accounts.shopify(conn.account)
+    after = cursor if isinstance(cursor, str) else None
+    while True:
+        data = _with_retries(lambda after=after: client.graphql(
+            ORDERS_FULL_PAGE_QUERY, {"first": FULL_PAGE_SIZE, "after": after, "query": query}))
+        orders = data.get("orders") or {}
+        info = orders.get("pageInfo") or {}
+        after = info.get("endCursor") if info.get("hasNextPage") else None
+        yield [(listed_from_shopify(n), _shopify_loader(client, n)) for n in orders.get("nodes") or []], after, None
+        if after is None:
+            return
+
+
+def _shopify_loader(client: Any, node: dict[str, Any]) -> Loader:
+    def load() -> Order | None:
+        if not truncated(node):
+            return order_from_graphql(node)
+        fetched = client.fetch_order(str(node.get("legacyResourceId")))  # too many lines for a page
+        return None if fetched is None else order_from_graphql(*fetched)
+    return load
+
+
+def _woocommerce_full_pages(accounts: Accounts, conn: Connection, since: date, until: date | None,
+                            cursor: Any) -> Iterator[tuple[list[tuple[Listed, Loader]], Any, int | None]]:
+    start, end = _bounds(since, until)
+    client = accounts.woocommerce(conn.id)
+    page = cursor if isinstance(cursor, int) and cursor > 0 else 1
+    while True:
+        result = _with_retries(lambda page=page: client.orders_page(
+            page, after=start.strftime("%Y-%m-%dT%H:%M:%S"), before=end.strftime("%Y-%m-%dT%H:%M:%S") if end else None))
+        more = page < result.total_pages and bool(result.orders)
+        listed = [(listed_from_woocommerce(o), (lambda o=o: order_from_rest(o))) for o in result.orders if o.get("id")]
+        yield listed, (page + 1 if more else None), result.total
+        if not more:
+            return
+        page += 1
+
+
 def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: BackfillResult, *,
-                 trigger: str = "backfill") -> list[int]:
-    """Open an order run for each listed order not invoiced yet or changed since (the caller dispatches)."""
+                 trigger: str = "backfill", include_waiting: bool = False) -> list[int]:
+    """Open an order run for each listed order not invoiced yet or changed since (the caller dispatches).
+    ``include_waiting``: also return the runs already waiting for these orders (pending, retrying, or
+    running with a lapsed lease), for a caller that claims them itself; a run whose worker is alive is
+    left alone."""
     ids = []
+    waiting: list[int] = []
     with hub.session() as s:
         synced = {b.source_id: b.updated_at for b in s.scalars(select(Binding).where(
             Binding.merchant_id == conn.merchant_id, Binding.source_platform == conn.platform,
             Binding.source_type == "order", Binding.target_type == "invoice",
             Binding.source_id.in_([o.id for o in orders])))}
-        busy = set(s.scalars(select(SyncRun.source_id).where(
+        open_runs = list(s.execute(select(SyncRun.source_id, SyncRun.id).where(
             SyncRun.merchant_id == conn.merchant_id, SyncRun.kind == "order",
             SyncRun.source_platform == conn.platform, SyncRun.status.in_(("pending", "running", "retrying")),
             SyncRun.source_id.in_([o.id for o in orders]))))
+        busy = {r[0] for r in open_runs}
+        if include_waiting:
+            due = set(s.scalars(select(SyncRun.id).where(
+                SyncRun.id.in_([r[1] for r in open_runs]), runs.due_clause(utcnow()))))
+            waiting = [r[1] for r in open_runs if r[1] in due]
         for o in orders:
             if o.id in busy:  # a sync of it is under way and pulls the order fresh anyway
                 result.up_to_date += 1
@@ -115,7 +282,7 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
     result.queued += len(ids)
     assert result.run_ids is not None
     result.run_ids.extend(ids)
-    return ids
+    return ids + waiting
 
 
 def _save_state(hub: Hub, connection_id: int, state: dict[str, Any]) -> None:
@@ -132,12 +299,17 @@ def _bounds(since: date, until: date | None) -> tuple[datetime, datetime | None]
     return start, end
 
 
-def _shopify_pages(accounts: Accounts, conn: Connection, since: date, until: date | None,
-                   cursor: Any) -> Iterator[tuple[list[Listed], Any, int | None]]:
+def _shopify_query(since: date, until: date | None) -> str:
     start, end = _bounds(since, until)
     query = f"created_at:>='{start:%Y-%m-%dT%H:%M:%SZ}'"
     if end:
         query += f" created_at:<'{end:%Y-%m-%dT%H:%M:%SZ}'"
+    return query
+
+
+def _shopify_pages(accounts: Accounts, conn: Connection, since: date, until: date | None,
+                   cursor: Any) -> Iterator[tuple[list[Listed], Any, int | None]]:
+    query = _shopify_query(since, until)
     client = accounts.shopify(conn.account)
     after = cursor if isinstance(cursor, str) else None
     while True:

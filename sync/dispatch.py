@@ -1,8 +1,10 @@
 """Getting runs to a worker: rq on Redis (scale-out) or an in-process thread pool (embedded).
 
-Both run the same job function, ``sync.jobs.run_sync``. Dispatch is only a hint: the database is the
-source of truth, and the sweeper re-dispatches any run that is due or whose worker died, so a lost
-queue message delays a sync but never loses it.
+Both run the same job function, ``sync.microbatch.run``: with ``O2C_BATCH_WINDOW`` > 0 (the default, 0.5 s)
+the order runs of one merchant that arrive within the window are drained together by one batch job
+(``sync.batch``); otherwise, and for other kinds of runs, ``sync.jobs.run_sync`` works on one run. Dispatch
+is only a hint: the database is the source of truth, and the sweeper re-dispatches any run that is due or
+whose worker died, so a lost queue message delays a sync but never loses it.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ class EmbeddedRunner:
         self._pool.submit(self._run, run_id)
 
     def _run(self, run_id: int) -> None:
-        from sync.jobs import run_sync
+        from sync.microbatch import run
 
         try:
-            run_sync(run_id, hub=self.hub)
+            run(run_id, hub=self.hub)
         except Exception:  # noqa: BLE001 - the job records its own failures; never kill the pool
             log.exception("job for run %s crashed", run_id)
         finally:
@@ -92,7 +94,7 @@ class EmbeddedRunner:
 
 
 class RQDispatcher:
-    """Enqueues ``sync.jobs.run_job`` on an rq queue; ``o2c worker`` processes run it."""
+    """Enqueues ``sync.microbatch.run_job`` on an rq queue; ``o2c worker`` processes run it."""
 
     def __init__(self, hub: Hub) -> None:
         from redis import Redis
@@ -103,7 +105,7 @@ class RQDispatcher:
         self.queue = Queue(hub.settings.queue_name, connection=self.redis)
 
     def dispatch(self, run_id: int) -> None:
-        self.queue.enqueue("sync.jobs.run_job", run_id, job_id=job_id(run_id),
+        self.queue.enqueue("sync.microbatch.run_job", run_id, job_id=job_id(run_id),
                            result_ttl=60, failure_ttl=86400,
                            job_timeout=max(600, int(self.hub.settings.run_lease_seconds * 20)))
 

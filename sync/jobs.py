@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 
 from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
+from hub import alerts
 from hub.models import SyncRun, SyncStep, utcnow
 from mappings.model import MappingError
 from sync import locks, runs
@@ -88,11 +89,12 @@ def run_sync(run_id: int, *, hub: Hub) -> str:
     keeper.start()
     recorder = StepRecorder(hub, run)
     try:
-        return _execute(hub, run, recorder)
+        status = _execute(hub, run, recorder)
     finally:
         stop.set()
         keeper.join(timeout=5)
         locks.release(hub.sessions, key, holder)
+    return alerts.after_run(hub, run_id, status)  # alerts when it failed for good (never raises)
 
 
 def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:

@@ -1,5 +1,6 @@
-"""The support console: server-rendered pages to follow sync runs, see why they failed, re-run or skip
-them, preview an order and edit a merchant's mapping rules; every action is written to the audit log.
+"""The support console: server-rendered pages to follow sync runs, see why they failed (with the failing
+call's redacted excerpt), re-run or skip them, resume runs waiting for a reconnect, preview an order and
+edit a merchant's mapping rules; every action is written to the audit log.
 
 ``init_app(app, hub)`` sets up sessions and registers the blueprint.
 """
@@ -8,7 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hub.console import auth, books, failures, pages, runs  # noqa: F401 - they add their routes to ``bp``
+from hub.console import (  # noqa: F401 - they add their routes to ``bp``
+    auth,
+    books,
+    connect_buttons,
+    connections,
+    failures,
+    pages,
+    runs,
+    staff,
+)
 from hub.console.blueprint import bp
 from hub.console.security import configure
 

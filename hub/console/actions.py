@@ -1,13 +1,15 @@
-"""What support does to runs from the console: re-run and skip. Each action writes an audit entry."""
+"""What support does from the console: re-run and skip runs, resume the runs waiting for a reconnect.
+Each action writes an audit entry."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from hub import audit
-from hub.models import SyncRun, utcnow
+from hub.models import Connection, SyncRun, utcnow
 from sync import runs
 
 if TYPE_CHECKING:
@@ -56,3 +58,41 @@ def skip_run(hub: Hub, run_id: int, actor: str, reason: str) -> None:
             raise ActionRefused(f"a {run.status} run cannot be skipped (only {', '.join(SKIPPABLE)} runs)")
         audit.record(s, actor, "run.skip", target_type="run", target_id=run_id, merchant_id=run.merchant_id,
                      detail={"reason": reason, "was": run.status})
+
+
+def waiting_for_reconnect(s: Session, merchant_id: int, platform: str | None = None) -> list[int]:
+    """Ids of the merchant's runs waiting for a reconnect (retrying, error kind auth); with ``platform``,
+    those waiting for that platform (or for an unnamed one)."""
+    q = select(SyncRun.id).where(SyncRun.merchant_id == merchant_id, SyncRun.status == "retrying",
+                                 SyncRun.error_kind == "auth")
+    if platform:
+        q = q.where(or_(SyncRun.error_code.is_(None), SyncRun.error_code == platform,
+                        SyncRun.error_code.startswith(f"{platform}:")))
+    return list(s.scalars(q.order_by(SyncRun.id)))
+
+
+def resume_connection(hub: Hub, connection_id: int, actor: str) -> list[int]:
+    """Make the merchant's runs that wait for a reconnect due now, once the connection is active again
+    (its credentials re-entered by ``o2c connect``); refused, with what to do, while it is not."""
+    with hub.session() as s:
+        conn = s.get(Connection, connection_id)
+        if conn is None:
+            raise ActionRefused(f"no connection {connection_id}")
+        if conn.status != "active":
+            audit.record(s, actor, "connection.resume_refused", target_type="connection", target_id=conn.id,
+                         merchant_id=conn.merchant_id, detail={"platform": conn.platform, "status": conn.status})
+            s.commit()
+            why = f" ({conn.status_reason})" if conn.status_reason else ""
+            raise ActionRefused(
+                f"the {conn.platform} connection {conn.account} is {conn.status.replace('_', ' ')}{why}. "
+                f"The merchant must reconnect it first (o2c connect {conn.platform} {conn.merchant_id} … with "
+                f"new credentials); then resume")
+        detail = {"platform": conn.platform, "account": conn.account, "merchant": conn.merchant_id}
+        ids = waiting_for_reconnect(s, conn.merchant_id)
+        if not ids:
+            audit.record(s, actor, "connection.resume", target_type="connection", target_id=conn.id,
+                         merchant_id=conn.merchant_id, detail={**detail, "runs": [], "requeued": 0, "requested": 0})
+            s.commit()
+            return []
+    return rerun(hub, ids, actor, action="connection.resume", target_type="connection",
+                 target_id=str(connection_id), detail=detail)

@@ -1,6 +1,7 @@
-"""Failed runs grouped by cause: error kind, the platform and its code, and the reason with its ids,
-numbers and amounts replaced by placeholders, so that fifty orders failing for one reason are one row
-with one Re-run button."""
+"""Failed runs grouped by cause: error kind, the platform and its code (``SyncRun.error_code`` when the
+run has one: ``quickbooks:6000`` or the mapping rule at fault), and the reason with its ids, numbers and
+amounts replaced by placeholders, so that fifty orders failing for one reason are one row with one
+Re-run button."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class FailureGroup:
     count: int = 0
     newest_id: int = 0
     newest_reason: str | None = None
-    causes: list[tuple[str | None, str | None]] = field(default_factory=list)   # (error_kind, reason) pairs
+    # (error_kind, error_code, reason) of the runs in the group
+    causes: list[tuple[str | None, str | None, str | None]] = field(default_factory=list)
 
 
 def normalise(reason: str | None) -> str:
@@ -55,39 +57,54 @@ def normalise(reason: str | None) -> str:
     return re.sub("[\ue000-\ue0ff]", lambda m: kept[ord(m.group(0)) - 0xE000], text)
 
 
-def cause_of(error_kind: str | None, reason: str | None) -> tuple[str, str | None, str | None, str]:
-    """(group key, source, code, normalised reason) of one failure."""
+def cause_of(error_kind: str | None, reason: str | None,
+             error_code: str | None = None) -> tuple[str, str | None, str | None, str]:
+    """(group key, source, code, normalised reason) of one failure. ``error_code`` (the run's) is
+    ``platform:code``, a bare platform, or the mapping rule at fault; without it the code is read from the
+    reason's ``(code …)``."""
     prefix = _PREFIX.match(reason or "")
     source = prefix.group(1) if prefix and prefix.group(1) in _SOURCES else None
-    code = _CODE.search(reason or "")
+    found = _CODE.search(reason or "")
+    code = found.group(1) if found else None
+    if error_code:
+        platform, sep, own = error_code.partition(":")
+        if platform in _SOURCES and sep:
+            source, code = platform, own or None
+        elif error_code in _SOURCES:
+            source = error_code
+        else:   # a mapping rule, e.g. ``sku.when_missing``
+            source, code = source or ("mapping" if error_kind == "mapping" else None), error_code
     pattern = normalise(reason)
-    raw = "\x1f".join([error_kind or "", source or "", code.group(1) if code else "", pattern])
-    return hashlib.sha256(raw.encode()).hexdigest()[:16], source, code.group(1) if code else None, pattern
+    raw = "\x1f".join([error_kind or "", error_code or "", source or "", code or "", pattern])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16], source, code, pattern
 
 
 def failure_groups(s: Session, merchant_id: int | None = None) -> list[FailureGroup]:
     """Groups of failed runs, biggest first."""
-    q = (select(SyncRun.error_kind, SyncRun.reason, func.count(), func.max(SyncRun.id))
-         .where(SyncRun.status == "failed").group_by(SyncRun.error_kind, SyncRun.reason))
+    q = (select(SyncRun.error_kind, SyncRun.error_code, SyncRun.reason, func.count(), func.max(SyncRun.id))
+         .where(SyncRun.status == "failed").group_by(SyncRun.error_kind, SyncRun.error_code, SyncRun.reason))
     if merchant_id is not None:
         q = q.where(SyncRun.merchant_id == merchant_id)
     groups: dict[str, FailureGroup] = {}
-    for error_kind, reason, count, newest in s.execute(q):
-        key, source, code, pattern = cause_of(error_kind, reason)
+    for error_kind, error_code, reason, count, newest in s.execute(q):
+        key, source, code, pattern = cause_of(error_kind, reason, error_code)
         group = groups.setdefault(key, FailureGroup(key, error_kind, source, code, pattern))
         group.count += count
-        group.causes.append((error_kind, reason))
+        group.causes.append((error_kind, error_code, reason))
         if newest > group.newest_id:
             group.newest_id, group.newest_reason = newest, reason
     return sorted(groups.values(), key=lambda gr: (-gr.count, -gr.newest_id))
 
 
+def _same(column, value):  # noqa: ANN001, ANN202
+    return column.is_(None) if value is None else column == value
+
+
 def group_run_ids(s: Session, group: FailureGroup, merchant_id: int | None = None) -> list[int]:
     ids: list[int] = []
     for start in range(0, len(group.causes), 50):
-        matches = [and_(SyncRun.error_kind.is_(None) if kind is None else SyncRun.error_kind == kind,
-                        SyncRun.reason.is_(None) if reason is None else SyncRun.reason == reason)
-                   for kind, reason in group.causes[start:start + 50]]
+        matches = [and_(_same(SyncRun.error_kind, kind), _same(SyncRun.error_code, code), _same(SyncRun.reason, reason))
+                   for kind, code, reason in group.causes[start:start + 50]]
         q = select(SyncRun.id).where(SyncRun.status == "failed", or_(*matches))
         if merchant_id is not None:
             q = q.where(SyncRun.merchant_id == merchant_id)
@@ -113,6 +130,6 @@ def failures_rerun(key: str) -> Response:
         return redirect(url_for("console.failures"))
     changed = rerun(hub(), ids, g.user.email, action="failures.rerun_group", target_type="failure_group",
                     target_id=key, detail={"cause": group.pattern, "error_kind": group.error_kind,
-                                           "code": group.code})
+                                           "source": group.source, "code": group.code})
     flash(f"Re-queued {len(changed)} run(s) failing with: {group.pattern}", "ok")
     return redirect(url_for("console.failures"))

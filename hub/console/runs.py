@@ -1,17 +1,26 @@
-"""Pages of sync runs: the filtered list, one run in full, and its Re-run and Skip actions."""
+"""Pages of sync runs: the filtered list, one run in full (each attempt with its error code and the
+redacted excerpt of the failing call), and its Re-run and Skip actions; a run waiting for a reconnect
+offers Resume for the connection it waits for."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+from typing import Any
+
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from connectors.redact import redact_body, redact_url
 from hub.console.actions import ActionRefused, rerun, skip_run
 from hub.console.blueprint import bp
+from hub.console.connections import connection_rows
 from hub.console.formatting import pretty_json
 from hub.console.links import accounts_of, object_link
 from hub.console.run_list import KINDS, PLATFORMS, STATUSES, RunFilters, find_runs, merchant_choices
 from hub.console.security import hub
-from hub.models import SyncRun
+from hub.models import SyncAttempt, SyncRun
 from sync.status import counts_by_status, run_detail
 
 
@@ -52,6 +61,17 @@ def run_page(run_id: int) -> str:
         if detail is None:
             abort(404)
         accounts = accounts_of(s, detail["merchant"])
+        detail["error_code"] = s.scalar(select(SyncRun.error_code).where(SyncRun.id == run_id))
+        recorded = {a.number: a for a in s.scalars(select(SyncAttempt).where(SyncAttempt.run_id == run_id))}
+        for a in detail["attempt_log"]:
+            row = recorded.get(a["number"])
+            a["error_code"] = row.error_code if row else None
+            a["excerpt"] = excerpt_view(row.excerpt if row else None)
+        waiting_for = []
+        if detail["status"] == "retrying" and detail["error_kind"] == "auth":
+            platform = (detail["error_code"] or "").partition(":")[0] or None
+            waiting_for = [c for c in connection_rows(s, g.user.scope, merchant_id=detail["merchant"],
+                                                      platform=platform) if c["status"] != "disconnected"]
     src = detail["source"]
     source_link = object_link(src["platform"], "order" if detail["kind"] == "order" else None, src["id"], accounts)
     for st in detail["steps"]:
@@ -61,7 +81,29 @@ def run_page(run_id: int) -> str:
         b["target_link"] = object_link(b["target"]["platform"], b["target"]["type"], b["target"]["id"], accounts)
         b["source_link"] = object_link(b["source"]["platform"], b["source"]["type"], b["source"]["id"], accounts)
     order_json = pretty_json(detail["order"]) if detail["order"] else None
-    return render_template("console/run.html", run=detail, source_link=source_link, order_json=order_json)
+    return render_template("console/run.html", run=detail, source_link=source_link, order_json=order_json,
+                           waiting_for=waiting_for)
+
+
+def excerpt_view(excerpt: Any) -> dict[str, Any] | None:
+    """A stored excerpt ready for ``<pre>``: request line, bodies pretty-printed when they are JSON. Redacted
+    once more on the way out (it was when it was recorded): a page never shows a credential."""
+    if not isinstance(excerpt, dict):
+        return None
+    req = excerpt.get("request") or {}
+    resp = excerpt.get("response") or {}
+    line = " ".join(str(p) for p in (req.get("method"), redact_url(req.get("url"))) if p)
+    return {"request": line or None, "request_body": _pretty(redact_body(req.get("body"))),
+            "status": resp.get("status"), "response_body": _pretty(redact_body(resp.get("body")))}
+
+
+def _pretty(text: str | None) -> str | None:
+    if not text:
+        return text
+    try:
+        return pretty_json(json.loads(text, parse_float=Decimal))
+    except ValueError:
+        return text
 
 
 @bp.post("/runs/<int:run_id>/rerun")

@@ -1,0 +1,1 @@
+"""Benchmarks of the hub against the simulated platforms (``python -m benchmarks``; see ``benchmarks.run``)."""

@@ -1,0 +1,331 @@
+"""The benchmark harness: the simulated platforms (with their published limits and a latency), a hub wired to
+them, and one function per figure. Each figure is measured in its own run and reported as a rate or ratio."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+SHOPIFY_SECRET = "bench-shopify-secret"
+
+
+@dataclass
+class Sims:
+    shopify: Any
+    quickbooks: Any
+    hubspot: Any
+
+    def all(self) -> tuple:
+        return (self.shopify, self.quickbooks, self.hubspot)
+
+
+@dataclass
+class Shop:
+    merchant_id: int
+    domain: str
+    realm: str
+    portal: str
+
+
+def start_sims(latency: float) -> Sims:
+    from simulators.hubspot import HubSpotSimulator
+    from simulators.quickbooks import QuickBooksSimulator
+    from simulators.shopify import ShopifySimulator
+
+    sims = Sims(ShopifySimulator(latency), QuickBooksSimulator(latency), HubSpotSimulator(latency))
+    for sim in sims.all():
+        sim.start()
+        sim.latency = latency
+    return sims
+
+
+def hub_env(sims: Sims, instance: Path, **extra: str) -> dict[str, str]:
+    env = {"O2C_INSTANCE_PATH": str(instance), "O2C_DATABASE_URL": f"sqlite:///{instance / 'o2c.sqlite3'}",
+           "SHOPIFY_API_SECRET": SHOPIFY_SECRET, "O2C_SHOPIFY_API_URL": sims.shopify.url,
+           "O2C_QUICKBOOKS_API_URL": sims.quickbooks.url, "O2C_QUICKBOOKS_OAUTH_URL": sims.quickbooks.url,
+           "O2C_HUBSPOT_API_URL": sims.hubspot.url, "O2C_CATCHUP_INTERVAL": "0", "O2C_ENCRYPTION_KEY": "",
+           "OAUTHLIB_INSECURE_TRANSPORT": "1", "O2C_REDIS_URL": "", **extra}
+    return env
+
+
+class HubSession:
+    """A hub in this process, configured through the environment as an operator would."""
+
+    def __init__(self, sims: Sims, folder: Path, **extra: str) -> None:
+        from hub.runtime import Hub, set_current_hub
+        from hub.settings import Settings
+
+        self.env = hub_env(sims, folder / "instance", **extra)
+        self._saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+        self.hub = Hub(Settings.from_env())
+        set_current_hub(self.hub)
+        self.sims = sims
+        self._n = 0
+
+    def shop(self) -> Shop:
+        from hub.merchants import connect, create_merchant
+
+        self._n += 1
+        n, sims = self._n, self.sims
+        domain, realm, portal = f"bench-{n}.myshopify.com", f"9000{n:04d}", f"bench-portal-{n}"
+        sims.shopify.add_shop(domain)
+        sims.quickbooks.add_company(realm)
+        sims.hubspot.add_account(portal)
+        with self.hub.session() as s:
+            m = create_merchant(s, f"Bench merchant {n}")
+            connect(s, self.hub.secrets, m, "shopify", domain, {"access_token": sims.shopify.issue_token(domain)})
+            connect(s, self.hub.secrets, m, "quickbooks", realm, {
+                "access_token": sims.quickbooks.issue_token(realm, expires_in=None), "refresh_token": "unused"})
+            connect(s, self.hub.secrets, m, "hubspot", portal, {"access_token": sims.hubspot.issue_token(portal)})
+            return Shop(m.id, domain, realm, portal)
+
+    def close(self) -> None:
+        from hub.runtime import set_current_hub
+
+        self.hub.close()
+        set_current_hub(None)
+        for k, v in self._saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def catalogue(customers: int, skus: int, rng: random.Random) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    people = [{"id": 700_000 + i, "email": f"buyer{i}@example.com", "first_name": f"Buyer{i}",
+               "last_name": rng.choice(["Lovelace", "Babbage", "Hopper", "Turing", "Curie"])} for i in range(customers)]
+    items = [(f"SKU-{i:03d}", f"Product {i}", f"{rng.randint(5, 120)}.{rng.choice(['00', '50', '99'])}")
+             for i in range(skus)]
+    return people, items
+
+
+def add_orders(sims: Sims, shop: Shop, count: int, customers: int, skus: int, *, seed: int = 8,
+               first_id: int = 5_000_000, days_ago: int = 20, first_number: int = 10_000) -> list[Any]:
+    from simulators.shopify_orders import random_order
+
+    rng = random.Random(seed)
+    people, items = catalogue(customers, skus, rng)
+    start = datetime.now(UTC) - timedelta(days=days_ago)
+    orders = []
+    for i in range(count):
+        o = random_order(rng, first_id + i, first_number + i, skus=items, customers=people,
+                         created_at=start + timedelta(seconds=i))
+        sims.shopify.add_order(shop.domain, o)
+        orders.append(o)
+    return orders
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- 1. webhook ingest under gunicorn ---------------------------------------------------------------
+def ingest(sims: Sims, folder: Path, *, webhooks: int, workers: int | None, clients: int = 16) -> dict[str, Any]:
+    from simulators.shopify import webhook_headers
+
+    session = HubSession(sims, folder)
+    shop = session.shop()
+    deliveries = []
+    warmup = 4 * clients
+    for order in add_orders(sims, shop, webhooks + warmup, 500, 60, first_id=8_000_000, days_ago=0):
+        body = json.dumps(order.webhook_body()).encode()
+        deliveries.append((body, webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET)))
+    port = free_port()
+    args = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)] + (
+        ["--workers", str(workers)] if workers else [])
+    log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(args, env={**os.environ, **session.env}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(port)
+        latencies: list[float] = []
+        lock = threading.Lock()
+        todo = iter(range(warmup))  # every worker and thread answers a few first (imports, connections)
+        threads = [threading.Thread(target=lambda: client()) for _ in range(clients)]
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine = []
+            while True:
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    break
+                body, headers = deliveries[i]
+                t0 = time.perf_counter()
+                conn.request("POST", "/webhooks/shopify", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                mine.append(time.perf_counter() - t0)
+                if response.status != 200:
+                    raise RuntimeError(f"webhook answered {response.status}")
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        latencies.clear()
+        todo = iter(range(warmup, warmup + webhooks))
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+    from hub.models import WebhookEvent
+
+    with session.hub.session() as s:
+        stored = s.scalar(select(func.count()).select_from(WebhookEvent)) or 0
+    session.close()
+    return {"sent": webhooks, "stored": stored - warmup, "rate": len(latencies) / wall,
+            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+            "workers": workers}
+
+
+def _wait_healthy(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.2)
+    raise RuntimeError("o2c serve did not become healthy")
+
+
+# -- 2 and 3. backfill: calls per order and throughput against the QuickBooks ceiling ---------------
+def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int) -> dict[str, Any]:
+    from sync.backfill import backfill as run_backfill
+
+    session = HubSession(sims, folder)
+    shop = session.shop()
+    add_orders(sims, shop, orders, customers, skus)
+    for sim in sims.all():
+        with sim.lock:
+            sim.calls.clear()
+    started = time.perf_counter()
+    result = run_backfill(session.hub, shop.merchant_id, date.today() - timedelta(days=60), batched=True)
+    wall = time.perf_counter() - started
+    statuses = result.statuses or {}
+    synced = sum(1 for s in statuses.values() if s in ("succeeded", "skipped"))
+    qb = sims.quickbooks
+    created = sum(len(qb.objects(shop.realm, e)) for e in ("Customer", "Item", "Invoice", "Payment"))
+    calls = {"shopify": sims.shopify.count_calls(),
+             "quickbooks": qb.count_calls(lambda c: "/v3/company/" in c.path),
+             "hubspot": sims.hubspot.count_calls()}
+    batches = qb.count_calls(lambda c: c.path.endswith("/batch"))
+    session.close()
+    ops_per_order = created / max(1, synced)
+    ceiling = (qb.batch_requests_per_minute / 60 * qb.max_batch_items) / max(ops_per_order, 1e-9)
+    return {"orders": orders, "synced": synced, "failed": sum(1 for s in statuses.values() if s == "failed"),
+            "seconds": wall, "rate": synced / wall, "calls": calls, "batches": batches,
+            "per_order": {k: v / max(1, synced) for k, v in calls.items()}, "ops_per_order": ops_per_order,
+            "ceiling": ceiling, "percent": 100 * (synced / wall) / ceiling}
+
+
+# -- 4. webhook-to-invoice latency at a steady rate ---------------------------------------------------
+def latency(sims: Sims, folder: Path, *, rate: float, seconds: float, merchants: int) -> dict[str, Any]:
+    from hub.app import create_app
+    from hub.models import Binding
+    from simulators.shopify import webhook_headers
+    from sync.dispatch import EmbeddedRunner
+
+    session = HubSession(sims, folder, O2C_EMBEDDED_THREADS=str(max(4, 2 * merchants)), O2C_SWEEP_INTERVAL="1")
+    shops = [session.shop() for _ in range(merchants)]
+    count = max(1, int(rate * seconds))
+    plan = []
+    for i in range(count):
+        shop = shops[i % merchants]
+        [order] = add_orders(sims, shop, 1, 50, 20, seed=i, first_id=9_000_000 + i, days_ago=0,
+                             first_number=60_000 + i)
+        body = json.dumps(order.webhook_body()).encode()
+        plan.append((shop, order, body, webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET)))
+    client = create_app(session.hub).test_client()
+    sent: dict[str, datetime] = {}
+    started = time.perf_counter()
+    for i, (_shop, order, body, headers) in enumerate(plan):
+        pause = started + i / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        sent[str(order.order_id)] = datetime.now(UTC).replace(tzinfo=None)
+        client.post("/webhooks/shopify", data=body, headers=headers)
+    from hub.models import SyncRun
+
+    deadline = time.monotonic() + 300
+    done: dict[str, datetime] = {}
+    while time.monotonic() < deadline:
+        with session.hub.session() as s:
+            done = {b.source_id: b.created_at for b in s.scalars(select(Binding).where(
+                Binding.source_type == "order", Binding.target_type == "invoice"))}
+            open_runs = s.scalar(select(func.count()).select_from(SyncRun).where(
+                SyncRun.status.in_(("pending", "running", "retrying"))))
+        if len(done) >= count or not open_runs:
+            break
+        time.sleep(0.2)
+    lat = [(done[k] - v).total_seconds() for k, v in sent.items() if k in done]
+    runner = session.hub.dispatcher
+    if isinstance(runner, EmbeddedRunner):
+        runner.wait_idle(timeout=60)
+    session.close()
+    return {"orders": count, "invoiced": len(lat), "merchants": merchants, "rate": rate,
+            "p50": percentile(lat, 50), "p95": percentile(lat, 95)}
+
+
+# -- 5. peak memory of a worker syncing many orders -------------------------------------------------
+def memory(sims: Sims, folder: Path, *, orders: int) -> dict[str, Any]:
+    """A separate worker process runs the backfill of ``orders`` orders (limits lifted: the figure is memory,
+    not speed); it reports its resident memory as it goes and its peak."""
+    session = HubSession(sims, folder)
+    shop = session.shop()
+    add_orders(sims, shop, orders, max(1, orders // 5), 60, first_id=20_000_000)
+    qb = sims.quickbooks
+    qb.requests_per_minute = qb.batch_requests_per_minute = qb.max_concurrent = 10**9
+    sims.shopify.set_throttle(maximum_available=10**9, restore_rate=10**9)
+    sims.hubspot.rate_limit = 10**9
+    env = {**os.environ, **session.env}
+    session.close()
+    out = subprocess.run([sys.executable, "-m", "benchmarks.memory_child", str(shop.merchant_id)], env=env,
+                         capture_output=True, text=True, timeout=24 * 3600, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory worker failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="o2c-bench-"))

@@ -1,0 +1,112 @@
+"""``python -m benchmarks`` (or ``make bench``): the five figures of issue 8, one run each, printed as a table.
+
+Against the built-in simulated platforms, which enforce the published limits (QuickBooks 500 requests/min,
+10 concurrent and 40 batch requests/min per company; HubSpot 100 requests/10 s; Shopify's cost bucket) and
+answer after ``--latency`` seconds (default 0.05). Options scale each figure down (the smoke test does) or up
+(``--full``: the memory figure on 100,000 orders instead of a scaled-down run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--latency", type=float, default=0.05, help="simulated platform latency in seconds (0.05)")
+    p.add_argument("--webhooks", type=int, default=3000, help="webhooks sent to `o2c serve` (3000)")
+    p.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: 2 x cores + 1)")
+    p.add_argument("--orders", type=int, default=2000, help="backfill orders (2000)")
+    p.add_argument("--customers", type=int, default=400, help="backfill customers (400)")
+    p.add_argument("--skus", type=int, default=60, help="backfill SKUs (60)")
+    p.add_argument("--rate", type=float, default=20.0, help="steady webhook rate for the latency figure (20/s)")
+    p.add_argument("--seconds", type=float, default=30.0, help="how long the steady rate lasts (30 s)")
+    p.add_argument("--merchants", type=int, default=10, help="merchants sharing the steady rate (10)")
+    p.add_argument("--memory-orders", type=int, default=5000, help="orders of the scaled-down memory run (5000)")
+    p.add_argument("--full", action="store_true", help="memory figure on 100,000 orders")
+    p.add_argument("--only", default="ingest,backfill,latency,memory", help="comma-separated figures to run")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks import harness
+
+    args = parse(argv)
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    only = set(args.only.split(","))
+    sims = harness.start_sims(args.latency)
+    folder = harness.scratch()
+    rows: list[tuple[str, str, str]] = []
+    started = time.perf_counter()
+    try:
+        if "ingest" in only:
+            r = harness.ingest(sims, folder / "ingest", webhooks=args.webhooks, workers=args.workers)
+            lost = r["sent"] - r["stored"]
+            rows.append(("webhook ingest (gunicorn, signed Shopify webhooks)",
+                         f"{r['rate']:.0f}/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, lost {lost}",
+                         f"{r['sent']} sent, {r['stored']} stored; >= 1000/s, p99 < 50 ms, none lost"))
+        if "backfill" in only:
+            _reset(sims, args.latency)
+            r = harness.backfill(sims, folder / "backfill", orders=args.orders, customers=args.customers,
+                                 skus=args.skus)
+            per = r["per_order"]
+            rows.append(("API calls per order (backfill)",
+                         f"{sum(per.values()):.3f} (Shopify {per['shopify']:.3f}, QuickBooks {per['quickbooks']:.3f}, "
+                         f"HubSpot {per['hubspot']:.3f})",
+                         f"{r['synced']}/{r['orders']} orders synced ({r['failed']} failed), {args.customers} "
+                         f"customers, {args.skus} SKUs; <= 0.2"))
+            rows.append(("backfill throughput vs QuickBooks ceiling",
+                         f"{r['percent']:.0f}% ({r['rate']:.2f} orders/s of {r['ceiling']:.2f})",
+                         f"ceiling = 40 batches/min x 30 ops / {r['ops_per_order']:.2f} creates per order; "
+                         f"{r['batches']} batch requests in {r['seconds']:.0f} s; >= 90%"))
+        if "latency" in only:
+            _reset(sims, args.latency)
+            r = harness.latency(sims, folder / "latency", rate=args.rate, seconds=args.seconds,
+                                merchants=args.merchants)
+            rows.append((f"webhook-to-invoice latency at {args.rate:g} orders/s",
+                         f"p50 {r['p50']:.2f} s, p95 {r['p95']:.2f} s",
+                         f"{r['invoiced']}/{r['orders']} invoiced, {r['merchants']} merchants "
+                         f"({args.rate / r['merchants']:g}/s each); p95 < 2 s"))
+        if "memory" in only:
+            _reset(sims, 0.0)
+            n = 100_000 if args.full else args.memory_orders
+            r = harness.memory(sims, folder / "memory", orders=n)
+            samples = r["rss_mb"]
+            early = next((mb for count, mb in samples if count >= r["synced"] / 5), samples[0][1] if samples else 0)
+            last = samples[-1][1] if samples else 0
+            scale = "full run" if args.full else "scaled-down run; --full for 100,000"
+            rows.append(("peak worker memory (backfill, separate process)",
+                         f"{r['peak_mb']:.0f} MB peak; {early:.0f} MB at 1/5, {last:.0f} MB at the end",
+                         f"{r['synced']} orders ({scale}); flat, < 250 MB"))
+    finally:
+        for sim in sims.all():
+            sim.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    _table(rows, args, time.perf_counter() - started)
+    return 0
+
+
+def _reset(sims, latency: float) -> None:  # noqa: ANN001
+    for sim in sims.all():
+        sim.reset()
+        sim.latency = latency
+
+
+def _table(rows: list[tuple[str, str, str]], args: argparse.Namespace, seconds: float) -> None:
+    widths = [max(len(r[i]) for r in rows) if rows else 10 for i in range(3)]
+    head = ("figure", "measured", "details; target")
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = sys.stdout
+    out.write(f"O2C Hub benchmarks: simulated platforms with their published limits, latency "
+              f"{args.latency * 1000:g} ms, {os.cpu_count()} cores, {seconds:.0f} s\n")
+    out.write("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + "\n" + line + "\n")
+    for r in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + "\n")
+    out.flush()

@@ -1,0 +1,208 @@
+"""Tools of the batch pipeline: QuickBooks creates and look-ups for many objects at once, and bindings read
+and written for many sources in one transaction.
+
+QuickBooks creates go through the batch endpoint (``POST /batch``, at most 30 operations a request, 40
+requests a minute per company): each operation carries a short ``bId`` and its answer comes back under the
+same ``bId``, so results are matched to their objects by ``bId``, never by position. The batch endpoint takes
+no ``requestid``; idempotency comes from looking objects up before creating them (see ``sync.batch``). A
+handful of creates (``SINGLE_MAX`` or fewer) go as single requests with a deterministic ``requestid``
+instead: a batch request is worth 12 ordinary ones under the per-minute limits, and a lone webhook's order
+should not spend one; up to ``SINGLES_WHEN_BUSY`` also do when the batch endpoint's budget is spent for
+the moment, so that a trickle of webhooks does not wait a minute for the next batch permit.
+
+Look-ups use ``WHERE field IN (…)`` (QuickBooks' query language has ``IN`` but no ``OR``); should a company
+refuse ``IN`` on a field (a query fault, code 4000/4001), each value is asked for with ``=`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.errors import Permanent
+from connectors.quickbooks import Fault, quote
+from hub.models import Binding, utcnow
+from sync import locks
+from sync.ledger import Ledger, Source
+
+QB = "quickbooks"
+BATCH_MAX = 30          # operations per batch request (QuickBooks' limit)
+SINGLE_MAX = 2          # this few creates go as single requests with a requestid
+SINGLES_WHEN_BUSY = 10  # this few also do when no batch permit is free right now (rather than wait a minute)
+IN_MAX = 100            # values per ``IN (…)`` list
+BATCH_PERMIT_TIMEOUT = 150.0  # a full minute of batch permits may be spent: wait for the next window
+
+
+@dataclass
+class OpFault(Fault):
+    """A fault of an op sent as a single request: ``error`` is what the client raised (with its excerpt)."""
+
+    error: Exception | None = None
+
+
+@dataclass
+class Op:
+    """One create: ``key`` is the caller's (e.g. an order id); ``request_id`` is used when sent alone."""
+
+    key: str
+    payload: dict[str, Any]
+    request_id: str
+
+
+class QuickBooksBatch:
+    """Batch creates and ``IN`` look-ups on one company. ``qb``: a ``QuickBooksClient`` (or its refreshing
+    proxy); ``acquire_batch()`` takes a permit of the batch endpoint's own limit before each batch request."""
+
+    def __init__(self, qb: Any, acquire_batch: Any, batch_free: Any = None) -> None:
+        self.qb = qb
+        self._acquire_batch = acquire_batch
+        self._batch_free = batch_free    # takes a batch permit if one is free now, else returns False
+        self.requests = 0
+
+    def create_many(self, entity: str, ops: list[Op]) -> dict[str, dict[str, Any] | Fault | Exception]:
+        """Create every op's object; returns each key's object, its own ``Fault``, or (for a failed request)
+        the exception that request raised."""
+        out: dict[str, dict[str, Any] | Fault | Exception] = {}
+        permit = False
+        if SINGLE_MAX < len(ops) <= SINGLES_WHEN_BUSY and self._batch_free is not None:
+            permit = self._batch_free()
+        if len(ops) <= SINGLE_MAX or (len(ops) <= SINGLES_WHEN_BUSY and self._batch_free is not None and not permit):
+            for op in ops:
+                try:
+                    self.requests += 1
+                    out[op.key] = self.qb.create(entity, op.payload, request_id=op.request_id)
+                except Permanent as exc:
+                    out[op.key] = OpFault(exc.code, exc.message, exc.detail, error=exc)
+                except Exception as exc:  # noqa: BLE001 - retryable or auth: that op's outcome
+                    out[op.key] = exc
+            return out
+        for start in range(0, len(ops), BATCH_MAX):
+            chunk = ops[start:start + BATCH_MAX]
+            items = [{"bId": f"b{i}", "operation": "create", entity: op.payload} for i, op in enumerate(chunk)]
+            try:
+                if not permit:
+                    self._acquire_batch()
+                permit = False
+                self.requests += 1
+                answers = self.qb.batch(items)
+            except Exception as exc:  # noqa: BLE001 - the whole request failed: every op in it did
+                out.update({op.key: exc for op in chunk})
+                continue
+            for i, op in enumerate(chunk):
+                answer = answers.get(f"b{i}")
+                out[op.key] = answer if answer is not None else Fault(
+                    None, "QuickBooks did not answer this batch item", None)
+        return out
+
+    def find_in(self, entity: str, field: str, values: Iterable[str]) -> list[dict[str, Any]]:
+        """Every ``entity`` whose ``field`` is one of ``values`` (a few ``IN`` queries)."""
+        wanted = list(dict.fromkeys(v for v in values if v))
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), IN_MAX):
+            chunk = wanted[start:start + IN_MAX]
+            statement = (f"SELECT * FROM {entity} WHERE {field} IN ({', '.join(quote(v) for v in chunk)}) "
+                         "MAXRESULTS 1000")
+            try:
+                self.requests += 1
+                rows.extend(self.qb.query(statement))
+            except Permanent as exc:
+                if exc.code not in ("4000", "4001"):
+                    raise
+                for value in chunk:  # IN refused on this field: one query per value
+                    self.requests += 1
+                    rows.extend(self.qb.query(f"SELECT * FROM {entity} WHERE {field} = {quote(value)} "
+                                              "MAXRESULTS 10"))
+        return rows
+
+
+def fault_error(fault: Fault, what: str) -> Permanent:
+    """A batch item's fault as the hub's error kind, naming the object."""
+    if isinstance(fault, OpFault) and fault.error is not None:
+        return fault.error  # type: ignore[return-value]
+    error = Permanent(f"QuickBooks refused {what}: {fault.message}", platform=QB, code=fault.code,
+                      detail=fault.detail)
+    error.excerpt = getattr(fault, "excerpt", None)  # that item's request and answer, redacted
+    return error
+
+
+# -- bindings for many sources ---------------------------------------------------------------------
+def bound(sessions: sessionmaker[Session], merchant_id: int, sources: Iterable[Source], target_platform: str,
+          target_type: str) -> dict[Source, Binding]:
+    """The existing bindings of ``sources`` to ``target_type`` (one query per source kind and 500 ids)."""
+    by_kind: dict[tuple[str, str], set[str]] = {}
+    for src in sources:
+        by_kind.setdefault((src.platform, src.type), set()).add(src.id)
+    out: dict[Source, Binding] = {}
+    with sessions() as s:
+        for (platform, type_), ids in by_kind.items():
+            id_list = sorted(ids)
+            for start in range(0, len(id_list), 500):
+                for b in s.scalars(select(Binding).where(
+                        Binding.merchant_id == merchant_id, Binding.source_platform == platform,
+                        Binding.source_type == type_, Binding.source_id.in_(id_list[start:start + 500]),
+                        Binding.target_platform == target_platform, Binding.target_type == target_type)):
+                    out[Source(b.source_platform, b.source_type, b.source_id)] = b
+    return out
+
+
+@dataclass
+class NewBinding:
+    source: Source
+    target_platform: str
+    target_type: str
+    target_id: str
+    data: dict[str, Any]
+    run_id: int | None
+
+
+def bind_many(sessions: sessionmaker[Session], merchant_id: int, rows: list[NewBinding]) -> None:
+    """Record (or move) many bindings in one transaction, committed before this returns (a concurrent insert
+    of one of them makes it fall back to one transaction per binding)."""
+    if not rows:
+        return
+    unique = {(r.source, r.target_platform, r.target_type): r for r in rows}  # one row per binding: the last
+    rows = list(unique.values())
+    existing = {(b.source_platform, b.source_type, b.source_id, b.target_platform, b.target_type): b
+                for kind in {(r.target_platform, r.target_type) for r in rows}
+                for b in bound(sessions, merchant_id, [r.source for r in rows if (r.target_platform, r.target_type)
+                                                       == kind], *kind).values()}
+    try:
+        with sessions() as s:
+            now = utcnow()
+            for r in rows:
+                key = (r.source.platform, r.source.type, r.source.id, r.target_platform, r.target_type)
+                row = existing.get(key)
+                if row is None:
+                    s.add(Binding(merchant_id=merchant_id, source_platform=r.source.platform,
+                                  source_type=r.source.type, source_id=r.source.id, target_platform=r.target_platform,
+                                  target_type=r.target_type, target_id=r.target_id, data=r.data, sync_run_id=r.run_id))
+                else:
+                    row = s.merge(row)
+                    row.target_id = r.target_id
+                    row.data = {**(row.data or {}), **r.data}
+                    row.sync_run_id = r.run_id or row.sync_run_id
+                    row.updated_at = now
+            s.commit()
+            return
+    except IntegrityError:  # a concurrent insert of one of them: one transaction per binding instead
+        pass
+    ledger = Ledger(sessions, merchant_id)
+    for r in rows:
+        ledger.bind(r.source, r.target_platform, r.target_type, r.target_id, data=r.data, run_id=r.run_id)
+
+
+@contextlib.contextmanager
+def held_all(sessions: sessionmaker[Session], keys: Iterable[str], *, ttl: float = 300.0,
+             wait: float = 60.0) -> Iterator[None]:
+    """Hold every lock of ``keys`` (taken in sorted order, so two batches never wait on each other in a
+    circle; the single-order pipeline holds one at a time)."""
+    with contextlib.ExitStack() as stack:
+        for key in sorted(set(keys)):
+            stack.enter_context(locks.held(sessions, key, ttl=ttl, wait=wait))
+        yield

@@ -1,0 +1,77 @@
+"""How a run's attempt ends, from what its pipeline raised: the classification ``sync.jobs`` applies to one
+run, for the runs of a batch (each ends with its own error or outcome)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import OperationalError
+
+from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
+from hub.models import SyncRun, utcnow
+from mappings.model import MappingError
+from sync import locks, runs
+from sync.accounts import NeedsReconnect
+from sync.jobs import RECONNECT_WAIT, Outcome
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger("o2c.batch")
+
+
+def error_code(exc: BaseException) -> str | None:
+    """``quickbooks:6140``: the platform and its own fault code (a mapping error: the rule it names)."""
+    if isinstance(exc, MappingError):
+        return getattr(exc, "rule", None)
+    if isinstance(exc, ConnectorError):
+        return f"{exc.platform}:{exc.code}" if exc.platform and exc.code else exc.platform or None
+    return None
+
+
+def conclude(hub: Hub, run: SyncRun, step: str | None, error: BaseException | None,
+             outcome: Outcome | None) -> str:
+    """Record the end of ``run``'s attempt and return its new status."""
+    st = hub.settings
+    if error is None:
+        if outcome is not None and outcome.status != "succeeded":
+            runs.finish(hub.sessions, run.id, outcome.status, reason=outcome.reason, step=step)
+            return outcome.status
+        runs.finish(hub.sessions, run.id, "succeeded", step=step)
+        return "succeeded"
+    if isinstance(error, Outcome):
+        runs.finish(hub.sessions, run.id, error.status, reason=error.reason, step=step)
+        return error.status
+    code = error_code(error)
+    excerpt = getattr(error, "excerpt", None)  # the failing call, redacted by the connector
+    if isinstance(error, MappingError):
+        runs.finish(hub.sessions, run.id, "failed", reason=f"mapping: {error}", error_kind="mapping", step=step,
+                    error_code=code)
+        return "failed"
+    if isinstance(error, NeedsReconnect):
+        runs.finish(hub.sessions, run.id, "retrying", reason=f"waiting: {error}", error_kind="auth", step=step,
+                    next_attempt_at=utcnow() + RECONNECT_WAIT, error_code=code)
+        return "retrying"
+    if isinstance(error, Retryable | OperationalError | locks.LockBusy):
+        retry_after = error.retry_after if isinstance(error, Retryable) else None
+        reason = (str(error) if isinstance(error, Retryable) else
+                  f"another sync holds {error}" if isinstance(error, locks.LockBusy) else
+                  "database temporarily unavailable")
+        if run.attempts >= st.max_attempts:
+            runs.finish(hub.sessions, run.id, "failed", reason=f"gave up after {run.attempts} attempts: {reason}",
+                        error_kind="retryable", step=step, error_code=code, excerpt=excerpt)
+            return "failed"
+        delay = runs.backoff(run.attempts, base=st.backoff_base, cap=st.backoff_cap, retry_after=retry_after)
+        runs.finish(hub.sessions, run.id, "retrying", reason=reason, error_kind="retryable", step=step,
+                    next_attempt_at=utcnow() + timedelta(seconds=delay), error_code=code, excerpt=excerpt)
+        return "retrying"
+    if isinstance(error, Permanent | AuthExpired | ConnectorError):
+        runs.finish(hub.sessions, run.id, "failed", reason=str(error), error_kind=error.kind, step=step,
+                    error_code=code, excerpt=excerpt)
+        return "failed"
+    log.error("run %s crashed in step %s", run.id, step, exc_info=error)
+    runs.finish(hub.sessions, run.id, "failed", reason=f"internal error: {type(error).__name__}: {error}"[:1000],
+                error_kind="internal", step=step)
+    return "failed"

@@ -1,0 +1,45 @@
+"""The many-orders GraphQL documents validate against Shopify's published schema, stay under Shopify's
+1,000-point ceiling for one query, and carry every field of the one-order query."""
+
+from __future__ import annotations
+
+import graphql
+import pytest
+
+from connectors import shopify_bulk_queries as bulk
+from connectors import shopify_queries
+from simulators.shopify import _CostCounter, admin_schema
+from tests.test_shopify_queries_schema import _schema
+
+
+@pytest.mark.parametrize("name", sorted(bulk.DOCUMENTS))
+def test_document_validates_against_shopify_schema(name: str) -> None:
+    errors = graphql.validate(_schema(), graphql.parse(bulk.DOCUMENTS[name]))
+    assert errors == [], [e.message for e in errors]
+
+
+@pytest.mark.parametrize("name", sorted(bulk.DOCUMENTS))
+def test_requested_cost_stays_under_the_ceiling(name: str) -> None:
+    schema = admin_schema()
+    doc = graphql.parse(bulk.DOCUMENTS[name])
+    op = graphql.get_operation_ast(doc)
+    cost = _CostCounter(schema, doc, {"first": bulk.FULL_PAGE_SIZE}).cost(op.selection_set, schema.query_type)
+    assert cost <= bulk.MAX_QUERY_COST
+
+
+def _fields(doc: str) -> set[str]:
+    return {t for t in doc.replace("{", " ").replace("}", " ").split() if t.isidentifier()}
+
+
+def test_an_order_of_a_page_has_every_field_of_the_order_query() -> None:
+    assert _fields(shopify_queries.ORDER_QUERY) - _fields(bulk.ORDER_FIELDS) <= {
+        "query", "HubOrder", "order", "linesAfter", "ID", "String", "id_", "after"}
+
+
+def test_truncated_orders_are_recognised() -> None:
+    page = {"pageInfo": {"hasNextPage": False}}
+    assert not bulk.truncated({"lineItems": page, "shippingLines": page, "transactions": [], "refunds": []})
+    assert bulk.truncated({"lineItems": {"pageInfo": {"hasNextPage": True}}})
+    assert bulk.truncated({"transactions": [{}] * bulk.TRANSACTIONS})
+    with pytest.raises(ValueError):
+        bulk.orders_by_id_query(bulk.BY_ID_MAX + 1)

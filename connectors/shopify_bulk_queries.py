@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.shopify_queries import _ADDRESS, _LINE_ITEM_NODE, _MONEY, _SHOP_MONEY, _TAX_LINE
+from connectors.shopify_queries import _LINE_ITEM_NODE, _MONEY, _ORDER_HEAD, _SHOP_MONEY, _TAX_LINE
 
 MAX_QUERY_COST = 1000      # Shopify's ceiling for a single query's requested cost
 LINES = 8                  # line items per order in a page (more: the order is fetched on its own)
@@ -31,26 +31,7 @@ BY_ID_MAX = 16             # orders per ``orders_by_id_query`` call, for the sam
 #: The fields of one order, as ``mappings.shopify.order_from_graphql`` reads them (small inner pages).
 ORDER_FIELDS = f"""
 fragment HubOrderFields on Order {{
-  id legacyResourceId name email phone createdAt updatedAt processedAt cancelledAt cancelReason
-  closed test note tags
-  currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus fullyPaid
-  paymentGatewayNames
-  customer {{ id legacyResourceId email firstName lastName displayName phone numberOfOrders
-    amountSpent {{ amount currencyCode }} }}
-  billingAddress {{ {_ADDRESS} }}
-  shippingAddress {{ {_ADDRESS} }}
-  subtotalPriceSet {{ {_MONEY} }}
-  totalPriceSet {{ {_MONEY} }}
-  currentTotalPriceSet {{ {_MONEY} }}
-  totalTaxSet {{ {_MONEY} }}
-  currentTotalTaxSet {{ {_MONEY} }}
-  totalDiscountsSet {{ {_MONEY} }}
-  totalShippingPriceSet {{ {_MONEY} }}
-  totalOutstandingSet {{ {_MONEY} }}
-  totalReceivedSet {{ {_MONEY} }}
-  totalRefundedSet {{ {_MONEY} }}
-  totalTipReceivedSet {{ {_MONEY} }}
-  taxLines {{ {_TAX_LINE} }}
+  {_ORDER_HEAD}
   lineItems(first: {LINES}) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{ {_LINE_ITEM_NODE}

@@ -34,11 +34,8 @@ _LINE_ITEM_NODE = f"""
         taxLines {{ {_TAX_LINE} }}
         variant {{ id sku }}"""
 
-#: One order with everything the mapping needs. Variables: ``id`` (the order gid),
-#: ``linesAfter`` (null for the first page of line items).
-ORDER_QUERY = f"""
-query HubOrder($id: ID!, $linesAfter: String) {{
-  order(id: $id) {{
+#: The order-level fields the mapping reads (also used by the bulk queries of ``shopify_bulk_queries``).
+_ORDER_HEAD = f"""
     id legacyResourceId name email phone createdAt updatedAt processedAt cancelledAt cancelReason
     closed test note tags
     currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus fullyPaid
@@ -58,7 +55,14 @@ query HubOrder($id: ID!, $linesAfter: String) {{
     totalReceivedSet {{ {_MONEY} }}
     totalRefundedSet {{ {_MONEY} }}
     totalTipReceivedSet {{ {_MONEY} }}
-    taxLines {{ {_TAX_LINE} }}
+    taxLines {{ {_TAX_LINE} }}"""
+
+#: One order with everything the mapping needs. Variables: ``id`` (the order gid),
+#: ``linesAfter`` (null for the first page of line items).
+ORDER_QUERY = f"""
+query HubOrder($id: ID!, $linesAfter: String) {{
+  order(id: $id) {{
+    {_ORDER_HEAD}
     lineItems(first: {LINES_PAGE_SIZE}, after: $linesAfter) {{
       pageInfo {{ hasNextPage endCursor }}
       nodes {{ {_LINE_ITEM_NODE}

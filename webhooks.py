@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from hub import compliance
+from hub import alerts, compliance
 from hub.models import Connection, WebhookEvent
 from mappings.model import MappingError
 from mappings.quickbooks_events import parse_notifications
@@ -107,7 +107,8 @@ def shopify() -> tuple[Response, int]:
                 payload = {"id": payload.get("order_id")}
             run_id = _order_run(s, conn, event, payload, topic)
         s.commit()
-    return _accepted(hub, run_id)
+        failed_run = event.sync_run_id if event.status == "failed" else None
+    return _accepted(hub, run_id, failed_run)
 
 
 _PING = re.compile(rb"^webhook_id=[0-9]{1,20}$")
@@ -154,7 +155,8 @@ def woocommerce(connection_id: int) -> tuple[Response, int]:
         if topic in WOOCOMMERCE_ORDER_TOPICS:
             run_id = _order_run(s, conn, event, payload, topic)
         s.commit()
-    return _accepted(hub, run_id)
+        failed_run = event.sync_run_id if event.status == "failed" else None
+    return _accepted(hub, run_id, failed_run)
 
 
 QUICKBOOKS_RUN_KINDS = {"Payment": "payment"}
@@ -219,7 +221,9 @@ def quickbooks() -> tuple[Response, int]:
     return jsonify(status="accepted", runs=run_ids), 200
 
 
-def _accepted(hub, run_id: int | None) -> tuple[Response, int]:  # noqa: ANN001
+def _accepted(hub, run_id: int | None, failed_run: int | None = None) -> tuple[Response, int]:  # noqa: ANN001
+    if failed_run is not None:  # the webhook itself cannot be synced: the run failed at once; alert as any other
+        alerts.after_run(hub, failed_run, "failed")
     if run_id is not None:
         try:
             hub.dispatcher.dispatch(run_id)

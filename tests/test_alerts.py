@@ -280,3 +280,19 @@ def test_causes_are_normalised_and_bounded() -> None:
     assert alerts.run_cause("mapping", "tax.codes", "anything") == "run.failed:mapping:tax.codes"
     long = alerts.run_cause("internal", None, "x" * 1000)
     assert len(long) <= 255 and long != alerts.run_cause("internal", None, "x" * 999 + "y")
+
+
+def test_a_webhook_that_cannot_be_synced_alerts_too(make_hub, shop_factory, platforms,  # noqa: ANN001
+                                                    receiver: Receiver) -> None:
+    from simulators.shopify import webhook_headers
+    from tests.conftest import SHOPIFY_SECRET
+
+    hub = make_hub(O2C_ALERT_WEBHOOK_URL=receiver.url)
+    shop = shop_factory(hub)
+    body = json.dumps({"name": "#1001", "id": "not-an-order-id"}).encode()
+    answer = create_app(hub).test_client().post(
+        "/webhooks/shopify", data=body, headers=webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET))
+    assert answer.status_code == 200
+    wait_until(lambda: receiver.bodies)
+    [alert] = receiver.bodies
+    assert alert["event"] == "run.failed" and "cannot be synced" in alert["message"]

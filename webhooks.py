@@ -59,6 +59,29 @@ def _raw_body() -> bytes:
     return body
 
 
+class _NotJson(ValueError):
+    """The body is not the JSON the route takes: answered 400 with this message, nothing stored."""
+
+
+def _json_body(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise _NotJson("body is not JSON") from None
+
+
+def _json_object(body: bytes) -> dict:
+    payload = _json_body(body)
+    if not isinstance(payload, dict):
+        raise _NotJson("body is not a JSON object")
+    return payload
+
+
+@bp.errorhandler(_NotJson)
+def _not_json(exc: _NotJson) -> tuple[Response, int]:
+    return _error(400, str(exc))
+
+
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_exc: RequestEntityTooLarge) -> tuple[Response, int]:
     return _error(413, f"body larger than {MAX_BODY} bytes")
@@ -74,12 +97,7 @@ def shopify() -> tuple[Response, int]:
         log.error("SHOPIFY_API_SECRET is not set: Shopify webhooks cannot be verified and are refused")
     if not signature_matches(body, request.headers.get("X-Shopify-Hmac-Sha256"), secrets):
         return _error(401, "invalid or missing X-Shopify-Hmac-Sha256 signature")
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        return _error(400, "body is not JSON")
-    if not isinstance(payload, dict):
-        return _error(400, "body is not a JSON object")
+    payload = _json_object(body)
     shop = (request.headers.get("X-Shopify-Shop-Domain") or "").strip().lower()
     topic = (request.headers.get("X-Shopify-Topic") or "").strip().lower()
     delivery = (request.headers.get("X-Shopify-Webhook-Id") or "").strip() or \
@@ -130,12 +148,7 @@ def woocommerce(connection_id: int) -> tuple[Response, int]:
         secret = hub.secrets.decrypt(conn.secrets).get("webhook_secret") or ""
         if not signature_matches(body, signature, [secret] if secret else []):
             return _error(401, "invalid or missing X-WC-Webhook-Signature signature")
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return _error(400, "body is not JSON")
-        if not isinstance(payload, dict):
-            return _error(400, "body is not a JSON object")
+        payload = _json_object(body)
         topic = (request.headers.get("X-WC-Webhook-Topic") or "").strip().lower()
         # WooCommerce's delivery id is a hash of the webhook id and the current second, so two different
         # events can share it: a delivery is the same only if its body is the same too
@@ -173,10 +186,7 @@ def quickbooks() -> tuple[Response, int]:
         log.error("QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN is not set: QuickBooks notifications cannot be verified")
     if not signature_matches(body, request.headers.get("intuit-signature"), [token] if token else []):
         return _error(401, "invalid or missing intuit-signature")
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        return _error(400, "body is not JSON")
+    payload = _json_body(body)
     try:
         changes = parse_notifications(payload)
     except MappingError as exc:

@@ -62,6 +62,7 @@ def browser() -> Iterator[object]:
 @pytest.mark.slow
 def test_support_finds_a_failed_run_sees_why_reruns_it_and_finds_it_in_the_audit_log(
         make_hub, shop_factory, platforms, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -111,12 +112,15 @@ def test_support_finds_a_failed_run_sees_why_reruns_it_and_finds_it_in_the_audit
         driver.save_screenshot(str(tmp_path / "run-failed.png"))
 
         driver.find_element(By.XPATH, "//form[contains(@action, '/rerun')]/button").click()
-        WebDriverWait(driver, 10).until(lambda d: "re-queued" in d.find_element(By.TAG_NAME, "main").text)
+        # the page is being replaced while we look: an element of the old page is stale, look again
+        WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: "re-queued" in d.find_element(By.TAG_NAME, "main").text)
 
         def succeeded(d) -> bool:  # noqa: ANN001 - reload until the worker has finished
             d.refresh()
             return d.find_element(By.XPATH, "//tr[th='status']/td").text == "succeeded"
-        WebDriverWait(driver, 20, poll_frequency=0.3).until(succeeded)
+        WebDriverWait(driver, 20, poll_frequency=0.3,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(succeeded)
         assert driver.find_elements(By.CSS_SELECTOR, 'tr[data-attempt="2"] td.status-succeeded')
         driver.save_screenshot(str(tmp_path / "run-succeeded.png"))
 

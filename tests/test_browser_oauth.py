@@ -24,6 +24,7 @@ OWNER = "owner@books.example"
 @pytest.mark.slow
 def test_a_merchant_connects_quickbooks_in_the_browser(make_hub, platforms, browser, tmp_path: Path,  # noqa: F811
                                                         monkeypatch) -> None:  # noqa: ANN001
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -45,7 +46,9 @@ def test_a_merchant_connects_quickbooks_in_the_browser(make_hub, platforms, brow
         WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(f"{base}/console/connections"))
 
         driver.find_element(By.ID, "connect-quickbooks").click()   # → Intuit (the fake approves) → back
-        WebDriverWait(driver, 15).until(lambda d: "is connected" in d.find_element(By.TAG_NAME, "main").text)
+        # the page is replaced while we look: an element of the old page is stale, look again
+        WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: "is connected" in d.find_element(By.TAG_NAME, "main").text)
         assert driver.current_url.startswith(f"{base}/console/connections")
         row = driver.find_element(By.CSS_SELECTOR, 'tr.connection[data-status="active"]')
         assert "quickbooks" in row.text and "9341452" in row.text

@@ -1,14 +1,16 @@
 """Pending store authorisations: the one-time links an operator hands a merchant, and the key exchange
-each starts. Only hashes of the link token and of the exchange's ``state`` are stored, never the keys."""
+each starts. Only hashes of the link token and of the exchange's ``state`` are stored, never the keys.
+Also the console's sign-in counters (see ``hub.signin_limits``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models import Base, utcnow
+from hub.scrubbing import ScrubbedText
 
 
 class PendingAuthorization(Base):
@@ -29,7 +31,19 @@ class PendingAuthorization(Base):
     state_hash: Mapped[str | None] = mapped_column(String(64))   # sha256 hex of ``user_id``
     state_expires_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="issued")
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(ScrubbedText)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SignInCounter(Base):
+    """Failed (or in-flight) console sign-ins counted against one key since ``window_start``: an e-mail
+    from an address, or an address across e-mails. ``key`` is a sha256 hex, so no e-mail is kept here.
+    Counted with one conditional ``UPDATE … SET failures = failures + 1``, so concurrent attempts cannot
+    both pass the limit."""
+
+    __tablename__ = "signin_counters"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,6 +2,8 @@
 
 Roles: ``support`` and ``admin`` see every merchant; a ``merchant`` user sees only its own merchant.
 Passwords are hashed with werkzeug's default (scrypt); the plain password is never stored or logged.
+Signing out, disabling a user, or changing its password or role ends every console session of that user:
+each session carries the ``session_version`` it began with, and these bump it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -42,16 +44,8 @@ def create_user(s: Session, email: str, password: str, role: str, merchant_id: i
     email = normalise_email(email)
     if not _EMAIL.match(email) or len(email) > 254:
         raise UserError(f"{email!r} is not an e-mail address")
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
-    if role == "merchant" and merchant_id is None:
-        raise UserError("a merchant user needs its merchant")
-    if role != "merchant" and merchant_id is not None:
-        raise UserError(f"a {role} user sees every merchant: give no merchant")
-    if merchant_id is not None and s.get(Merchant, merchant_id) is None:
-        raise UserError(f"no merchant {merchant_id}")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    _check_role(s, role, merchant_id)
+    _check_password(password)
     if find_user(s, email) is not None:
         raise UserError(f"a user {email} exists already")
     user = User(email=email, password_hash=generate_password_hash(password), role=role,
@@ -62,6 +56,42 @@ def create_user(s: Session, email: str, password: str, role: str, merchant_id: i
     except IntegrityError as exc:  # created by someone else in the meantime
         raise UserError(f"a user {email} exists already") from exc
     return user
+
+
+def set_password(s: Session, user: User, password: str) -> None:
+    """Give ``user`` a new password and end its sessions (the caller commits)."""
+    _check_password(password)
+    user.password_hash = generate_password_hash(password)
+    end_sessions(s, user)
+
+
+def set_role(s: Session, user: User, role: str, merchant_id: int | None = None) -> bool:
+    """Give ``user`` another role (and merchant); ends its sessions when that changes anything (the caller
+    commits). Returns whether it changed."""
+    _check_role(s, role, merchant_id)
+    if (user.role, user.merchant_id) == (role, merchant_id):
+        return False
+    user.role, user.merchant_id = role, merchant_id
+    end_sessions(s, user)
+    return True
+
+
+def set_disabled(s: Session, user: User, disabled: bool) -> bool:
+    """Disable or enable ``user``; disabling ends its sessions, so enabling it again revives none (the
+    caller commits). Returns whether it changed."""
+    if user.disabled == disabled:
+        return False
+    user.disabled = disabled
+    if disabled:
+        end_sessions(s, user)
+    return True
+
+
+def end_sessions(s: Session, user: User) -> None:
+    """End every console session of ``user`` (the caller commits); its API tokens are not touched."""
+    s.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1)
+              .execution_options(synchronize_session=False))
+    s.expire(user, ["session_version"])
 
 
 def find_user(s: Session, email: str) -> User | None:
@@ -91,6 +121,22 @@ def merchant_scope(user: Role) -> int | None:
 def may_see(user: Role, merchant_id: int | None) -> bool:
     scope = merchant_scope(user)
     return scope is None or scope == merchant_id
+
+
+def _check_role(s: Session, role: str, merchant_id: int | None) -> None:
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+    if role == "merchant" and merchant_id is None:
+        raise UserError("a merchant user needs its merchant")
+    if role != "merchant" and merchant_id is not None:
+        raise UserError(f"a {role} user sees every merchant: give no merchant")
+    if merchant_id is not None and s.get(Merchant, merchant_id) is None:
+        raise UserError(f"no merchant {merchant_id}")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,10 @@
 The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure behind https) keyed by
 ``O2C_SECRET_KEY``, or by a key generated once into the instance folder so sessions survive restarts and
 every worker agrees. Every POST carries the session's CSRF token (a hidden form field).
+
+A session also carries the user's ``session_version`` from when it began; it is checked on every request,
+so signing out, disabling the user or changing its password or role (each bumps the version) ends every
+session of that user on the server side, whatever cookies are still around.
 """
 
 from __future__ import annotations
@@ -77,7 +81,27 @@ def sign_in(user: User) -> None:
     session.clear()  # a fresh session (and CSRF token) after sign-in
     session.permanent = True
     session["user_id"] = user.id
+    session["session_version"] = user.session_version
     session["csrf"] = secrets.token_urlsafe(32)
+
+
+def session_user() -> CurrentUser | None:
+    """The user this browser's session belongs to while the session is live: the user exists, is enabled
+    and has not had its sessions ended since it signed in."""
+    user_id, version = session.get("user_id"), session.get("session_version")
+    if type(user_id) is not int or type(version) is not int:
+        return None
+    with hub().session() as s:
+        user = s.get(User, user_id)
+        if user is None or user.disabled or user.session_version != version:
+            return None
+        return CurrentUser(user.id, user.email, user.role, user.merchant_id)
+
+
+def end_session() -> None:
+    """Forget this browser's user (its CSRF token stays, for the sign-in form)."""
+    session.pop("user_id", None)
+    session.pop("session_version", None)
 
 
 def csrf_token() -> str:
@@ -93,15 +117,9 @@ def csrf_field() -> Markup:
 
 def guard() -> Response | None:
     """Before every console request: load the user, send strangers to sign in, check CSRF on POST."""
-    g.user = None
-    user_id = session.get("user_id")
-    if user_id is not None:
-        with hub().session() as s:
-            user = s.get(User, user_id)
-            if user is not None and not user.disabled:
-                g.user = CurrentUser(user.id, user.email, user.role, user.merchant_id)
-        if g.user is None:
-            session.pop("user_id", None)
+    g.user = session_user()
+    if g.user is None and "user_id" in session:
+        end_session()
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
         if request.method == "POST":
             abort(401)

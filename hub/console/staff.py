@@ -1,5 +1,6 @@
 """Support accounts, managed by an admin: list the staff, create a support (or admin) user, disable or
-enable one. Every change is written to the audit log; other roles get a 404, as if the page did not exist."""
+enable one, change one's role. Disabling a user or changing its role ends its sessions. Every change is
+written to the audit log; other roles get a 404, as if the page did not exist."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hub import audit
 from hub.console.blueprint import bp
 from hub.console.security import hub
 from hub.models import User
-from hub.users import UserError, create_user
+from hub.users import UserError, create_user, set_disabled, set_role
 
 STAFF_ROLES = ("support", "admin")
 
@@ -65,8 +66,30 @@ def staff_disable(user_id: int) -> Response:
         if user.id == g.user.id:
             flash("You cannot disable your own account.", "error")
             return redirect(url_for("console.staff"))
-        user.disabled = disable
-        audit.record(s, g.user.email, "user.disabled" if disable else "user.enabled", target_type="user",
-                     target_id=user.id, detail={"email": user.email})
-        flash(f"{user.email} {'disabled' if disable else 'enabled'}.", "ok")
+        if set_disabled(s, user, disable):
+            audit.record(s, g.user.email, "user.disabled" if disable else "user.enabled", target_type="user",
+                         target_id=user.id, detail={"email": user.email})
+        flash(f"{user.email} {'disabled (signed out everywhere)' if disable else 'enabled'}.", "ok")
+    return redirect(url_for("console.staff"))
+
+
+@bp.post("/staff/<int:user_id>/role")
+def staff_role(user_id: int) -> Response:
+    """Make a staff user ``support`` or ``admin``; not oneself. Its sessions end, so it signs in again."""
+    _admin_only()
+    role = request.form.get("role", "")
+    if role not in STAFF_ROLES:
+        abort(400, f"role must be one of {', '.join(STAFF_ROLES)}")
+    with hub().session() as s:
+        user = s.get(User, user_id)
+        if user is None or user.role not in STAFF_ROLES:
+            abort(404)
+        if user.id == g.user.id:
+            flash("You cannot change your own role.", "error")
+            return redirect(url_for("console.staff"))
+        old = user.role
+        if set_role(s, user, role):
+            audit.record(s, g.user.email, "user.role_changed", target_type="user", target_id=user.id,
+                         detail={"email": user.email, "from": old, "to": role})
+            flash(f"{user.email} is now {role} (signed out everywhere).", "ok")
     return redirect(url_for("console.staff"))

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import abort, current_app, flash, redirect, render_template_string, session, url_for
+from flask import abort, current_app, flash, redirect, render_template_string, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from hub import audit
-from hub.console.security import CurrentUser
+from hub.console.security import CurrentUser, session_user
 from hub.merchants import connect, create_merchant
-from hub.models import Connection, Merchant, User, utcnow
+from hub.models import Connection, Merchant, utcnow
 from hub.oauth.state import Claim, Refused
+from mappings.inputs import InvalidInput, parse_optional_id
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -31,15 +32,8 @@ def hub() -> Hub:
 
 
 def signed_in() -> CurrentUser | None:
-    """The console user of this browser's session (enabled), or None."""
-    user_id = session.get("user_id")
-    if user_id is None:
-        return None
-    with hub().session() as s:
-        user = s.get(User, user_id)
-        if user is None or user.disabled:
-            return None
-        return CurrentUser(user.id, user.email, user.role, user.merchant_id)
+    """The console user of this browser's session (enabled, session not ended), or None."""
+    return session_user()
 
 
 def require_user() -> CurrentUser | Response:
@@ -53,13 +47,16 @@ def require_user() -> CurrentUser | Response:
 def merchant_for(user: CurrentUser, raw: str | None) -> int:
     """The merchant a flow connects: a merchant user's own (any other → 404), or the ``merchant`` a support
     or admin user names."""
-    raw = (raw or "").strip()
+    try:
+        named = parse_optional_id(raw, name="merchant")
+    except InvalidInput as exc:
+        raise Refused(400, f"{exc}: say which merchant to connect (?merchant=ID).") from None
     if user.scope is not None:
-        if raw and raw != str(user.scope):
+        if named is not None and named != user.scope:
             abort(404)
         merchant_id = user.scope
-    elif raw.isdigit():
-        merchant_id = int(raw)
+    elif named is not None:
+        merchant_id = named
     else:
         raise Refused(400, "Say which merchant to connect (?merchant=ID).")
     with hub().session() as s:
@@ -70,13 +67,14 @@ def merchant_for(user: CurrentUser, raw: str | None) -> int:
 
 def reconnect_target(user: CurrentUser, raw: str | None, platform: str, merchant_id: int) -> int | None:
     """The connection a Reconnect button renews (it must be this merchant's, of this platform), else None."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
+    try:
+        connection_id = parse_optional_id(raw, name="connection")
+    except InvalidInput:
         abort(404)
+    if connection_id is None:
+        return None
     with hub().session() as s:
-        conn = s.get(Connection, int(raw))
+        conn = s.get(Connection, connection_id)
     if conn is None or conn.platform != platform or conn.merchant_id != merchant_id or not user.may_see(
             conn.merchant_id):
         abort(404)

@@ -5,7 +5,8 @@ run | connection, at, console_url}``) and e-mail over SMTP (``O2C_ALERT_EMAIL_TO
 Each cause (``run.failed:<error kind>:<error code or normalised reason>``, ``reconnect:<connection id>``)
 is notified at most once an hour per channel, as recorded in ``alerts_sent`` (a failed delivery counts:
 a dead target is not hammered). The hooks never raise and cost nothing when no target is configured.
-Alerts carry ids, names and reasons, never a secret: texts are scrubbed of the merchant's credentials.
+Alerts carry ids, names and reasons, never a secret: texts are scrubbed of the merchant's credentials (and of
+every secret the hub holds) before they are sent, and ``alerts_sent.detail`` is scrubbed as it is written.
 """
 
 from __future__ import annotations

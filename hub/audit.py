@@ -1,6 +1,7 @@
 """The audit log: every console action, sign-in and user created, with who did it and to what.
 
-Entries never hold a secret: callers pass ids, names and reasons only.
+Entries never hold a secret: callers pass ids, names and reasons only, and ``detail`` is scrubbed of any
+secret the hub holds (or that looks like a credential) as it is written (``hub.scrubbing.ScrubbedJSON``).
 """
 
 from __future__ import annotations

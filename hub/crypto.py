@@ -2,6 +2,10 @@
 
 In embedded mode, with no key configured, one is generated once into the instance folder (mode 0600)
 and reused. Several comma-separated keys may be given: the first encrypts, all decrypt (rotation).
+
+Every secret that is encrypted or decrypted here (and the keys themselves) is also *held* by
+``hub.scrubbing``: this is the one door connection secrets pass through, so whatever a platform echoes
+back later is cut out of the texts the hub stores.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from hub import scrubbing
+
 
 class SecretBox:
     def __init__(self, keys: list[str]) -> None:
@@ -21,6 +27,7 @@ class SecretBox:
             self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
         except ValueError as exc:
             raise ValueError("O2C_ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64 bytes)") from exc
+        scrubbing.hold(*keys, pinned=True)
 
     @classmethod
     def from_settings(cls, encryption_key: str | None, instance_path: Path) -> SecretBox:
@@ -29,15 +36,19 @@ class SecretBox:
         return cls([_instance_key(instance_path)])
 
     def encrypt(self, secrets: dict[str, str | None]) -> str:
+        scrubbing.hold_mapping(secrets)
         return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
 
     def decrypt(self, token: str | None) -> dict[str, str | None]:
         if not token:
             return {}
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
+            secrets = json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken as exc:
             raise ValueError("stored secrets cannot be decrypted with the configured O2C_ENCRYPTION_KEY") from exc
+        if isinstance(secrets, dict):
+            scrubbing.hold_mapping(secrets)
+        return secrets
 
     def rotate(self, token: str) -> str:
         return self._fernet.rotate(token.encode()).decode()

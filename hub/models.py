@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from hub.scrubbing import ScrubbedJSON, ScrubbedString, ScrubbedText  # outside text: scrubbed of secrets as written
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -38,7 +40,7 @@ class MappingRuleSet(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    problems: Mapped[dict[str, Any] | None] = mapped_column(JSON)   # {"missing": [...], "error": ...}
+    problems: Mapped[dict[str, Any] | None] = mapped_column(ScrubbedJSON)   # {"missing": [...], "error": ...}
     checked_at: Mapped[datetime | None]
 
 
@@ -52,7 +54,7 @@ class Connection(Base):
     platform: Mapped[str] = mapped_column(String(20))      # shopify|woocommerce|quickbooks|hubspot
     account: Mapped[str] = mapped_column(String(255))      # shop domain, realm id, store URL, hub id
     status: Mapped[str] = mapped_column(String(20), default="active")  # active|needs_reconnect|disconnected
-    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_reason: Mapped[str | None] = mapped_column(ScrubbedText)
     secrets: Mapped[str | None] = mapped_column(Text)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     token_expires_at: Mapped[datetime | None]
@@ -97,9 +99,9 @@ class SyncRun(Base):
     trigger: Mapped[str | None] = mapped_column(String(100))  # webhook topic, "retry", "backfill"
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(ScrubbedText)
     error_kind: Mapped[str | None] = mapped_column(String(20))
-    error_code: Mapped[str | None] = mapped_column(String(100))   # the platform's fault code or the mapping rule
+    error_code: Mapped[str | None] = mapped_column(ScrubbedString(100))  # the platform's fault code or mapping rule
     next_attempt_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     canonical: Mapped[dict[str, Any] | None]
@@ -121,10 +123,10 @@ class SyncAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))  # succeeded|retrying|failed|deferred
     step: Mapped[str | None] = mapped_column(String(40))
     error_kind: Mapped[str | None] = mapped_column(String(20))
-    error_code: Mapped[str | None] = mapped_column(String(100))
-    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(ScrubbedString(100))
+    error: Mapped[str | None] = mapped_column(ScrubbedText)
     # the failing call, redacted: {"request": {"method", "url", "body"}, "response": {"status", "body"}}
-    excerpt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    excerpt: Mapped[dict[str, Any] | None] = mapped_column(ScrubbedJSON)
     run: Mapped[SyncRun] = relationship(back_populates="attempt_log")
 
 
@@ -140,7 +142,7 @@ class SyncStep(Base):
     target_platform: Mapped[str | None] = mapped_column(String(20))
     target_type: Mapped[str | None] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(255))
-    message: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(ScrubbedText)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     run: Mapped[SyncRun] = relationship(back_populates="steps")
 
@@ -179,7 +181,9 @@ class SourceLock(Base):
 
 class User(Base):
     """Someone who signs in to the support console: ``support`` and ``admin`` see every merchant, a
-    ``merchant`` user only its own. ``password_hash`` is a werkzeug hash, never the password."""
+    ``merchant`` user only its own. ``password_hash`` is a werkzeug hash, never the password.
+    ``session_version`` is copied into each console session at sign-in; bumping it (sign-out, disable,
+    password or role change) ends every session of the user on the server side."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -190,6 +194,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditEntry(Base):
@@ -205,7 +210,7 @@ class AuditEntry(Base):
     target_type: Mapped[str | None] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(255))
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(ScrubbedJSON, default=dict)
 
 
 class ApiToken(Base):
@@ -232,7 +237,7 @@ class AlertSent(Base):
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     ok: Mapped[bool] = mapped_column(Boolean, default=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(ScrubbedJSON, default=dict)
 
 
 # the console lists runs newest first, filtered by status or merchant: keyset pages (id < cursor) on these

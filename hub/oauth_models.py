@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models import Base, utcnow
+from hub.scrubbing import ScrubbedText
 
 
 class OAuthState(Base):
@@ -29,7 +30,7 @@ class OAuthState(Base):
     account: Mapped[str | None] = mapped_column(String(255))          # the shop domain (Shopify)
     reconnect_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))  # the connection to renew
     status: Mapped[str] = mapped_column(String(20), default="issued")
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(ScrubbedText)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -26,12 +26,12 @@ log = logging.getLogger("o2c")
 class Hub:
     def __init__(self, settings: Settings | None = None, *, migrate: bool = True) -> None:
         self.settings = settings or Settings.from_env()
-        self.settings.instance_path.mkdir(parents=True, exist_ok=True)
+        db.private_folder(self.settings.instance_path)   # the key file and the SQLite file: owner only
         self.secrets = SecretBox.from_settings(self.settings.encryption_key, self.settings.instance_path)
         self.engine: Engine = db.make_engine(self.settings.database_url)
         try:
             if migrate:
-                db.upgrade(self.engine)
+                db.upgrade(self.engine, box=self.secrets)
         except BaseException:
             self.engine.dispose()
             raise

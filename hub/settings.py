@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub import scrubbing
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -60,6 +62,13 @@ class Settings:
     smtp_from: str | None = None
     smtp_starttls: bool = False
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the app secrets are held as they load, so no stored text ever shows one (hub.scrubbing)
+        scrubbing.hold(self.secret_key, self.shopify_api_secret, self.shopify_api_secret_previous,
+                       self.quickbooks_client_secret, self.quickbooks_webhook_verifier_token,
+                       self.hubspot_client_secret, self.smtp_password,
+                       *(self.encryption_key or "").split(","), pinned=True)
 
     @property
     def scale_out(self) -> bool:

@@ -1,35 +1,27 @@
 """Keep secrets out of what the hub shows or sends: API answers (attempt excerpts) and alerts.
 
-Two nets: the merchant's own connection secrets (decrypted only to be searched for and replaced), and
-patterns that look like credentials whoever they belong to (bearer tokens, ``access_token=…`` and
-``Authorization`` or ``*secret*`` fields).
+The second fence (the first is ``hub.scrubbing``, which scrubs every outside text as it is stored): the
+merchant's own connection secrets (decrypted only to be searched for and replaced), the secrets the hub
+holds, and patterns that look like credentials whoever they belong to (``connectors.redact``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from connectors.redact import REDACTED
 from hub.models import Connection
+from hub.scrubbing import scrub_text, scrub_value
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from hub.crypto import SecretBox
 
-REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(r"authori[sz]ation|token|secret|password|passwd|api[_-]?key|consumer[_-]?key|cookie"
-                         r"|signature|credential", re.I)
-_NOT_SECRET_KEY = re.compile(r"^sync_?token$", re.I)     # QuickBooks' object version, not a credential
-_PATTERNS = (
-    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I), r"\1 " + REDACTED),
-    (re.compile(r"(?i)\b((?:access|refresh|id)_token|token|consumer_(?:key|secret)|client_secret|password"
-                r"|api_key|oauth_signature|code)=([^&\s\"']+)"), r"\1=" + REDACTED),
-    (re.compile(r"(?i)(\"(?:access|refresh)_token\"\s*:\s*\")[^\"]+"), r"\1" + REDACTED),
-)
+__all__ = ["REDACTED", "connection_secrets", "redact", "scrub"]
 _MIN_SECRET = 6
 
 
@@ -52,26 +44,9 @@ def connection_secrets(s: Session, box: SecretBox, merchant_id: int | None) -> s
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every known secret and every credential-looking pattern replaced."""
-    for value in sorted(secrets, key=len, reverse=True):
-        if value and len(value) >= _MIN_SECRET:
-            text = text.replace(value, REDACTED)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _secret_key(key: Any) -> bool:
-    return isinstance(key, str) and bool(_SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.match(key)
+    return scrub_text(text, secrets)
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     """A copy of a JSON-like value with secret-named fields and secret strings replaced."""
-    secrets = tuple(secrets)
-    if isinstance(value, dict):
-        return {k: REDACTED if _secret_key(k) and v not in (None, "") else redact(v, secrets)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    return value
+    return scrub_value(value, secrets)

@@ -31,6 +31,7 @@ from hub.auth_models import PendingAuthorization
 from hub.merchants import NotFound, find_merchant
 from hub.models import utcnow
 from hub.storefronts import ConnectError, connect_woocommerce
+from mappings.inputs import clean_json
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -249,7 +250,7 @@ def callback() -> Response:
     if len(body) > MAX_CALLBACK_BODY:
         return _answer(413, error=f"body larger than {MAX_CALLBACK_BODY} bytes")
     try:
-        payload = json.loads(body)
+        payload = clean_json(json.loads(body))  # a lone surrogate in user_id must not reach hashing or storage
     except (ValueError, RecursionError):
         return _answer(400, error="the body is not JSON")
     if not isinstance(payload, dict):

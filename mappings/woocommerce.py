@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from mappings.inputs import UINT64_MAX, InvalidInput, clean_text, is_ascii_digits, parse_datetime, parse_id
 from mappings.model import (
     Address,
     Customer,
@@ -47,10 +48,11 @@ def order_ref_from_webhook(body: Any) -> tuple[str, str | None]:
     raw = body.get("id")
     if raw is None or isinstance(raw, bool) or str(raw).strip() == "":
         raise MappingError("WooCommerce webhook body has no order id", rule="webhook.id")
-    order_id = str(raw).strip()
-    if not order_id.isdigit() or len(order_id) > 20 or int(order_id) == 0:
-        raise MappingError(f"WooCommerce webhook order id {order_id[:40]!r} is not an order id", rule="webhook.id")
-    number = _str(body.get("number"))
+    try:  # a WordPress post id: unsigned 64-bit, ASCII digits ("²" passes str.isdigit() but not int())
+        order_id = str(parse_id(raw, name="WooCommerce webhook order id", high=UINT64_MAX))
+    except InvalidInput as exc:
+        raise MappingError(f"{exc}: it is not an order id", rule="webhook.id") from None
+    number = clean_text(_str(body.get("number")))
     return order_id, (f"#{number}"[:100] if number else None)
 
 
@@ -59,7 +61,7 @@ def order_from_rest(data: Any) -> Order:
     if not isinstance(data, dict):
         raise MappingError(f"WooCommerce order must be a JSON object, got {type(data).__name__}", rule="order")
     source_id = _str(data.get("id"))
-    if not source_id.isdigit():
+    if not is_ascii_digits(source_id):
         raise MappingError("WooCommerce order has no id", rule="order.id")
     number = _str(data.get("number")) or source_id
     name = f"#{number}"
@@ -174,7 +176,8 @@ def _lines(ln: Any, index: int, money, where: str, q: Decimal) -> list[OrderLine
     if not title:
         raise MappingError(f"{where}: {label} has no name", rule="order.line_items.name")
     qty = ln.get("quantity")
-    if isinstance(qty, bool) or not isinstance(qty, int | Decimal | str) or not str(qty).strip().lstrip("-").isdigit():
+    if isinstance(qty, bool) or not isinstance(qty, int | Decimal | str) \
+            or not is_ascii_digits(str(qty).strip().lstrip("-")):
         raise MappingError(f"{where}: {label} has no whole quantity ({qty!r})", rule="order.line_items.quantity")
     qty = int(str(qty).strip())
     if qty <= 0:
@@ -235,11 +238,11 @@ def _date(data: dict, field: str, where: str, *, required: bool = False) -> date
         if required:
             raise MappingError(f"{where} has no {field}", rule=f"order.{field}")
         return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+    try:  # one reader for dates from outside: refuses what cannot be taken to UTC (year 1 at +01:00)
+        value = parse_datetime(raw, name=field)
+    except InvalidInput:
         raise MappingError(f"{where}: {field} is not a date ({raw[:40]!r})", rule=f"order.{field}") from None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.replace(tzinfo=UTC)
 
 
 def _list(value: Any) -> list[dict]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask.sessions import SessionInterface, SessionMixin
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 
 from hub.api import tokens
@@ -81,7 +81,10 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
     """Every HTTP error under ``/api/`` (unknown route and wrong method included) as JSON."""
     if not _is_api(request.path):
         return exc
-    return error(exc.code or 500, exc.description or exc.name)
+    response = error(exc.code or 500, exc.description or exc.name)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110: a 405 says what is allowed
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def _is_api(path: str) -> bool:

@@ -3,6 +3,7 @@ re-run a group) and resuming a reconnected connection. Every action is audited a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import jsonify, request
@@ -26,6 +27,7 @@ from hub.api.service import (
 from hub.console.actions import ActionRefused, resume_connection, skip_run
 from hub.console.failures import FailureGroup, failure_groups, group_run_ids
 from hub.models import Connection, SyncRun
+from mappings.inputs import ROW_ID_MAX, InvalidInput, clean_json, parse_optional_id
 from sync.status import run_summary
 
 VIA = {"via": "api"}
@@ -40,23 +42,25 @@ def _query(args: Any) -> RunQuery:
         raise ApiError(403, str(exc)) from exc
 
 
-def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-        raise ApiError(400, f"{name} must be a whole number from {low}" + (f" to {high}" if high else "")
-                       + f" (got {raw!r})")
-    return int(raw)
+def _int_arg(name: str, default: int | None, low: int, high: int = ROW_ID_MAX) -> int | None:
+    try:
+        value = parse_optional_id(request.args.get(name), name=name, low=low, high=high)
+    except InvalidInput as exc:
+        raise ApiError(400, str(exc)) from None
+    return default if value is None else value
 
 
 def _body() -> dict[str, Any]:
-    if not request.get_data():
+    data = request.get_data()
+    if not data:
         return {}
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
-    return body
+    return clean_json(body)
 
 
 def _summary(run_id: int) -> dict[str, Any]:

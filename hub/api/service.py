@@ -7,7 +7,7 @@ one, and re-run them (through the console's ``rerun``, so every re-run is audite
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, or_, select
@@ -16,6 +16,7 @@ from hub.api.redaction import connection_secrets, redact
 from hub.console.actions import rerun
 from hub.console.run_list import KINDS, PLATFORMS, STATUSES
 from hub.models import Merchant, SyncAttempt, SyncRun
+from mappings.inputs import InvalidInput, clean_text, parse_optional_datetime, parse_optional_id, shown
 from sync.status import run_detail, run_summary
 
 if TYPE_CHECKING:
@@ -57,18 +58,17 @@ class RunQuery:
         if unknown:
             raise BadFilter(f"unknown filter {unknown[0]!r} (filters: {', '.join(sorted(known))})")
         query = cls()
-        raw = _text(args.get("merchant"))
-        if raw is not None:
-            if not raw.isdigit():
-                raise BadFilter(f"merchant must be a merchant id (got {raw!r})")
-            query.merchant = int(raw)
+        try:
+            query.merchant = parse_optional_id(_scalar(args.get("merchant")), name="merchant")
+            for name in ("created_after", "created_before"):
+                setattr(query, name, parse_optional_datetime(_scalar(args.get(name)), name=name))
+        except InvalidInput as exc:
+            raise BadFilter(str(exc)) from None
         for name, allowed in (("platform", PLATFORMS), ("kind", KINDS), ("status", STATUSES)):
             value = _text(args.get(name))
             if value is not None and value not in allowed:
-                raise BadFilter(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+                raise BadFilter(f"{name} must be one of {', '.join(allowed)} (got {shown(value)})")
             setattr(query, name, value)
-        for name in ("created_after", "created_before"):
-            setattr(query, name, _when(name, _text(args.get(name))))
         q = _text(args.get("q"))
         query.q = q[:255] if q else None
         return query
@@ -102,24 +102,16 @@ class RunQuery:
 
 
 def _text(value: Any) -> str | None:
+    """A filter's text (JSON numbers as their digits), storable and stripped; None when blank."""
     if value is None:
         return None
-    value = str(value).strip()
+    value = clean_text(str(value)).strip()
     return value or None
 
 
-def _when(name: str, raw: str | None) -> datetime | None:
-    """An ISO date (midnight UTC) or date-time (naive means UTC) as naive UTC, like the stored times."""
-    if raw is None:
-        return None
-    try:
-        if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time.min)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadFilter(f"{name} must be a date (2026-01-31) or a date-time (2026-01-31T12:00:00Z), "
-                        f"not {raw!r}") from exc
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+def _scalar(value: Any) -> Any:
+    """A query-string value as sent, or a JSON body's string or integer (anything else is refused)."""
+    return value if value is None or isinstance(value, str | int) else repr(value)
 
 
 def find_runs(s: Session, query: RunQuery, *, before: int | None = None,

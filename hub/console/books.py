@@ -15,6 +15,7 @@ from hub.console.run_list import merchant_choices
 from hub.console.security import hub, require_merchant
 from hub.mapping_rules import export_yaml, parse_yaml, rule_set, save_overrides
 from hub.models import Connection, Merchant
+from mappings.inputs import parse_optional_id
 from mappings.model import MappingError
 from mappings.rules import RulesError, load_rules
 from sync.preview import PreviewError, preview_order
@@ -33,13 +34,11 @@ def _merchant_or_404(merchant_id: int) -> Merchant:
 @bp.get("/preview")
 def preview() -> str:
     scope = g.user.scope
-    raw = (request.args.get("merchant") or "").strip()
+    named = parse_optional_id(request.args.get("merchant"), name="merchant")  # InvalidInput: a 400
     order_ref = (request.args.get("order") or "").strip()[:100]
     with hub().session() as s:
         merchants = merchant_choices(s, scope)
-    merchant_id = int(raw) if raw.isdigit() else scope
-    if raw and not raw.isdigit():
-        abort(404)
+    merchant_id = scope if named is None else named
     if merchant_id is not None:
         _merchant_or_404(merchant_id)
     data, error = None, None

@@ -14,6 +14,7 @@ from hub.console.actions import ActionRefused, resume_connection, waiting_for_re
 from hub.console.blueprint import bp
 from hub.console.security import hub
 from hub.models import Connection, Merchant
+from mappings.inputs import InvalidInput, parse_optional_id
 
 
 def connection_rows(s: Session, scope: int | None, *, merchant_id: int | None = None,
@@ -57,6 +58,9 @@ def connection_resume(connection_id: int) -> Response:
     else:
         flash(f"Resumed {len(changed)} run(s) that were waiting for the reconnect." if changed else
               "The connection is active; no run was waiting for it.", "ok")
-    back_to_run = request.form.get("run", type=int)     # resumed from a run's page: go back to it
+    try:  # resumed from a run's page: go back to it
+        back_to_run = parse_optional_id(request.form.get("run"), name="run")
+    except InvalidInput:
+        back_to_run = None
     return redirect(url_for("console.run_page", run_id=back_to_run) if back_to_run
                     else url_for("console.connections"))

@@ -9,13 +9,14 @@ from flask import g, render_template, request
 from hub import audit
 from hub.console.blueprint import bp
 from hub.console.security import hub
+from mappings.inputs import parse_optional_id
 
 PAGE = 50
 
 
 @bp.get("/audit")
 def audit_log() -> str:
-    before = request.args.get("before", type=int)
+    before = parse_optional_id(request.args.get("before"), name="before")  # InvalidInput: a 400
     with hub().session() as s:
         rows = audit.entries(s, merchant_id=g.user.scope, before=before, limit=PAGE + 1)
     entries = [{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target_type": e.target_type,

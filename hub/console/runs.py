@@ -21,6 +21,7 @@ from hub.console.links import accounts_of, object_link
 from hub.console.run_list import KINDS, PLATFORMS, STATUSES, RunFilters, find_runs, merchant_choices
 from hub.console.security import hub
 from hub.models import SyncAttempt, SyncRun
+from mappings.inputs import parse_optional_id
 from sync.status import counts_by_status, run_detail
 
 
@@ -35,7 +36,7 @@ def runs() -> str:
     scope = g.user.scope
     if scope is not None:
         filters.merchant = scope   # a merchant user's every query is its own merchant's
-    before = request.args.get("before", type=int)
+    before = parse_optional_id(request.args.get("before"), name="before")  # InvalidInput: a 400
     with hub().session() as s:
         page, cursor = find_runs(s, filters, before=before)
         counts = counts_by_status(s, filters.merchant)

@@ -18,22 +18,18 @@ import shopify
 
 from connectors import redact
 from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
-from connectors.shopify_queries import (
-    LINES_PAGE_SIZE,
-    ORDER_LINES_QUERY,
-    ORDER_MARK_AS_PAID,
-    ORDER_QUERY,
-    ORDERS_PAGE_QUERY,
-)
+from connectors.shopify_order_pages import complete_order
+from connectors.shopify_queries import ORDER_MARK_AS_PAID, ORDER_QUERY, ORDERS_PAGE_MAX, ORDERS_PAGE_QUERY
 
 PLATFORM = "shopify"
 API_VERSION = "2025-01"
-MAX_LINE_PAGES = 100  # 10,000 lines: far beyond any real order
 _OPERATION = re.compile(r"^\s*(query|mutation|subscription)\b\s*(\w+)?", re.M)
+_MAX_COST = re.compile(r"exceeds the (single query )?max(imum)? cost", re.I)
 
 
 _MONEY_BAG = "shopMoney { amount currencyCode }"
-#: Totals of many orders at once, for ``o2c reconcile`` (checked against the schema by the tests).
+SUMMARIES_PAGE_MAX = 100   # 3 + 100 × 7 points (an order 1, three money bags 2 each): under Shopify's 1,000
+#: Totals of many orders at once, for ``o2c reconcile`` (checked against the schema and priced by the tests).
 ORDER_SUMMARIES_QUERY = f"""
 query HubOrderSummaries($first: Int!, $after: String, $query: String) {{
   orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT) {{
@@ -111,11 +107,15 @@ class ShopifyClient:
         except ValueError as exc:
             raise Retryable("Shopify answered with a body that is not JSON", platform=PLATFORM,
                             excerpt=redact.excerpt("POST", endpoint, request, 200, raw)) from exc
+        if not isinstance(body, dict):
+            raise Retryable("Shopify answered with JSON that is not an object", platform=PLATFORM,
+                            excerpt=redact.excerpt("POST", endpoint, request, 200, raw))
         errors = body.get("errors")
         if errors:
             raise with_excerpt(_graphql_error(errors, body.get("extensions", {})),
                                redact.excerpt("POST", endpoint, request, 200, raw))
-        return body.get("data") or {}
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
 
     def endpoint(self) -> str:
         return f"{self._api_url or 'https://' + self.shop}/admin/api/{API_VERSION}/graphql.json"
@@ -137,6 +137,7 @@ class ShopifyClient:
     def order_summaries_page(self, *, query: str | None, after: str | None,
                              first: int = 100) -> tuple[list[dict[str, Any]], str | None]:
         """One page of order summaries (totals, refunds, financial status) for the reconcile report."""
+        first = max(1, min(first, SUMMARIES_PAGE_MAX))
         data = self.graphql(ORDER_SUMMARIES_QUERY, {"first": first, "after": after, "query": query})
         orders = data.get("orders") or {}
         page = orders.get("pageInfo") or {}
@@ -146,30 +147,19 @@ class ShopifyClient:
                                                                                             str | None]:
         """One page of ``orders(query:)`` (id, legacyResourceId, name, updatedAt) and the cursor of the next
         page (None on the last)."""
+        first = max(1, min(first, ORDERS_PAGE_MAX))
         data = self.graphql(ORDERS_PAGE_QUERY, {"first": first, "after": after, "query": query})
         orders = data.get("orders") or {}
         page = orders.get("pageInfo") or {}
         return list(orders.get("nodes") or []), (page.get("endCursor") if page.get("hasNextPage") else None)
 
     def fetch_order(self, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """The order as GraphQL returns it and the line items of its further pages, or None."""
-        gid = order_gid(order_id)
-        order = self.graphql(ORDER_QUERY, {"id": gid, "linesAfter": None}).get("order")
+        """The order as GraphQL returns it, every nested page followed (``shopify_order_pages``), and the
+        line items of its further pages; None when the shop has no such order."""
+        order = self.graphql(ORDER_QUERY, {"id": order_gid(order_id), "linesAfter": None}).get("order")
         if order is None:
             return None
-        extra: list[dict[str, Any]] = []
-        page = order["lineItems"].get("pageInfo") or {}
-        pages = 1
-        while page.get("hasNextPage"):
-            pages += 1
-            if pages > MAX_LINE_PAGES:
-                raise Permanent(f"order {order_id} has more than {LINES_PAGE_SIZE * MAX_LINE_PAGES} line items",
-                                platform=PLATFORM)
-            more = self.graphql(ORDER_LINES_QUERY, {"id": gid, "after": page["endCursor"]})
-            lines = (more.get("order") or {}).get("lineItems") or {}
-            extra.extend(lines.get("nodes") or [])
-            page = lines.get("pageInfo") or {}
-        return order, extra
+        return order, complete_order(self.graphql, order, f"Shopify order {order_id}")
 
 
 def operation_name(query: str) -> str:
@@ -201,9 +191,11 @@ def _http_error(exc: urllib.error.HTTPError, body: str | None) -> Exception:
 def _graphql_error(errors: Any, extensions: dict[str, Any]) -> Exception:
     if isinstance(errors, str):
         return Permanent(errors, platform=PLATFORM)
-    first = errors[0] if errors else {}
-    code = (first.get("extensions") or {}).get("code")
-    message = first.get("message", "GraphQL error")
+    first = errors[0] if isinstance(errors, list) and errors else {}
+    first = first if isinstance(first, dict) else {}
+    extensions = extensions if isinstance(extensions, dict) else {}
+    code = (first.get("extensions") if isinstance(first.get("extensions"), dict) else {}).get("code")
+    message = str(first.get("message") or "GraphQL error")
     if code == "THROTTLED":
         cost = extensions.get("cost", {})
         status = cost.get("throttleStatus", {})
@@ -212,6 +204,10 @@ def _graphql_error(errors: Any, extensions: dict[str, Any]) -> Exception:
         rate = float(status.get("restoreRate") or 50) or 50
         wait = max(1.0, math.ceil((need - have) / rate))
         return Retryable("Shopify throttled the query", platform=PLATFORM, code="THROTTLED", retry_after=wait)
+    if code == "MAX_COST_EXCEEDED" or (code is None and _MAX_COST.search(message)):
+        # refused before running, whatever the bucket holds: the same query will never pass
+        return Permanent((message.strip().splitlines() or ["Shopify refused the query's cost"])[0],
+                         platform=PLATFORM, code="MAX_COST_EXCEEDED")
     if code in ("INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"):
         return Retryable(message, platform=PLATFORM, code=code)
     if code in ("ACCESS_DENIED", "UNAUTHORIZED"):

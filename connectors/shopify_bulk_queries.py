@@ -1,66 +1,44 @@
 """GraphQL documents that fetch many whole orders per call (backfill pages, micro-batches of webhooks).
 
-``ORDER_QUERY`` asks for up to 100 lines, 100 transactions and 10 refunds of one order, which costs about
-830 points: fine for one order, far too much for a page (Shopify refuses a query over 1,000 points, and
-the bucket refills at 100 points/s on Standard plans). These documents ask for the same fields with small
-inner pages (``ORDER_FIELDS``), so a page of ``FULL_PAGE_SIZE`` orders stays under ``MAX_QUERY_COST``.
-Shopify charges the *requested* cost up front and refunds the difference to the *actual* cost, so a page
-of ordinary orders really costs a few points per order.
+Shopify prices a query before running it and refuses one whose requested cost is above 1,000 points
+(``MAX_COST_EXCEEDED``), whole: so a document over many orders must fit at its largest, with every nested
+page counted at its full size (``connectors.shopify_queries`` gives the rules and the cost of one node of
+each kind). These documents ask for the fields of ``ORDER_QUERY`` with small inner pages (``ORDER_FIELDS``:
+``LINES`` lines, ``SHIPPING_LINES`` shipping lines, ``TRANSACTIONS`` transactions, ``REFUNDS`` refunds of
+``REFUND_LINES`` lines), which prices one order at ``ORDER_COST`` points; the number of orders per call is
+derived from it: ``BY_ID_MAX`` orders by id, ``FULL_PAGE_SIZE`` per page of ``orders(first:)`` (which adds
+its own connection and page info). ``tests/test_shopify_query_cost.py`` prices both documents at those
+sizes with Shopify's rules (``simulators.shopify_cost``) and checks ``ORDER_COST`` against it.
 
-An order that does not fit the small pages (``truncated(node)`` says so: more lines, shipping lines,
-transactions, refunds or refund lines than asked for) is fetched again on its own with ``ORDER_QUERY``.
-Every document here is validated against Shopify's published schema (and its cost checked) in
-``tests/test_shopify_bulk_queries_schema.py``.
+Shopify charges the *requested* cost up front and refunds the difference to the *actual* cost, so a
+page of ordinary orders really costs a few points per order. Smaller inner pages fit more orders per
+call, at the price of fetching again, on its own with ``ORDER_QUERY`` and its follow-up pages, an order
+that does not fit them (``truncated(node)`` says so: more lines, shipping lines or refund lines than a
+page holds, or as many transactions or refunds as were asked for).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from connectors.shopify_queries import _LINE_ITEM_NODE, _MONEY, _ORDER_HEAD, _SHOP_MONEY, _TAX_LINE
+from connectors.shopify_queries import MAX_QUERY_COST, PAGED, order_cost, order_selection
 
-MAX_QUERY_COST = 1000      # Shopify's ceiling for a single query's requested cost
-LINES = 8                  # line items per order in a page (more: the order is fetched on its own)
-SHIPPING_LINES = 2
-TRANSACTIONS = 5
-REFUNDS = 2
-REFUND_LINES = 3
-FULL_PAGE_SIZE = 16        # orders per page: 16 × 57 points + 2 (the simulator's count) < MAX_QUERY_COST
-BY_ID_MAX = 16             # orders per ``orders_by_id_query`` call, for the same reason
+LINES = 4                  # line items per order in a page (more: the order is fetched on its own)
+SHIPPING_LINES = 1
+TRANSACTIONS = 3
+REFUNDS = 1
+REFUND_LINES = 2
+REFUND_SHIPPING_LINES = 1
+
+_SIZES = {"lines": LINES, "shipping_lines": SHIPPING_LINES, "transactions": TRANSACTIONS, "refunds": REFUNDS,
+          "refund_lines": REFUND_LINES, "refund_shipping_lines": REFUND_SHIPPING_LINES}
+ORDER_COST = order_cost(**_SIZES)                          # requested cost of one order of ORDER_FIELDS
+BY_ID_MAX = MAX_QUERY_COST // ORDER_COST                   # orders per ``orders_by_id_query`` call
+FULL_PAGE_SIZE = (MAX_QUERY_COST - PAGED) // ORDER_COST    # orders per page of ``ORDERS_FULL_PAGE_QUERY``
 
 #: The fields of one order, as ``mappings.shopify.order_from_graphql`` reads them (small inner pages).
 ORDER_FIELDS = f"""
-fragment HubOrderFields on Order {{
-  {_ORDER_HEAD}
-  lineItems(first: {LINES}) {{
-    pageInfo {{ hasNextPage endCursor }}
-    nodes {{ {_LINE_ITEM_NODE}
-    }}
-  }}
-  shippingLines(first: {SHIPPING_LINES}) {{
-    pageInfo {{ hasNextPage }}
-    nodes {{
-      id title code
-      originalPriceSet {{ {_SHOP_MONEY} }}
-      discountedPriceSet {{ {_SHOP_MONEY} }}
-      discountAllocations {{ allocatedAmountSet {{ {_SHOP_MONEY} }} }}
-      taxLines {{ {_TAX_LINE} }}
-    }}
-  }}
-  transactions(first: {TRANSACTIONS}) {{
-    id kind status gateway processedAt test
-    amountSet {{ {_MONEY} }}
-  }}
-  refunds(first: {REFUNDS}) {{
-    id legacyResourceId createdAt note
-    totalRefundedSet {{ {_MONEY} }}
-    refundLineItems(first: {REFUND_LINES}) {{
-      nodes {{ quantity lineItem {{ id }} subtotalSet {{ {_MONEY} }} totalTaxSet {{ {_MONEY} }} }}
-    }}
-    refundShippingLines(first: 2) {{
-      nodes {{ subtotalAmountSet {{ {_MONEY} }} taxAmountSet {{ {_MONEY} }} }}
-    }}
-  }}
+fragment HubOrderFields on Order {{{order_selection(**_SIZES)}
 }}
 """
 
@@ -88,17 +66,22 @@ def orders_by_id_query(count: int) -> str:
 
 def truncated(node: dict[str, Any]) -> bool:
     """Whether an order of these documents left something out (then fetch it alone with ``ORDER_QUERY``)."""
-    def more(conn: Any) -> bool:
-        return bool(((conn or {}).get("pageInfo") or {}).get("hasNextPage"))
+    def more(conn: Any, asked: int) -> bool:
+        if not isinstance(conn, dict):
+            return False
+        if isinstance(conn.get("pageInfo"), dict):
+            return bool(conn["pageInfo"].get("hasNextPage"))
+        return len(conn.get("nodes") or []) >= asked
 
     refunds = node.get("refunds") or []
-    return (more(node.get("lineItems")) or more(node.get("shippingLines"))
+    return (more(node.get("lineItems"), LINES) or more(node.get("shippingLines"), SHIPPING_LINES)
             or len(node.get("transactions") or []) >= TRANSACTIONS or len(refunds) >= REFUNDS
-            or any(len((r.get("refundLineItems") or {}).get("nodes") or []) >= REFUND_LINES
+            or any(more(r.get("refundLineItems"), REFUND_LINES)
+                   or more(r.get("refundShippingLines"), REFUND_SHIPPING_LINES)
                    for r in refunds if isinstance(r, dict)))
 
 
-#: The documents above (``orders_by_id_query`` at its smallest and largest), for the schema test.
+#: The documents above (``orders_by_id_query`` at its smallest and largest), for the schema and cost tests.
 DOCUMENTS = {
     "ORDERS_FULL_PAGE_QUERY": ORDERS_FULL_PAGE_QUERY,
     "ORDERS_BY_ID_QUERY_1": orders_by_id_query(1),

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from mappings.inputs import UINT64_MAX, InvalidInput, clean_text, is_ascii_digits, parse_id
 from mappings.model import (
     Address,
     Customer,
@@ -169,13 +170,16 @@ def order_ref_from_webhook(body: dict) -> tuple[str, str, str, str | None]:
     raw_id = body.get("id")
     if raw_id is None or isinstance(raw_id, bool) or str(raw_id).strip() == "":
         raise MappingError("Shopify webhook body has no order id", rule="webhook.id")
-    order_id = str(raw_id).strip()
-    if not order_id.isdigit() or len(order_id) > 20:
-        raise MappingError(f"Shopify webhook order id {order_id[:40]!r} is not a Shopify order id",
-                           rule="webhook.id")
-    gid = _str(body.get("admin_graphql_api_id")) or f"gid://shopify/Order/{order_id}"
-    name = (_str(body.get("name")) or f"#{body.get('order_number') or order_id}")[:100]
-    return order_id, gid, name, _str(body.get("updated_at"))
+    try:  # an UnsignedInt64 in ASCII digits: "²" or "١٢٣" would reach Shopify's API as an invalid global id
+        order_id = str(parse_id(raw_id, name="Shopify webhook order id", high=UINT64_MAX))
+    except InvalidInput as exc:
+        raise MappingError(f"{exc}: it is not a Shopify order id", rule="webhook.id") from None
+    gid = f"gid://shopify/Order/{order_id}"  # from the id just checked, never from the body's own text
+    number = body.get("order_number")
+    number = number if isinstance(number, int | str) and not isinstance(number, bool) else None
+    name = clean_text(_str(body.get("name")) or f"#{number or order_id}")[:100]
+    updated = _str(body.get("updated_at"))
+    return order_id, gid, name, clean_text(updated)[:40] if updated else None
 
 
 # --- pieces ------------------------------------------------------------------------------------
@@ -191,7 +195,7 @@ def _line(ln: Any, index: int, money, where: str) -> OrderLine:
     if qty is None:
         raise MappingError(f"{where}: {label} has no quantity", rule="order.lineItems.quantity")
     if isinstance(qty, bool) or not isinstance(qty, int):
-        if isinstance(qty, str) and qty.strip().isdigit():
+        if isinstance(qty, str) and is_ascii_digits(qty.strip()):
             qty = int(qty.strip())
         else:
             raise MappingError(f"{where}: {label} has an invalid quantity {qty!r}",
@@ -344,7 +348,7 @@ def _customer(node: dict, where: str) -> Customer:
 def _count(value: Any) -> int | None:
     """``numberOfOrders`` (an UnsignedInt64: Shopify sends it as a string)."""
     text = _str(value)
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and is_ascii_digits(text) and len(text) <= 20 else None
 
 
 def _spent(value: Any) -> Decimal | None:

@@ -332,16 +332,26 @@ class ShopifyOrder:
         return refund
 
     def _gql_refund(self, r: dict[str, Any]) -> dict[str, Any]:
+        """A refund as GraphQL serves it; its lines and shipping lines are paged connections."""
+        lines = [{"quantity": d["quantity"], "lineItem": {"id": f"gid://shopify/LineItem/{d['line'].id}"},
+                  "subtotalSet": self.bag(d["subtotal"]), "totalTaxSet": self.bag(d["tax"])}
+                 for d in r.get("detail", [])]
+        line_ids = [d["line"].id for d in r.get("detail", [])]
+        shipping = ([{"subtotalAmountSet": self.bag(r["shipping"]), "taxAmountSet": self.bag(r["shipping_tax"])}]
+                    if r.get("shipping") else [])
         return {"id": f"gid://shopify/Refund/{r['id']}", "legacyResourceId": str(r["id"]),
                 "createdAt": gql_time(r["created_at"]), "note": r.get("note"),
                 "totalRefundedSet": self.bag(r["amount"]),
-                "refundLineItems": {"nodes": [
-                    {"quantity": d["quantity"], "lineItem": {"id": f"gid://shopify/LineItem/{d['line'].id}"},
-                     "subtotalSet": self.bag(d["subtotal"]), "totalTaxSet": self.bag(d["tax"])}
-                    for d in r.get("detail", [])]},
-                "refundShippingLines": {"nodes": [
-                    {"subtotalAmountSet": self.bag(r["shipping"]), "taxAmountSet": self.bag(r["shipping_tax"])}]
-                    if r.get("shipping") else []}}
+                "refundLineItems": lambda info, **args: connection(lines, line_ids, **args),
+                "refundShippingLines": lambda info, **args: connection(shipping, [r["id"]][:len(shipping)],
+                                                                       **args)}
+
+    def graphql_refund(self, refund_id: int) -> dict[str, Any] | None:
+        """One refund of this order (``refund(id:)``), or None."""
+        for r in self.refunds:
+            if r["id"] == refund_id:
+                return self._gql_refund(r)
+        return None
 
     # -- GraphQL rendering ---------------------------------------------------------------------
     def _tax_lines(self, amount: Decimal, taxable: bool = True) -> list[dict[str, Any]]:

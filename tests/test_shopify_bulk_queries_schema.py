@@ -8,7 +8,8 @@ import pytest
 
 from connectors import shopify_bulk_queries as bulk
 from connectors import shopify_queries
-from simulators.shopify import _CostCounter, admin_schema
+from simulators.shopify import admin_schema
+from simulators.shopify_cost import MAX_QUERY_COST, requested_cost
 from tests.test_shopify_queries_schema import _schema
 
 
@@ -20,11 +21,8 @@ def test_document_validates_against_shopify_schema(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(bulk.DOCUMENTS))
 def test_requested_cost_stays_under_the_ceiling(name: str) -> None:
-    schema = admin_schema()
-    doc = graphql.parse(bulk.DOCUMENTS[name])
-    op = graphql.get_operation_ast(doc)
-    cost = _CostCounter(schema, doc, {"first": bulk.FULL_PAGE_SIZE}).cost(op.selection_set, schema.query_type)
-    assert cost <= bulk.MAX_QUERY_COST
+    cost = requested_cost(admin_schema(), bulk.DOCUMENTS[name], {"first": bulk.FULL_PAGE_SIZE})
+    assert cost <= MAX_QUERY_COST == bulk.MAX_QUERY_COST
 
 
 def _fields(doc: str) -> set[str]:
@@ -36,10 +34,21 @@ def test_an_order_of_a_page_has_every_field_of_the_order_query() -> None:
         "query", "HubOrder", "order", "linesAfter", "ID", "String", "id_", "after"}
 
 
-def test_truncated_orders_are_recognised() -> None:
-    page = {"pageInfo": {"hasNextPage": False}}
+def test_truncated_orders_are_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = {"pageInfo": {"hasNextPage": False}, "nodes": []}
+    more = {"pageInfo": {"hasNextPage": True}, "nodes": []}
     assert not bulk.truncated({"lineItems": page, "shippingLines": page, "transactions": [], "refunds": []})
-    assert bulk.truncated({"lineItems": {"pageInfo": {"hasNextPage": True}}})
+    assert bulk.truncated({"lineItems": more})
+    assert bulk.truncated({"shippingLines": more})
     assert bulk.truncated({"transactions": [{}] * bulk.TRANSACTIONS})
+    assert not bulk.truncated({"transactions": [{}] * (bulk.TRANSACTIONS - 1)})
+    assert bulk.truncated({"refunds": [{}] * bulk.REFUNDS})
+    monkeypatch.setattr(bulk, "REFUNDS", 3)   # room for a refund, to see its own pages decide
+    few = {"refundLineItems": page, "refundShippingLines": page}
+    assert not bulk.truncated({"refunds": [few]})
+    assert bulk.truncated({"refunds": [{**few, "refundLineItems": more}]}) is True
+    assert bulk.truncated({"refunds": [{**few, "refundShippingLines": more}]}) is True
+    # without pageInfo (an older shape): a full page may hide more
+    assert bulk.truncated({"refunds": [{"refundLineItems": {"nodes": [{}] * bulk.REFUND_LINES}}]})
     with pytest.raises(ValueError):
         bulk.orders_by_id_query(bulk.BY_ID_MAX + 1)

@@ -12,8 +12,9 @@ from decimal import Decimal
 import pytest
 import shopify
 
-from connectors import shopify_queries
+from connectors import shopify_bulk_queries, shopify_queries
 from simulators.shopify import GRAPHQL_PATH, ShopifySimulator, sign_webhook, webhook_headers
+from simulators.shopify_cost import MAX_QUERY_COST
 from simulators.shopify_orders import build_order, random_order
 
 SHOP = "demo-store.myshopify.com"
@@ -91,7 +92,7 @@ def sample_orders() -> list:
 def check_totals(o: dict) -> None:
     lines = o["lineItems"]["nodes"]
     ships = o["shippingLines"]["nodes"]
-    gross = sum(amount(ln["originalTotalSet"]) for ln in lines)
+    gross = sum(amount(ln["originalUnitPriceSet"]) * ln["quantity"] for ln in lines)
     line_disc = sum(amount(a["allocatedAmountSet"]) for ln in lines for a in ln["discountAllocations"])
     ship_disc = sum(amount(a["allocatedAmountSet"]) for s in ships for a in s["discountAllocations"])
     shipping = sum(amount(s["originalPriceSet"]) for s in ships)
@@ -184,6 +185,7 @@ def test_webhook_body_shape_and_signature():
 
 
 def test_order_with_260_lines_pages(sim):
+    sim.set_throttle(maximum_available=20_000, currently_available=20_000, domain=SHOP)  # full pages back to back
     lines = [{"sku": f"S{i}", "title": f"Item {i}", "quantity": 1, "price": "1.10"} for i in range(260)]
     sim.add_order(SHOP, build_order(order_id=9, number=1009, lines=lines, order_discount="2.60", tax_rate="0.1"))
     token = sim.issue_token(SHOP)
@@ -198,7 +200,7 @@ def test_order_with_260_lines_pages(sim):
         nodes += more["data"]["order"]["lineItems"]["nodes"]
         info = more["data"]["order"]["lineItems"]["pageInfo"]
         pages += 1
-    assert pages == -(-260 // shopify_queries.LINES_PAGE_SIZE)
+    assert pages == 1 + -(-(260 - shopify_queries.LINES_PAGE_SIZE) // shopify_queries.MORE_LINES_PAGE_SIZE)
     assert [n["sku"] for n in nodes] == [f"S{i}" for i in range(260)]
     order["lineItems"]["nodes"] = nodes
     check_totals(order)
@@ -314,3 +316,75 @@ def test_update_order_bumps_updated_at_and_keeps_totals(sim):
             {"id": "gid://shopify/Order/3", "linesAfter": None})["data"]["order"]
     check_totals(g)
     assert g["email"] == "new@example.com" and g["displayFinancialStatus"] == "PAID"
+
+
+def test_a_query_over_1000_points_is_refused_whole_and_charges_nothing(sim):
+    sim.add_order(SHOP, sample_orders()[0])
+    token = sim.issue_token(SHOP)
+    # 2 + 250 × (order 1 + lineItems 2 + 250 × line 1): far over the ceiling, though the shop has one order
+    query = "{ orders(first: 250) { nodes { id lineItems(first: 250) { nodes { id } } } } }"
+    body = gql(sim, token, query)
+    assert "data" not in body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    assert error["extensions"]["cost"] == 2 + 250 * (1 + 2 + 250) and error["extensions"]["maxCost"] == 1000
+    assert error["message"].startswith(f"Query cost is {2 + 250 * 253}, which exceeds the single query max cost "
+                                       "limit (1000).")
+    status = body["extensions"]["cost"]["throttleStatus"]
+    assert status["currentlyAvailable"] == status["maximumAvailable"] == 2000.0   # nothing was charged
+    # the same shape one page smaller fits, runs and is charged
+    small = "{ orders(first: 3) { nodes { id lineItems(first: 100) { nodes { id } } } } }"
+    assert gql(sim, token, small)["extensions"]["cost"]["requestedQueryCost"] == 2 + 3 * 103 <= MAX_QUERY_COST
+
+
+def test_the_bucket_pays_the_requested_cost_and_is_refunded_to_the_actual(sim):
+    sim.set_throttle(maximum_available=1000, restore_rate=0.001)
+    sim.add_order(SHOP, sample_orders()[0])   # two lines
+    token = sim.issue_token(SHOP)
+    query = '{ order(id: "gid://shopify/Order/1") { id lineItems(first: 30) { nodes { id variant { id } } } } }'
+    cost = gql(sim, token, query)["extensions"]["cost"]
+    # requested: the order 1 + 2 + 30 × 2; actual: the order 1 + 2 + 2 lines × (line 1 + variant 1)
+    assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (63, 7)
+    assert cost["throttleStatus"]["currentlyAvailable"] == 1000 - 7
+    # a query the bucket cannot pay up front is throttled, although it would actually cost little
+    sim.set_throttle(currently_available=50)
+    assert gql(sim, token, query)["errors"][0]["extensions"]["code"] == "THROTTLED"
+
+
+def test_the_hubs_largest_batch_fits_and_one_more_order_does_not(sim):
+    for i in range(shopify_bulk_queries.BY_ID_MAX + 1):
+        sim.add_order(SHOP, build_order(order_id=100 + i, number=2000 + i, customer=CUSTOMER,
+                                        lines=[{"sku": "X", "title": "X", "quantity": 1, "price": "2.00"}]))
+    token = sim.issue_token(SHOP)
+    n = shopify_bulk_queries.BY_ID_MAX
+    body = gql(sim, token, shopify_bulk_queries.orders_by_id_query(n),
+               {f"id{i}": f"gid://shopify/Order/{100 + i}" for i in range(n)})
+    assert "errors" not in body, body
+    assert [body["data"][f"o{i}"]["legacyResourceId"] for i in range(n)] == [str(100 + i) for i in range(n)]
+    assert body["extensions"]["cost"]["requestedQueryCost"] == n * shopify_bulk_queries.ORDER_COST
+    # the same document with one more alias is over Shopify's ceiling
+    params = ", ".join(f"$id{i}: ID!" for i in range(n + 1))
+    fields = " ".join(f"o{i}: order(id: $id{i}) {{ ...HubOrderFields }}" for i in range(n + 1))
+    over = f"query HubOrdersById({params}) {{ {fields} }}" + shopify_bulk_queries.ORDER_FIELDS
+    body = gql(sim, token, over, {f"id{i}": f"gid://shopify/Order/{100 + i}" for i in range(n + 1)})
+    assert body["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+
+
+def test_refunds_are_served_with_paged_lines(sim):
+    lines = [{"sku": f"S{i}", "title": f"Item {i}", "quantity": 2, "price": "3.00"} for i in range(12)]
+    order = sim.add_order(SHOP, build_order(order_id=7, number=1007, customer=CUSTOMER, lines=lines))
+    refund = sim.refund_order(SHOP, 7, {i: 1 for i in range(12)}, note="damaged")
+    token = sim.issue_token(SHOP)
+    gid = f"gid://shopify/Refund/{refund['id']}"
+    body = gql(sim, token, f'{{ refund(id: "{gid}") {{ id note refundLineItems(first: 5) {{ pageInfo {{ '
+                           "hasNextPage endCursor } nodes { quantity lineItem { id } } } } }")
+    got = body["data"]["refund"]
+    assert got["id"] == gid and got["note"] == "damaged"
+    page = got["refundLineItems"]
+    assert len(page["nodes"]) == 5 and page["pageInfo"]["hasNextPage"] is True
+    more = gql(sim, token, shopify_queries.REFUND_LINES_QUERY, {"id": gid, "after": page["pageInfo"]["endCursor"]})
+    rest = more["data"]["refund"]["refundLineItems"]
+    assert len(rest["nodes"]) == 7 and rest["pageInfo"]["hasNextPage"] is False
+    assert {n["lineItem"]["id"] for n in page["nodes"] + rest["nodes"]} == {
+        f"gid://shopify/LineItem/{ln.id}" for ln in order.lines}
+    assert gql(sim, token, '{ refund(id: "gid://shopify/Refund/1") { id } }')["data"] == {"refund": None}

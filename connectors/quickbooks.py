@@ -224,7 +224,9 @@ def _translate(exc: qb_exc.QuickbooksException) -> ConnectorError:
         if exc.error_code == 401 or str(exc.error_code) == "401" or "authentication" in exc.message.lower():
             return AuthExpired("QuickBooks refused the access token", platform=PLATFORM, code=exc.error_code,
                                status=401)
-        return Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail)
+        # codes 1-499 are about the app's access to the company, never about one object: marked 403, so a
+        # batch refused for it is not split up in search of a culprit (``sync.narrowing.narrowable``)
+        return Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail, status=403)
     if isinstance(exc, qb_exc.SevereException):
         return Retryable(exc.message, platform=PLATFORM, code=exc.error_code, detail=exc.detail)
     return Permanent(exc.message, platform=PLATFORM, code=exc.error_code, detail=_short(exc.detail))

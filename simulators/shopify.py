@@ -5,20 +5,21 @@ to this module), so a document Shopify would reject is rejected here too (HTTP 2
 Endpoint: ``POST /admin/api/2025-01/graphql.json`` with ``X-Shopify-Access-Token``; the token names
 the shop (``sim.issue_token(shop_domain)``).
 
-Root fields served: ``order(id)``, ``orders(first, after, last, before, query, sortKey, reverse)``
+Root fields served: ``order(id)``, ``refund(id)``, ``orders(first, after, last, before, query, sortKey, reverse)``
 (query filters ``updated_at:`` / ``created_at:`` with ``>= > <= < =``, ``financial_status:``, ``name:``,
 ``status:``), ``shop``, ``webhookSubscriptions``; mutations ``orderMarkAsPaid`` and
-``webhookSubscriptionCreate``. Anything else resolves to null. The app's OAuth endpoints
+``webhookSubscriptionCreate``. Anything else resolves to null. An ``ID`` variable whose value is not a
+global id refuses the whole document, as Shopify does (``simulators.shopify_ids``). The app's OAuth endpoints
 (``/admin/oauth/authorize``, ``/admin/oauth/access_token``) and uninstalls: ``simulators.shopify_oauth``.
 
-Cost and throttling: every response carries ``extensions.cost``. The requested cost counts 1 per object
-that has an identity (a type with an ``id`` field; plain values such as money bags, tax lines and page
-info are free, scalars and enums are free), ``2 + first × node cost`` for a connection, ``first × item
-cost`` for a list that takes ``first``, plus 10 for a mutation. A leaky bucket per shop
+Cost and throttling: every response carries ``extensions.cost``. The requested cost is computed before
+the query runs by Shopify's documented rules (``simulators.shopify_cost``: an object 1, a scalar 0, a
+connection 2 + ``first`` × one node, a mutation 10, …); a query above 1,000 points is refused whole with
+``MAX_COST_EXCEEDED`` as Shopify does (HTTP 200, no ``data``, nothing charged). A leaky bucket per shop
 (``maximum_available`` 2000, ``restore_rate`` 100/s) pays the requested cost up front and refunds the
-difference to the actual cost (computed on the data returned); when it cannot pay, the answer is
-``THROTTLED``. Faults injected with ``fail_next`` (429 with Retry-After, 5xx) are honoured by the base
-class.
+difference to the actual cost (the same rules over the data returned); when it cannot pay, the answer
+is ``THROTTLED``. Faults injected with ``fail_next`` (429 with Retry-After, 5xx) are honoured by the
+base class.
 """
 
 from __future__ import annotations
@@ -39,15 +40,11 @@ from typing import Any
 
 import graphql
 from flask import Response, request
-from graphql.language import (
-    FieldNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-)
+from graphql.language import OperationDefinitionNode
 
 from simulators.base import SimulatedPlatform
+from simulators.shopify_cost import MAX_QUERY_COST, actual_cost, max_cost_exceeded_error, requested_cost
+from simulators.shopify_ids import invalid_id_variables
 from simulators.shopify_oauth import ShopifyAppControls, sign_query
 from simulators.shopify_orders import ShopifyOrder, connection, decode_cursor, encode_cursor, money_bag
 
@@ -55,7 +52,6 @@ API_VERSION = "2025-01"
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
 SCHEMA_FILE = Path(__file__).with_name("shopify-admin-graphql-2025-01.introspection.json.gz")
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-MUTATION_COST = 10
 
 _schema_lock = threading.Lock()
 _schema: graphql.GraphQLSchema | None = None
@@ -94,101 +90,6 @@ def webhook_headers(domain: str, topic: str, body: bytes, secret: str, webhook_i
         "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
         "X-Shopify-Triggered-At": (triggered_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
     }
-
-
-# -- cost ------------------------------------------------------------------------------------
-def _has_identity(t: graphql.GraphQLNamedType) -> bool:
-    return isinstance(t, graphql.GraphQLObjectType | graphql.GraphQLInterfaceType) and "id" in t.fields
-
-
-def _arg(node: FieldNode, name: str, variables: dict[str, Any]) -> Any:
-    for a in node.arguments or ():
-        if a.name.value == name:
-            if isinstance(a.value, graphql.language.VariableNode):
-                return variables.get(a.value.name.value)
-            return graphql.value_from_ast_untyped(a.value, variables)
-    return None
-
-
-class _CostCounter:
-    def __init__(self, schema: graphql.GraphQLSchema, doc: graphql.DocumentNode, variables: dict[str, Any]):
-        self.schema = schema
-        self.variables = variables
-        self.fragments = {d.name.value: d for d in doc.definitions
-                          if isinstance(d, graphql.language.FragmentDefinitionNode)}
-
-    def _fields(self, sel: SelectionSetNode | None, parent: graphql.GraphQLNamedType):
-        if sel is None:
-            return
-        for s in sel.selections:
-            if isinstance(s, FieldNode):
-                yield s, parent
-            elif isinstance(s, InlineFragmentNode):
-                cond = self.schema.get_type(s.type_condition.name.value) if s.type_condition else parent
-                yield from self._fields(s.selection_set, cond or parent)
-            elif isinstance(s, FragmentSpreadNode) and s.name.value in self.fragments:
-                frag = self.fragments[s.name.value]
-                cond = self.schema.get_type(frag.type_condition.name.value)
-                yield from self._fields(frag.selection_set, cond or parent)
-
-    def cost(self, sel: SelectionSetNode | None, parent: graphql.GraphQLNamedType, data: Any = None,
-             actual: bool = False) -> int:
-        """Requested cost (``actual`` false) or actual cost over ``data`` (the result)."""
-        total = 0
-        for node, ptype in self._fields(sel, parent):
-            fields = getattr(ptype, "fields", None)
-            if not fields or node.name.value not in fields:
-                continue
-            ftype = graphql.get_named_type(fields[node.name.value].type)
-            if isinstance(ftype, graphql.GraphQLScalarType | graphql.GraphQLEnumType):
-                continue
-            key = node.alias.value if node.alias else node.name.value
-            value = data.get(key) if isinstance(data, dict) else None
-            if actual and value is None:
-                continue
-            if ftype.name.endswith("Connection") and isinstance(ftype, graphql.GraphQLObjectType):
-                node_type = graphql.get_named_type(ftype.fields["nodes"].type)
-                total += 2 + self._connection(node, node_type, value, actual)
-                continue
-            is_list = isinstance(graphql.get_nullable_type(fields[node.name.value].type), graphql.GraphQLList)
-            own = 1 if _has_identity(ftype) else 0
-            if is_list:
-                if actual:
-                    total += sum(own + self.cost(node.selection_set, ftype, item, True) for item in value or [])
-                else:
-                    n = _arg(node, "first", self.variables) or _arg(node, "last", self.variables) or 1
-                    total += int(n) * (own + self.cost(node.selection_set, ftype))
-            else:
-                total += own + self.cost(node.selection_set, ftype, value, actual)
-        return total
-
-    def _connection(self, node: FieldNode, node_type: graphql.GraphQLNamedType, value: Any,
-                    actual: bool) -> int:
-        own = 1 if _has_identity(node_type) else 0
-        per_sel = [f for f, _ in self._fields(node.selection_set, None) if f.name.value in ("nodes", "edges")]
-        if actual:
-            total = 0
-            for f in per_sel:
-                key = f.alias.value if f.alias else f.name.value
-                for item in (value or {}).get(key) or []:
-                    if f.name.value == "edges":
-                        inner = [g for g, _ in self._fields(f.selection_set, None) if g.name.value == "node"]
-                        for g in inner:
-                            k = g.alias.value if g.alias else g.name.value
-                            total += own + self.cost(g.selection_set, node_type, item.get(k), True)
-                    else:
-                        total += own + self.cost(f.selection_set, node_type, item, True)
-            return total
-        n = int(_arg(node, "first", self.variables) or _arg(node, "last", self.variables) or 0)
-        per_node = 0
-        for f in per_sel:
-            if f.name.value == "edges":
-                for g, _ in self._fields(f.selection_set, None):
-                    if g.name.value == "node":
-                        per_node = max(per_node, own + self.cost(g.selection_set, node_type))
-            else:
-                per_node = max(per_node, own + self.cost(f.selection_set, node_type))
-        return n * max(per_node, own)
 
 
 # -- orders search -----------------------------------------------------------------------------
@@ -272,6 +173,8 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
         self.shops: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[int, ShopifyOrder]] = {}
         self.buckets: dict[str, _Bucket] = {}
+        #: every GraphQL operation served: (shop, operation name, requested cost, error code or None)
+        self.operations: list[tuple[str, str | None, int, str | None]] = []
         self.schema = admin_schema()
         self._reset_app()
         super().__init__(latency)
@@ -283,6 +186,7 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
             self.shops.clear()
             self.orders.clear()
             self.buckets.clear()
+            self.operations.clear()
             self.tokens.clear()
             self.faults.clear()
             self.calls.clear()
@@ -368,6 +272,8 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             return self._json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
         query, variables = payload["query"], payload.get("variables") or {}
+        if not isinstance(variables, dict):
+            return self._json({"errors": [{"message": "Variables must be an object"}]})
         op_name = payload.get("operationName")
         try:
             doc = graphql.parse(query)
@@ -379,28 +285,34 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
         op = graphql.get_operation_ast(doc, op_name)
         if op is None:
             return self._json({"errors": [{"message": "An operation name is required"}]})
-        counter = _CostCounter(self.schema, doc, variables)
-        root_type = self.schema.mutation_type if op.operation.value == "mutation" else self.schema.query_type
-        requested = counter.cost(op.selection_set, root_type) + (
-            MUTATION_COST if op.operation.value == "mutation" else 0)
+        refused = invalid_id_variables(op, variables)   # coerced before anything runs: the whole document fails
+        if refused:
+            return self._json({"errors": refused})
+        requested = requested_cost(self.schema, doc, variables, op_name)
+        name = op.name.value if op.name else None
         with self.lock:
             bucket = self.buckets.setdefault(domain, _Bucket(self.maximum_available, self.restore_rate))
             available = bucket.refill(self.maximum_available, self.restore_rate)
+            if requested > MAX_QUERY_COST:   # refused before it runs: nothing is charged
+                self.operations.append((domain, name, requested, "MAX_COST_EXCEEDED"))
+                return self._json({"errors": [max_cost_exceeded_error(requested)],
+                                   "extensions": {"cost": self._cost(requested, None, available)}})
             if requested > available:
+                self.operations.append((domain, name, requested, "THROTTLED"))
                 return self._json({
                     "errors": [{"message": "Throttled", "extensions": {
                         "code": "THROTTLED",
                         "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
                     "extensions": {"cost": self._cost(requested, None, available)}})
             bucket.available -= requested
+            self.operations.append((domain, name, requested, None))
         result = graphql.graphql_sync(self.schema, query, root_value=self._root(domain, op),
                                       variable_values=variables, operation_name=op_name)
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
         body["data"] = result.data
-        actual = min(requested, counter.cost(op.selection_set, root_type, result.data, True) + (
-            MUTATION_COST if op.operation.value == "mutation" else 0))
+        actual = actual_cost(self.schema, doc, result.data, variables, op_name)
         with self.lock:
             bucket.available = min(self.maximum_available, bucket.available + requested - actual)
             body["extensions"] = {"cost": self._cost(requested, actual, bucket.available)}
@@ -420,12 +332,13 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
         return {
             "shop": dict(self.shops[domain]),
             "order": lambda info, id: self._order(domain, id),
+            "refund": lambda info, id: self._refund(domain, id),
             "orders": lambda info, **args: self._orders(domain, **args),
             **self.app_query_fields(domain),
         }
 
     def _find(self, domain: str, gid: str) -> ShopifyOrder | None:
-        m = re.fullmatch(r"gid://shopify/Order/(\d+)", gid or "")
+        m = re.fullmatch(r"gid://shopify/Order/([0-9]+)", gid or "")
         if not m:
             raise graphql.GraphQLError(f"Invalid global id '{gid}'",
                                        extensions={"code": "argumentLiteralsIncompatible"})
@@ -435,6 +348,18 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
         order = self._find(domain, gid)
         with self.lock:
             return order.graphql() if order else None
+
+    def _refund(self, domain: str, gid: str) -> dict[str, Any] | None:
+        m = re.fullmatch(r"gid://shopify/Refund/(\d+)", gid or "")
+        if not m:
+            raise graphql.GraphQLError(f"Invalid global id '{gid}'",
+                                       extensions={"code": "argumentLiteralsIncompatible"})
+        with self.lock:
+            for order in self.orders.get(domain, {}).values():
+                refund = order.graphql_refund(int(m.group(1)))
+                if refund is not None:
+                    return refund
+        return None
 
     def _orders(self, domain: str, *, query: str | None = None, sortKey: str = "ID", reverse: bool = False,
                 first: int | None = None, after: str | None = None, last: int | None = None,

@@ -16,9 +16,15 @@ Customers and items are found again by e-mail, SKU or name. A worker killed afte
 batch but before the bindings were written therefore finds the objects on the next attempt and never
 creates them twice; each binding is written the moment a batch answers.
 
-**Partial failures.** Every order carries its own outcome. A batch item's fault fails only that order's
-run, with QuickBooks' message and fault code; a request that fails as a whole (a timeout, a 429, a lost
-answer) makes the orders in it retry. Orders the batch steps do not cover — a changed invoice to update,
+**Partial failures: one order never fails another.** Every order carries its own outcome. A batch item's
+fault fails only that order's run, with QuickBooks' message and fault code. A call that fails as a whole
+for good (a Shopify query over several orders refused for one bad id, a QuickBooks batch or a HubSpot
+batch upsert refused for one bad entry) is narrowed within the same pass: the entries the error names, or
+else each half, are sent again apart, down to the culprit alone, so the others succeed in this pass and
+the culprit fails with its own reason (``sync.narrowing``). A call that fails as a whole for a passing
+reason (a timeout, a 5xx, a 429, a lost answer) makes the orders in it retry; a run that shared the call
+with others is deferred without using up an attempt (``sync.outcomes``). Orders the batch steps do not
+cover — a changed invoice to update,
 refunds, a cancelled order, a buyer without e-mail — go through ``sync.orders.OrderPipeline`` for that
 step, after the batch steps did what they could.
 
@@ -41,6 +47,7 @@ from hub.models import SourceLock, SyncRun, SyncStep, utcnow
 from mappings.model import Order
 from sync import locks, runs
 from sync.jobs import LOCK_BUSY_DELAY, Outcome, StepRecorder
+from sync.narrowing import mark_shared
 from sync.outcomes import conclude
 
 if TYPE_CHECKING:
@@ -62,7 +69,8 @@ class BufferedRecorder(StepRecorder):
     def record(self, step: str, outcome: str, *, target_platform: str | None = None,
                target_type: str | None = None, target_id: str | None = None,
                message: str | None = None) -> None:
-        self.buffer.append(SyncStep(run_id=self.run.id, attempt=self.run.attempts, step=step, outcome=outcome,
+        self.buffer.append(SyncStep(run_id=self.run.id, attempt=runs.attempt_number(self.run), step=step,
+                                    outcome=outcome,
                                     target_platform=target_platform, target_type=target_type,
                                     target_id=target_id, message=message, at=utcnow()))
 
@@ -144,6 +152,7 @@ def run_batch(hub: Hub, run_ids: list[int], loaders: dict[int, Loader] | None = 
                 sync_entries(hub, merchant_id, entries, buffer)
             except Exception as exc:  # noqa: BLE001 - a failure of the batch itself: every open entry has it
                 log.exception("batch of merchant %s failed", merchant_id)
+                mark_shared(exc, len(entries))
                 for e in entries:
                     e.fail(exc)
             finally:

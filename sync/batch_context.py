@@ -1,5 +1,6 @@
 """What the steps of one batch share: the merchant's rules, clients, ledger and QuickBooks references, and
-the per-entry error handling (an exception in one entry's work is that entry's outcome)."""
+the per-entry error handling (an exception in one entry's work is that entry's outcome; a failed call that
+served several entries is every one's, marked as shared: see ``sync.narrowing``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sync.accounts import Accounts
 from sync.batch_ops import QuickBooksBatch
 from sync.jobs import Outcome
 from sync.ledger import Ledger, Source
+from sync.narrowing import mark_shared
 from sync.qb_refs import QuickBooksRefs
 
 if TYPE_CHECKING:
@@ -98,6 +100,15 @@ class BatchContext:
                 e.outcome = out
             except Exception as exc:  # noqa: BLE001 - that order's failure, classified when its run ends
                 e.fail(exc)
+
+    @staticmethod
+    def fail_all(entries: Iterable[Entry], exc: BaseException) -> None:
+        """One failure for every open entry of ``entries`` (a call that served them all failed): marked as
+        shared when they are more than one run, so a retryable fault defers them (``sync.narrowing``)."""
+        open_ = [e for e in entries if e.error is None and e.outcome is None]
+        mark_shared(exc, len({e.run.id for e in open_}))
+        for e in open_:
+            e.fail(exc)
 
     def begin(self, entries: Iterable[Entry], step: str) -> None:
         for e in entries:

@@ -75,8 +75,7 @@ def invoices(ctx: BatchContext) -> None:
     try:
         _look_up_invoices(ctx, fresh)
     except Exception as exc:  # noqa: BLE001 - without the look-up nothing may be created: these retry
-        for e in fresh:
-            e.fail(exc)
+        ctx.fail_all(fresh, exc)
         return
     todo = [e for e in fresh if e.live and e.invoice is None]
     ops = [Op(str(i), e.state["payload"], ctx.rid(e.order.platform, e.order.source_id, "invoice"))
@@ -114,12 +113,16 @@ def _look_up_invoices(ctx: BatchContext, fresh: list[Entry]) -> None:
     """Invoices already in QuickBooks for these orders (a batch whose answer was lost, a crash before the
     binding): found by DocNumber and taken when their note names the order; another order's invoice with
     the same number fails the order with the reason."""
-    rows = ctx.ops.find_in("Invoice", "DocNumber", [e.state["payload"]["DocNumber"] for e in fresh])
+    refused: dict[str, Exception] = {}
+    rows = ctx.ops.find_in("Invoice", "DocNumber", [e.state["payload"]["DocNumber"] for e in fresh], refused=refused)
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_doc.setdefault(str(row.get("DocNumber")), []).append(row)
     for e in fresh:
         doc = e.state["payload"]["DocNumber"]
+        if doc in refused:  # the look-up of this number alone was refused: nothing may be created for it
+            e.fail(refused[doc])
+            continue
         same = by_doc.get(doc) or []
         mine = next((r for r in same if names_order(r.get("PrivateNote"), e.order.source_id)), None)
         if mine is not None:
@@ -169,8 +172,7 @@ def payments(ctx: BatchContext) -> None:
         try:
             _check_paid(ctx, check)
         except Exception as exc:  # noqa: BLE001 - cannot tell whether it is paid: do not pay, retry
-            for e in check:
-                e.fail(exc)
+            ctx.fail_all(check, exc)
     todo = [e for e in due if e.live and "payment" not in e.state and not e.state.get("skip_pay")]
     ops = []
     for e in todo:

@@ -1,20 +1,28 @@
 """Pulling the orders of a batch fresh from their stores: Shopify ``BY_ID_MAX`` orders per GraphQL call
 (``connectors.shopify_bulk_queries``), WooCommerce one call per order. An order the small pages cut short
-is fetched again on its own; an order the store no longer has is ``None`` (the pipeline decides)."""
+is fetched again on its own; an order the store no longer has is ``None`` (the pipeline decides). A query
+Shopify refuses for one order's sake fails that order alone (``sync.narrowing.settle``); a query Shopify
+throttles waits for the shop's cost bucket (``Patient``) rather than fail its orders."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from connectors.errors import Permanent, Retryable
 from connectors.shopify import order_gid
 from connectors.shopify_bulk_queries import BY_ID_MAX, orders_by_id_query, truncated
 from mappings.shopify import order_from_graphql
+from sync.narrowing import named_variables, settle
 from sync.orders import pull_order
 
 if TYPE_CHECKING:
     from sync.batch import Entry
     from sync.batch_context import BatchContext
+
+THROTTLE_WAIT_MAX = 60.0   # seconds one pass may wait in all for a shop's cost bucket to refill
 
 
 def pull(ctx: BatchContext) -> None:
@@ -32,32 +40,71 @@ def pull(ctx: BatchContext) -> None:
     for connection_id, group in shopify.items():
         try:
             shop = ctx.accounts.secrets_of(connection_id)[0].account if connection_id else None
-            client = ctx.accounts.shopify(shop)
+            client = Patient(ctx.accounts.shopify(shop), THROTTLE_WAIT_MAX)
         except Exception as exc:  # noqa: BLE001 - no usable connection: these orders wait or fail
-            for e in group:
-                e.fail(exc)
+            ctx.fail_all(group, exc)
             continue
         for start in range(0, len(group), BY_ID_MAX):
             _pull_shopify(ctx, client, group[start:start + BY_ID_MAX])
 
 
 def _pull_shopify(ctx: BatchContext, client: Any, chunk: list[Entry]) -> None:
-    try:
-        data = client.graphql(orders_by_id_query(len(chunk)),
-                              {f"id{i}": order_gid(e.run.source_id) for i, e in enumerate(chunk)})
-    except Exception as exc:  # noqa: BLE001 - the call failed: every order in it retries
-        for e in chunk:
-            e.fail(exc)
-        return
-    for i, e in enumerate(chunk):
-        node = data.get(f"o{i}")
+    """One query for the orders of ``chunk``; a query refused for good for one order's sake (an id Shopify
+    calls invalid, say) is narrowed to that order, and the others are pulled in this pass."""
+    def call(part: list[Entry]) -> dict[str, Any]:
+        return client.graphql(orders_by_id_query(len(part)),
+                              {f"id{i}": order_gid(e.run.source_id) for i, e in enumerate(part)})
 
-        def load(e: Entry, node: dict[str, Any] | None = node) -> None:
-            if node is None:
-                e.order = None
-            elif truncated(node):
-                fetched = client.fetch_order(e.run.source_id)
-                e.order = None if fetched is None else order_from_graphql(*fetched)
-            else:
-                e.order = order_from_graphql(node)
-        ctx.each([e], load)
+    for part, answer in settle(chunk, call, suspects=named_variables("id")):
+        if isinstance(answer, Exception):
+            ctx.fail_all(part, _own_error(part[0], answer) if len(part) == 1 else answer)
+            continue
+        for i, e in enumerate(part):
+            node = answer.get(f"o{i}")
+
+            def load(e: Entry, node: dict[str, Any] | None = node) -> None:
+                if node is None:
+                    e.order = None
+                elif truncated(node):
+                    fetched = client.fetch_order(e.run.source_id)
+                    e.order = None if fetched is None else order_from_graphql(*fetched)
+                else:
+                    e.order = order_from_graphql(node)
+            ctx.each([e], load)
+
+
+class Patient:
+    """A Shopify client whose reads wait for the cost bucket when Shopify answers ``THROTTLED`` (it says how
+    long to wait), up to ``budget`` seconds in all, instead of failing the orders they are for: a burst is
+    pulled at the pace the shop's bucket allows, in one pass."""
+
+    def __init__(self, client: Any, budget: float) -> None:
+        self._client = client
+        self.left = budget
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._waiting(self._client.graphql, query, variables)
+
+    def fetch_order(self, order_id: str) -> Any:
+        return self._waiting(self._client.fetch_order, order_id)
+
+    def _waiting(self, fn: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            try:
+                return fn(*args)
+            except Retryable as exc:
+                wait = max(0.1, exc.retry_after or 1.0)
+                if exc.code != "THROTTLED" or wait > self.left:
+                    raise
+                self.left -= wait
+                time.sleep(wait)
+
+
+def _own_error(e: Entry, exc: Exception) -> Exception:
+    """A permanent refusal of the query for this order alone, worded to name the order."""
+    if not isinstance(exc, Permanent):
+        return exc
+    own = Permanent(f"Shopify refused to return order {e.run.source_id}: {exc.message}", platform=exc.platform,
+                    code=exc.code, detail=exc.detail, status=exc.status, excerpt=exc.excerpt)
+    own.__cause__ = exc
+    return own

@@ -15,6 +15,7 @@ from mappings.hubspot import contact_properties
 from mappings.targets import ItemTarget, invoice_currency, required_items
 from sync.batch_ops import NewBinding, Op, bind_many, bound, fault_error, held_all
 from sync.ledger import Source
+from sync.narrowing import mark_shared, named_values, settle
 from sync.qb_refs import QuickBooksRefs
 
 if TYPE_CHECKING:
@@ -27,15 +28,14 @@ DUPLICATE_NAME = "6240"
 
 # -- contacts ---------------------------------------------------------------------------------------
 def contacts(ctx: BatchContext) -> None:
-    """One HubSpot batch upsert per 100 buyers (by e-mail); a refused batch is retried buyer by buyer so a
+    """One HubSpot batch upsert per 100 buyers (by e-mail); a refused batch is narrowed (``_upsert``) so a
     bad address fails only its own orders."""
     live = ctx.live()
     ctx.begin(live, "contact")
     try:
         client = ctx.accounts.hubspot()
     except Exception as exc:  # noqa: BLE001 - e.g. the connection needs reconnecting: every order waits
-        for e in live:
-            e.fail(exc)
+        ctx.fail_all(live, exc)
         return
     by_email: dict[str, list[Entry]] = defaultdict(list)
     for e in live:
@@ -61,34 +61,37 @@ def contacts(ctx: BatchContext) -> None:
 
 def _upsert(ctx: BatchContext, client: Any, emails: list[str], props: dict[str, dict[str, str]],
             by_email: dict[str, list[Entry]]) -> None:
-    try:
-        results = client.upsert_contacts([props[m] for m in emails])
-    except Permanent as exc:
-        if len(emails) > 1:
-            for m in emails:
-                _upsert(ctx, client, [m], props, by_email)
-            return
-        for e in by_email[emails[0]]:
-            e.fail(exc)
-        return
-    except Exception as exc:  # noqa: BLE001 - retryable or auth: every buyer of this request retries
-        for m in emails:
-            for e in by_email[m]:
-                e.fail(exc)
-        return
-    found = {r.email: r for r in results}
-    rows = []
-    for i, m in enumerate(emails):
-        result = found.get(m) or (results[i] if i < len(results) else None)
-        for e in by_email[m]:
+    """One batch upsert for ``emails``. HubSpot refuses a whole batch for one bad input (400, naming the
+    first it found): that input, or else each half, is sent again apart, so only the bad buyer's orders
+    fail. An input missing from an answer that has the others (a 207) is asked for again on its own."""
+    def call(part: list[str]) -> list[Any]:
+        return client.upsert_contacts([props[m] for m in part])
+
+    rows: list[NewBinding] = []
+    again: list[str] = []
+    for part, answer in settle(emails, call, suspects=named_values(lambda m: m)):
+        if isinstance(answer, Exception):
+            ctx.fail_all([e for m in part for e in by_email[m]], answer)
+            continue
+        found = {r.email: r for r in answer}
+        for m in part:
+            result = found.get(m) or (answer[0] if len(part) == 1 and len(answer) == 1 else None)
             if result is None:
-                e.fail(Permanent(f"HubSpot did not return the contact {m}", platform="hubspot"))
+                if len(part) > 1:
+                    again.append(m)
+                else:
+                    ctx.fail_all(by_email[m], Permanent(f"HubSpot did not return the contact {m}", platform="hubspot"))
                 continue
-            rows.append(NewBinding(Source("hub", "buyer", ctx.buyer_key(e)), "hubspot", "contact", result.id,
-                                   {"email": result.email}, e.run.id))
-            e.rec.record("contact", "created" if result.created else "updated", target_platform="hubspot",
-                         target_type="contact", target_id=result.id)
+            for e in by_email[m]:
+                if not e.live:
+                    continue
+                rows.append(NewBinding(Source("hub", "buyer", ctx.buyer_key(e)), "hubspot", "contact", result.id,
+                                       {"email": result.email}, e.run.id))
+                e.rec.record("contact", "created" if result.created else "updated", target_platform="hubspot",
+                             target_type="contact", target_id=result.id)
     bind_many(ctx.hub.sessions, ctx.merchant_id, rows)
+    for m in again:
+        _upsert(ctx, client, [m], props, by_email)
 
 
 # -- customers --------------------------------------------------------------------------------------
@@ -118,9 +121,7 @@ def customers(ctx: BatchContext) -> None:
         with held_all(ctx.hub.sessions, [ctx.lock_key(f"buyer:{src.id}") for src in groups]):
             _find_or_create_customers(ctx, groups)
     except Exception as exc:  # noqa: BLE001 - a lock or look-up failure: these buyers' orders retry
-        for group in groups.values():
-            for e in group:
-                e.fail(exc)
+        ctx.fail_all([e for group in groups.values() for e in group], exc)
 
 
 def _customer_source(ctx: BatchContext, e: Entry) -> None:
@@ -147,8 +148,11 @@ def _find_or_create_customers(ctx: BatchContext, groups: dict[Source, list[Entry
         return ((row.get("PrimaryEmailAddr") or {}).get("Address") or "").strip().lower()
 
     first = {src: g[0] for src, g in todo.items()}
-    rows = ctx.ops.find_in("Customer", "PrimaryEmailAddr", [first[s].order.customer.email.strip()
-                                                            for s in todo]) if todo else []
+    refused: dict[str, Exception] = {}
+    rows = ctx.ops.find_in("Customer", "PrimaryEmailAddr", [first[s].order.customer.email.strip() for s in todo],
+                           refused=refused) if todo else []
+    for src in [src for src in todo if first[src].order.customer.email.strip() in refused]:
+        ctx.fail_all(todo.pop(src), refused[first[src].order.customer.email.strip()])
     by_email: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_email[email_of(row)].append(row)
@@ -247,6 +251,8 @@ def items(ctx: BatchContext) -> None:
                 _find_or_create_items(ctx, missing, ids, errors, created)
         except Exception as exc:  # noqa: BLE001 - a lock or look-up failure: the orders needing them retry
             errors.update({src: exc for src in missing if src not in ids})
+            mark_shared(exc, sum(1 for e in live if any(QuickBooksRefs._item_source(t) in errors
+                                                        for t in e.state["targets"].values())))
     for e in live:
         made = 0
         for key, target in e.state["targets"].items():
@@ -277,16 +283,20 @@ def _find_or_create_items(ctx: BatchContext, missing: dict[Source, ItemTarget], 
     for level in range(depth):  # each target's look-ups in its own order: Sku first, then Name, …
         by_field: dict[str, dict[str, list[Source]]] = defaultdict(lambda: defaultdict(list))
         for src, t in todo.items():
-            if src not in ids and level < len(t.lookups):
+            if src not in ids and src not in errors and level < len(t.lookups):
                 f, value = t.lookups[level]
                 by_field[f][value.casefold()].append(src)
         for f, wanted in by_field.items():
-            rows_found = ctx.ops.find_in("Item", f, [todo[group[0]].lookups[level][1] for group in wanted.values()])
+            refused: dict[str, Exception] = {}
+            rows_found = ctx.ops.find_in("Item", f, [todo[group[0]].lookups[level][1] for group in wanted.values()],
+                                         refused=refused)
+            for value, exc in refused.items():  # that value's items (and their orders) fail alone
+                errors.update({src: exc for src in wanted.get(value.casefold(), [])})
             for row in rows_found:
                 for src in wanted.get(str(row.get(f) or "").casefold(), []):
                     if src not in ids:
                         resolve(src, row)
-    creatable = {src: t for src, t in todo.items() if src not in ids and t.create}
+    creatable = {src: t for src, t in todo.items() if src not in ids and src not in errors and t.create}
     ops = []
     for i, (src, t) in enumerate(creatable.items()):
         try:

@@ -1,23 +1,18 @@
 """The job function every mode runs: claim the run, hold its source lock, run its pipeline, record
-the outcome. Retry timing lives here, not at the call site."""
+the outcome (``sync.outcomes``: retry timing lives there, not at the call site)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
-
-from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
+from connectors.errors import Permanent
 from hub import alerts
-from hub.models import SyncRun, SyncStep, utcnow
-from mappings.model import MappingError
+from hub.models import SyncRun, SyncStep
 from sync import locks, runs
-from sync.accounts import NeedsReconnect
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -52,17 +47,18 @@ class StepRecorder:
                target_type: str | None = None, target_id: str | None = None,
                message: str | None = None) -> None:
         with self.hub.sessions() as s:
-            s.add(SyncStep(run_id=self.run.id, attempt=self.run.attempts, step=step, outcome=outcome,
+            s.add(SyncStep(run_id=self.run.id, attempt=runs.attempt_number(self.run), step=step, outcome=outcome,
                            target_platform=target_platform, target_type=target_type,
                            target_id=target_id, message=message))
             s.commit()
 
 
 def _pipelines() -> dict[str, Callable[[Hub, SyncRun, StepRecorder], None]]:
+    from hub.compliance import erase_requested
     from sync.orders import sync_order
     from sync.payments import sync_payment
 
-    return {"order": sync_order, "payment": sync_payment}
+    return {"order": sync_order, "payment": sync_payment, "privacy": erase_requested}
 
 
 def run_job(run_id: int) -> str:
@@ -98,58 +94,20 @@ def run_sync(run_id: int, *, hub: Hub) -> str:
 
 
 def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
-    st = hub.settings
+    """Run the pipeline and record how the attempt ended (``sync.outcomes.conclude``: the classification
+    the batch pipeline applies to each of its runs too)."""
+    from sync.outcomes import conclude
+
     pipeline = _pipelines().get(run.kind)
     try:
         if pipeline is None:
             raise Permanent(f"no pipeline for runs of kind {run.kind!r}")
         pipeline(hub, run, recorder)
-    except Outcome as out:
-        runs.finish(hub.sessions, run.id, out.status, reason=out.reason, step=recorder.current)
-        return out.status
-    except MappingError as exc:
-        reason = f"mapping: {exc}"
-        runs.finish(hub.sessions, run.id, "failed", reason=reason, error_kind="mapping", step=recorder.current,
-                    error_code=exc.rule)
-        log.info("run %s failed: %s", run.id, reason)
-        return "failed"
-    except NeedsReconnect as exc:
-        reason = f"waiting: {exc}"
-        runs.finish(hub.sessions, run.id, "retrying", reason=reason, error_kind="auth",
-                    step=recorder.current, next_attempt_at=utcnow() + RECONNECT_WAIT, error_code=_code(exc))
-        return "retrying"
-    except (Retryable, OperationalError, locks.LockBusy) as exc:
-        retry_after = exc.retry_after if isinstance(exc, Retryable) else None
-        reason = (str(exc) if isinstance(exc, Retryable) else
-                  f"another sync holds {exc}" if isinstance(exc, locks.LockBusy) else
-                  "database temporarily unavailable")
-        code = _code(exc) if isinstance(exc, ConnectorError) else None
-        excerpt = getattr(exc, "excerpt", None)
-        if run.attempts >= st.max_attempts:
-            runs.finish(hub.sessions, run.id, "failed", reason=f"gave up after {run.attempts} attempts: {reason}",
-                        error_kind="retryable", step=recorder.current, error_code=code, excerpt=excerpt)
-            return "failed"
-        delay = runs.backoff(run.attempts, base=st.backoff_base, cap=st.backoff_cap, retry_after=retry_after)
-        runs.finish(hub.sessions, run.id, "retrying", reason=reason, error_kind="retryable",
-                    step=recorder.current, next_attempt_at=utcnow() + timedelta(seconds=delay), error_code=code,
-                    excerpt=excerpt)
-        return "retrying"
-    except (Permanent, AuthExpired, ConnectorError) as exc:
-        runs.finish(hub.sessions, run.id, "failed", reason=str(exc), error_kind=exc.kind, step=recorder.current,
-                    error_code=_code(exc), excerpt=getattr(exc, "excerpt", None))
-        return "failed"
-    except Exception as exc:  # a bug: fail visibly, keep the trace in the log, never retry blindly
-        log.error("run %s crashed in step %s:\n%s", run.id, recorder.current, traceback.format_exc())
-        runs.finish(hub.sessions, run.id, "failed", reason=f"internal error: {type(exc).__name__}: {exc}"[:1000],
-                    error_kind="internal", step=recorder.current)
-        return "failed"
-    runs.finish(hub.sessions, run.id, "succeeded", step=recorder.current)
-    return "succeeded"
-
-
-def _code(exc: ConnectorError) -> str | None:
-    """``quickbooks:6000``: the platform and its own fault code, for grouping failures by cause."""
-    return f"{exc.platform}:{exc.code}" if exc.platform and exc.code else exc.platform or None
+    except Exception as exc:  # noqa: BLE001 - every failure is classified; a bug fails visibly, never retries
+        status = conclude(hub, run, recorder.current, exc, None)
+        log.info("run %s ended %s (%s)", run.id, status, type(exc).__name__)
+        return status
+    return conclude(hub, run, recorder.current, None, None)
 
 
 def _keep_lease(hub: Hub, run_id: int, key: str, holder: str, stop: threading.Event) -> None:

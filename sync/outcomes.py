@@ -1,5 +1,9 @@
-"""How a run's attempt ends, from what its pipeline raised: the classification ``sync.jobs`` applies to one
-run, for the runs of a batch (each ends with its own error or outcome)."""
+"""How a run's attempt ends, from what its pipeline raised: one classification for a run synced alone
+(``sync.jobs``) and for the runs of a batch (each ends with its own error or outcome).
+
+A retryable fault of a call the run shared with other runs (``sync.narrowing.mark_shared``) *defers* the
+run: it retries after the platform's wait without using up an attempt, up to ``max_deferrals`` times;
+a fault of a call the run had to itself counts as one of its attempts, as always."""
 
 from __future__ import annotations
 
@@ -15,11 +19,18 @@ from mappings.model import MappingError
 from sync import locks, runs
 from sync.accounts import NeedsReconnect
 from sync.jobs import RECONNECT_WAIT, Outcome
+from sync.narrowing import shared_by
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
 log = logging.getLogger("o2c.batch")
+
+
+def max_deferrals(max_attempts: int) -> int:
+    """How often a run may be deferred for faults of calls it shared with other runs before such a fault
+    counts as one of its attempts (so that a call that always fails cannot keep a run waiting forever)."""
+    return 2 * max(1, max_attempts)
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -59,6 +70,8 @@ def conclude(hub: Hub, run: SyncRun, step: str | None, error: BaseException | No
         reason = (str(error) if isinstance(error, Retryable) else
                   f"another sync holds {error}" if isinstance(error, locks.LockBusy) else
                   "database temporarily unavailable")
+        if shared_by(error) > 1 and _defer(hub, run, step, error, reason, retry_after, code, excerpt):
+            return "retrying"
         if run.attempts >= st.max_attempts:
             runs.finish(hub.sessions, run.id, "failed", reason=f"gave up after {run.attempts} attempts: {reason}",
                         error_kind="retryable", step=step, error_code=code, excerpt=excerpt)
@@ -75,3 +88,18 @@ def conclude(hub: Hub, run: SyncRun, step: str | None, error: BaseException | No
     runs.finish(hub.sessions, run.id, "failed", reason=f"internal error: {type(error).__name__}: {error}"[:1000],
                 error_kind="internal", step=step)
     return "failed"
+
+
+def _defer(hub: Hub, run: SyncRun, step: str | None, error: BaseException, reason: str,
+           retry_after: float | None, code: str | None, excerpt: dict | None) -> bool:
+    """Defer the run for a fault of a shared call (returns False once it was deferred too often)."""
+    st = hub.settings
+    deferred = runs.deferrals(hub.sessions, run.id)
+    if deferred >= max_deferrals(st.max_attempts):
+        return False
+    delay = runs.backoff(deferred + 1, base=st.backoff_base, cap=st.backoff_cap, retry_after=retry_after)
+    runs.postpone(hub.sessions, run.id, reason=f"{reason} (a call shared by {shared_by(error)} runs: "
+                                               "not counted as an attempt)",
+                  error_kind="retryable", step=step, next_attempt_at=utcnow() + timedelta(seconds=delay),
+                  error_code=code, excerpt=excerpt)
+    return True

@@ -2,6 +2,9 @@
 
 Web workers (``gthread``: ``--workers`` processes × ``THREADS`` threads) only verify, store and dispatch;
 each builds its own ``Hub`` after the fork (database pools and clients are never shared across a fork).
+They are ``hub.gunicorn_worker.BoundedThreadWorker``: gthread, except that a request is read whole, within
+``BODY_DEADLINE`` seconds and ``MAX_BODY`` bytes, before a thread is given to it, so clients that stall or
+drip cannot take the threads away from webhooks (see that module for why no gunicorn setting does this).
 
 Where the jobs run:
 
@@ -35,6 +38,7 @@ from hub.runtime import Hub
 
 log = logging.getLogger("o2c.serve")
 THREADS = 8                 # threads per web worker (gthread): webhooks wait on the database, not the CPU
+WORKER_CLASS = "hub.gunicorn_worker.BoundedThreadWorker"
 
 
 def socket_path(instance: Path) -> str:
@@ -84,7 +88,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     class _App(BaseApplication):
         def load_config(self) -> None:
-            for key, value in {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "worker_class": WORKER_CLASS,
                                "threads": THREADS, "timeout": 60, "graceful_timeout": 20, "keepalive": 5,
                                "backlog": 2048, "accesslog": None, "errorlog": "-", "loglevel": "warning",
                                "when_ready": self._ready, "on_exit": self._exit}.items():

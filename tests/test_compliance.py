@@ -9,6 +9,7 @@ customers' data — in the whole database; ``customers/data_request`` only recor
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -79,11 +80,17 @@ def test_customers_redact_erases_the_customer_everywhere_and_nothing_else(synced
                "customer": {"id": 880_001, "email": "ada@example.com", "phone": "+1-555-0100"},
                "orders_to_redact": [450_001, 450_002]}
     r = post(app, shop.domain, "customers/redact", payload, webhook_id="redact-1")
-    assert r.status_code == 200 and r.json["status"] == "handled"
+    assert r.status_code == 200 and r.json["status"] == "accepted"   # carried out by a privacy run
+    with hub.session() as s:                                          # whom it is about is never kept in clear
+        stored = s.scalar(select(WebhookEvent.payload).where(WebhookEvent.topic == "customers/redact"))
+    assert "ada@example.com" not in stored and "+1-555-0100" not in stored
     assert post(app, shop.domain, "customers/redact", payload, webhook_id="redact-1").json["status"] == "duplicate"
+    privacy = [r for r in settled(hub) if r.kind == "privacy"]
+    assert [(r.status, r.id) for r in privacy] == [("succeeded", r.json["run"])]
 
     with hub.session() as s:
         runs = {r.source_id: r for r in s.scalars(select(SyncRun))}
+        stored = s.scalar(select(WebhookEvent.payload).where(WebhookEvent.topic == "customers/redact"))
         mine = dump_for(hub, shop.merchant_id)
         theirs = dump_for(hub, other.merchant_id)
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "shopify.customer_redacted"))
@@ -99,6 +106,8 @@ def test_customers_redact_erases_the_customer_everywhere_and_nothing_else(synced
     assert entry.merchant_id == shop.merchant_id and entry.detail["customer_id"] == "880001"
     assert sorted(entry.detail["runs"]) == sorted([runs["450001"].id, runs["450002"].id])
     assert "ada@" not in json.dumps(entry.detail)
+    assert json.loads(stored) == {"shop_id": 954_889, "topic": "customers/redact", "customer_id": 880_001,
+                                  "orders_to_redact": [450_001, 450_002], "erased": True}
 
     # the hub goes on: Ada orders again and is synced (QuickBooks finds her customer by e-mail)
     order = an_order(450_004, 1004)
@@ -149,6 +158,9 @@ def test_uninstall_then_shop_redact(synced) -> None:  # noqa: ANN001
                       reason="waiting: the quickbooks connection needs reconnecting", next_attempt_at=utcnow()))
         s.add(SyncRun(merchant_id=other.merchant_id, connection_id=_shop_conn(s, other), kind="order",
                       source_platform="shopify", source_id="460009", status="retrying", next_attempt_at=utcnow()))
+        s.add(SyncRun(merchant_id=shop.merchant_id, connection_id=_shop_conn(s, shop), kind="privacy",   # not due
+                      source_platform="shopify", source_id="customers/redact:0", status="retrying",
+                      next_attempt_at=utcnow() + timedelta(days=1)))
     r = post(app, shop.domain, "app/uninstalled", {"id": 1, "myshopify_domain": shop.domain})
     assert r.status_code == 200
     with hub.session() as s:
@@ -158,6 +170,9 @@ def test_uninstall_then_shop_redact(synced) -> None:  # noqa: ANN001
         assert (conn.status, conn.secrets) == ("disconnected", None) and "uninstalled" in conn.status_reason
         assert waiting.status == "skipped" and "uninstalled from" in waiting.reason
         assert untouched.status == "retrying"
+        privacy = s.scalar(select(SyncRun).where(SyncRun.kind == "privacy"))
+        assert privacy.status == "retrying"                     # a privacy request is honoured all the same
+        s.delete(privacy)
     # new order webhooks of the uninstalled shop are not taken any more
     order = an_order(450_010, 1010)
     body, headers = webhook(order, shop.domain)
@@ -165,6 +180,7 @@ def test_uninstall_then_shop_redact(synced) -> None:  # noqa: ANN001
 
     # 48 hours later: shop/redact erases what the hub held of the shop
     assert post(app, shop.domain, "shop/redact", {"shop_id": 954_889, "shop_domain": shop.domain}).status_code == 200
+    assert [r.status for r in settled(hub) if r.kind == "privacy"] == ["succeeded"]
     mine, theirs = dump_for(hub, shop.merchant_id), dump_for(hub, other.merchant_id)
     for gone in ("ada@example.com", "Lovelace", GRACE["email"], "Hopper"):
         assert gone not in mine, gone

@@ -11,11 +11,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hub.models import Merchant, SyncRun
+from mappings.inputs import InvalidInput, parse_date, parse_optional_id
 from sync.status import run_summary
 
 PAGE = 50
 STATUSES = ("pending", "running", "retrying", "succeeded", "failed", "skipped")
-KINDS = ("order", "payment", "refund")
+KINDS = ("order", "payment", "refund", "privacy")
 PLATFORMS = ("shopify", "woocommerce", "quickbooks", "hubspot")
 
 
@@ -33,12 +34,10 @@ class RunFilters:
     @classmethod
     def from_args(cls, args: Any) -> RunFilters:
         f = cls()
-        raw = (args.get("merchant") or "").strip()
-        if raw:
-            if raw.isdigit():
-                f.merchant = int(raw)
-            else:
-                f.problems.append(f"merchant must be a merchant id (got {raw!r})")
+        try:
+            f.merchant = parse_optional_id(args.get("merchant"), name="merchant")
+        except InvalidInput as exc:
+            f.problems.append(str(exc))
         f.platform = (args.get("platform") or "").strip() or None
         f.kind = (args.get("kind") or "").strip() or None
         f.status = (args.get("status") or "").strip() or None
@@ -47,9 +46,9 @@ class RunFilters:
             value = (args.get(name) or "").strip()
             if value:
                 try:
-                    setattr(f, name, date.fromisoformat(value))
-                except ValueError:
-                    f.problems.append(f"{name.replace('_', ' ')} must be a date like 2026-01-31 (got {value!r})")
+                    setattr(f, name, parse_date(value, name=name.replace("_", " ")))
+                except InvalidInput as exc:
+                    f.problems.append(str(exc))
         return f
 
     def query_args(self) -> dict[str, str]:
@@ -73,7 +72,7 @@ def find_runs(s: Session, f: RunFilters, *, before: int | None = None,
         q = q.where(SyncRun.status == f.status)
     if f.created_from:
         q = q.where(SyncRun.created_at >= datetime.combine(f.created_from, time.min))
-    if f.created_to:
+    if f.created_to and f.created_to < date.max:  # up to the last day there is: no bound at all
         q = q.where(SyncRun.created_at < datetime.combine(f.created_to + timedelta(days=1), time.min))
     if f.order:
         bare = f.order.lstrip("#")

@@ -15,8 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from hub import alerts, compliance
+from hub import alerts, audit, compliance
 from hub.models import Connection, WebhookEvent
+from hub.request_framing import BODY_DEADLINE, MAX_BODY, ReadDeadline
+from mappings.inputs import InvalidInput, clean_json, clean_text
 from mappings.model import MappingError
 from mappings.quickbooks_events import parse_notifications
 from mappings.shopify import order_ref_from_webhook
@@ -24,7 +26,6 @@ from mappings.woocommerce import ORDER_WEBHOOK_TOPICS as WOOCOMMERCE_ORDER_TOPIC
 from mappings.woocommerce import order_ref_from_webhook as woocommerce_order_ref
 from sync import runs
 
-MAX_BODY = 1024 * 1024
 SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create"}
 
 bp = Blueprint("webhooks", __name__)
@@ -50,13 +51,48 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
+class _TooSlow(Exception):
+    """The body did not arrive whole within ``BODY_DEADLINE`` seconds: answered 408, nothing stored."""
+
+
 def _raw_body() -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    """The request body, bounded before anything looks at it: over ``MAX_BODY`` bytes (announced, or counted as
+    a chunked body arrives) is 413, not whole within ``BODY_DEADLINE`` seconds in total is 408.
+
+    Read from the server's input itself, not Flask's ``request.stream``: that stream stops quietly at
+    ``MAX_CONTENT_LENGTH``, so a larger chunked body came out cut to 1 MiB and failed its signature (401).
+    Under gunicorn the worker has read the request whole already (``hub.gunicorn_worker``) and nothing waits
+    here; under werkzeug (``o2c serve --dev``) the deadline below is what frees the thread of a client that
+    stalls or drips its body."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
         raise RequestEntityTooLarge()
-    body = request.stream.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
+    environ = request.environ
+    if length is None and not environ.get("wsgi.input_terminated"):
+        return b""  # no length and a server that does not end the stream: there is no body to read safely
+    stream = environ["wsgi.input"]
+    wanted = MAX_BODY + 1 if length is None else length
+    parts: list[bytes] = []
+    got = 0
+    with ReadDeadline(environ.get("werkzeug.socket") or environ.get("gunicorn.socket"), BODY_DEADLINE) as deadline:
+        try:
+            while got < wanted and not deadline.passed:
+                part = stream.read(min(64 * 1024, wanted - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+        except (OSError, ValueError) as exc:  # a timeout, a broken chunked framing, a dropped connection
+            if deadline.passed or isinstance(exc, TimeoutError):
+                raise _TooSlow() from None
+            raise _NotJson("the body could not be read") from exc
+    if got > MAX_BODY:
         raise RequestEntityTooLarge()
-    return body
+    if got < wanted and deadline.passed:
+        raise _TooSlow()
+    if length is not None and got < length:
+        raise _NotJson("the body ended before its Content-Length")
+    return b"".join(parts)
 
 
 class _NotJson(ValueError):
@@ -64,10 +100,17 @@ class _NotJson(ValueError):
 
 
 def _json_body(body: bytes) -> object:
+    """The decoded body, every string in it storable (a lone surrogate such as ``"\\ud800"`` becomes U+FFFD,
+    NULs go): whatever the routes and ``hub.compliance`` take from it can reach the database."""
     try:
-        return json.loads(body)
+        return clean_json(json.loads(body))
     except (ValueError, RecursionError):
         raise _NotJson("body is not JSON") from None
+
+
+def _header(name: str) -> str:
+    """A header's value, stripped and storable."""
+    return clean_text(request.headers.get(name) or "").strip()
 
 
 def _json_object(body: bytes) -> dict:
@@ -82,9 +125,23 @@ def _not_json(exc: _NotJson) -> tuple[Response, int]:
     return _error(400, str(exc))
 
 
+@bp.errorhandler(InvalidInput)
+def _invalid_input(exc: InvalidInput) -> tuple[Response, int]:
+    return _error(400, str(exc))
+
+
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_exc: RequestEntityTooLarge) -> tuple[Response, int]:
-    return _error(413, f"body larger than {MAX_BODY} bytes")
+    response, status = _error(413, f"body larger than {MAX_BODY} bytes")
+    response.headers["Connection"] = "close"
+    return response, status
+
+
+@bp.errorhandler(_TooSlow)
+def _too_slow(_exc: _TooSlow) -> tuple[Response, int]:
+    response, status = _error(408, f"request not received whole within {BODY_DEADLINE:g} s")
+    response.headers["Connection"] = "close"
+    return response, status
 
 
 @bp.post("/webhooks/shopify")
@@ -98,9 +155,9 @@ def shopify() -> tuple[Response, int]:
     if not signature_matches(body, request.headers.get("X-Shopify-Hmac-Sha256"), secrets):
         return _error(401, "invalid or missing X-Shopify-Hmac-Sha256 signature")
     payload = _json_object(body)
-    shop = (request.headers.get("X-Shopify-Shop-Domain") or "").strip().lower()
-    topic = (request.headers.get("X-Shopify-Topic") or "").strip().lower()
-    delivery = (request.headers.get("X-Shopify-Webhook-Id") or "").strip() or \
+    shop = _header("X-Shopify-Shop-Domain").lower()
+    topic = _header("X-Shopify-Topic").lower()
+    delivery = _header("X-Shopify-Webhook-Id") or \
         "sha256:" + hashlib.sha256(topic.encode() + b"\0" + shop.encode() + b"\0" + body).hexdigest()
     if topic in compliance.TOPICS:  # uninstall and privacy requests: hub/compliance.py (any connection status)
         return compliance.receive(hub, shop=shop, topic=topic, delivery=delivery, payload=payload)
@@ -149,10 +206,10 @@ def woocommerce(connection_id: int) -> tuple[Response, int]:
         if not signature_matches(body, signature, [secret] if secret else []):
             return _error(401, "invalid or missing X-WC-Webhook-Signature signature")
         payload = _json_object(body)
-        topic = (request.headers.get("X-WC-Webhook-Topic") or "").strip().lower()
+        topic = _header("X-WC-Webhook-Topic").lower()
         # WooCommerce's delivery id is a hash of the webhook id and the current second, so two different
         # events can share it: a delivery is the same only if its body is the same too
-        delivery = (request.headers.get("X-WC-Webhook-Delivery-ID") or "").strip()[:100]
+        delivery = _header("X-WC-Webhook-Delivery-ID")[:100]
         digest = hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
         event = WebhookEvent(platform="woocommerce", delivery_id=f"{conn.id}:{delivery}:{digest}"[:255],
                              topic=topic[:100],
@@ -201,7 +258,8 @@ def quickbooks() -> tuple[Response, int]:
             conn = s.scalar(select(Connection).where(Connection.platform == "quickbooks", Connection.account == realm,
                                                      Connection.status != "disconnected"))
             if conn is None:
-                log.warning("QuickBooks notification for unknown company %s ignored", realm)
+                _unknown_realm(s, realm, realm_changes, delivery=f"{digest}:{realm}"[:255],
+                               payload=body.decode("utf-8", "replace"))
                 continue
             event = WebhookEvent(platform="quickbooks", delivery_id=f"{digest}:{realm}"[:255],
                                  topic=",".join(sorted({c.entity for c in realm_changes}))[:100], account=realm,
@@ -231,6 +289,28 @@ def quickbooks() -> tuple[Response, int]:
     return jsonify(status="accepted", runs=run_ids), 200
 
 
+UNKNOWN_REALM = "unknown_realm"
+
+
+def _unknown_realm(s, realm: str, changes: list, *, delivery: str, payload: str) -> None:  # noqa: ANN001
+    """A verified notification for a company no merchant has connected (a stale subscription, a company
+    disconnected, a realm typed wrong at connect): kept in the inbox as ``unknown_realm`` and written to the
+    audit log, where support sees it; once per delivery, however often Intuit re-sends it."""
+    event = WebhookEvent(platform="quickbooks", delivery_id=delivery, topic=",".join(sorted(
+        {c.entity for c in changes}))[:100], account=realm[:255], payload=payload, status=UNKNOWN_REALM)
+    s.add(event)
+    try:
+        s.flush()
+    except IntegrityError:  # the same notification again: recorded already
+        s.rollback()
+        return
+    audit.record(s, "quickbooks", "webhook.unknown_realm", target_type="quickbooks_company", target_id=realm,
+                 detail={"inbox_event": event.id, "changes": len(changes),
+                         "entities": sorted({f"{c.entity} {c.id}" for c in changes})[:20]})
+    s.commit()
+    log.warning("QuickBooks notification for unknown company %s recorded (inbox event %s)", realm, event.id)
+
+
 def _accepted(hub, run_id: int | None, failed_run: int | None = None) -> tuple[Response, int]:  # noqa: ANN001
     if failed_run is not None:  # the webhook itself cannot be synced: the run failed at once; alert as any other
         alerts.after_run(hub, failed_run, "failed")
@@ -251,8 +331,8 @@ def _order_run(s, conn: Connection, event: WebhookEvent, payload: dict, topic: s
             order_id, _gid, name, _updated = order_ref_from_webhook(payload)
     except MappingError as exc:  # keep it, and say why it cannot be synced
         run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=platform,
-                               source_id=f"webhook-{event.id}", source_name=None, trigger=topic)
-        run.connection_id = conn.id
+                               source_id=f"webhook-{event.id}", source_name=None, trigger=topic,
+                               connection_id=conn.id)
         run.status = "failed"
         run.reason = f"mapping: the webhook cannot be synced: {exc}"
         run.error_kind = "mapping"
@@ -260,8 +340,7 @@ def _order_run(s, conn: Connection, event: WebhookEvent, payload: dict, topic: s
         event.status = "failed"
         return None
     run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=platform,
-                           source_id=str(order_id), source_name=name, trigger=topic)
-    run.connection_id = conn.id
+                           source_id=str(order_id), source_name=name, trigger=topic, connection_id=conn.id)
     event.sync_run_id = run.id
     event.status = "queued"
     return run.id

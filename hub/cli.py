@@ -205,7 +205,7 @@ def disconnect_command(connection_id: int) -> None:
 
 
 
-from hub import cli_books, cli_connect_links, cli_keys, cli_syncs, cli_tokens, cli_users  # noqa: E402,F401 - register their commands on ``main``
+from hub import cli_books, cli_connect_links, cli_keys, cli_orders, cli_syncs, cli_tokens, cli_users  # noqa: E402,F401 - register their commands on ``main``
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -28,10 +28,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connectors.errors import Retryable
 from connectors.shopify_bulk_queries import FULL_PAGE_SIZE, ORDERS_FULL_PAGE_QUERY, truncated
 from hub.models import Binding, Connection, SyncRun, utcnow
+from hub.order_models import StoreOrder
 from mappings.model import Order
 from mappings.shopify import order_from_graphql
 from mappings.woocommerce import order_from_rest
@@ -261,6 +263,7 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
             SyncRun.source_platform == conn.platform, SyncRun.status.in_(("pending", "running", "retrying")),
             SyncRun.source_id.in_([o.id for o in orders]))))
         busy = {r[0] for r in open_runs}
+        stuck = _stuck_since(s, conn, [o.id for o in orders])
         if include_waiting:
             due = set(s.scalars(select(SyncRun.id).where(
                 SyncRun.id.in_([r[1] for r in open_runs]), runs.due_clause(utcnow()))))
@@ -273,9 +276,12 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
             if seen is not None and (o.updated_at is None or o.updated_at.replace(tzinfo=None) <= seen):
                 result.up_to_date += 1
                 continue
+            tried = stuck.get(o.id)   # its latest run failed or was skipped after pulling this very version
+            if tried is not None and (o.updated_at is None or o.updated_at.replace(tzinfo=None) <= tried):
+                result.up_to_date += 1
+                continue
             run, new = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=conn.platform,
-                                     source_id=o.id, source_name=o.name, trigger=trigger)
-            run.connection_id = conn.id
+                                     source_id=o.id, source_name=o.name, trigger=trigger, connection_id=conn.id)
             if new:
                 ids.append(run.id)
         s.commit()
@@ -283,6 +289,17 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
     assert result.run_ids is not None
     result.run_ids.extend(ids)
     return ids + waiting
+
+
+def _stuck_since(s: Session, conn: Connection, order_ids: list[str]) -> dict[str, datetime]:
+    """Orders whose latest run failed or was skipped, with when that run started: a pass that finds the
+    order unchanged since then adds no run (support re-runs it once the cause is fixed)."""
+    rows = s.execute(select(StoreOrder.order_id, SyncRun.created_at)
+                     .join(SyncRun, SyncRun.id == StoreOrder.last_run_id)
+                     .where(StoreOrder.merchant_id == conn.merchant_id, StoreOrder.platform == conn.platform,
+                            StoreOrder.store == conn.account, StoreOrder.state.in_(("failing", "skipped")),
+                            StoreOrder.order_id.in_(order_ids)))
+    return {order_id: created for order_id, created in rows}
 
 
 def _save_state(hub: Hub, connection_id: int, state: dict[str, Any]) -> None:

@@ -10,30 +10,34 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import SyncAttempt, SyncRun, utcnow
+from sync import order_ledger  # noqa: F401 - the order ledger follows every run written through these functions
 
 ACTIVE = ("pending", "retrying")
 FINAL = ("succeeded", "failed", "skipped")
 
 
 def open_run(session: Session, *, merchant_id: int, kind: str, platform: str, source_id: str,
-             source_name: str | None, trigger: str) -> tuple[SyncRun, bool]:
-    """The run that will carry this event: a waiting run for the same source absorbs it; otherwise a
-    new pending run is added (returns it and whether it is new). The caller commits."""
+             source_name: str | None, trigger: str, connection_id: int | None = None) -> tuple[SyncRun, bool]:
+    """The run that will carry this event: the source's open run (pending, or retrying after a fault)
+    absorbs it, since it pulls the source fresh anyway; otherwise a new pending run is added (returns it
+    and whether it is new). The caller commits."""
     waiting = session.scalar(
         select(SyncRun).where(SyncRun.merchant_id == merchant_id, SyncRun.kind == kind,
                               SyncRun.source_platform == platform, SyncRun.source_id == source_id,
-                              SyncRun.status == "pending")
+                              SyncRun.status.in_(ACTIVE),
+                              *([SyncRun.connection_id == connection_id] if connection_id is not None else []))
         .order_by(SyncRun.id.desc()).limit(1))
     if waiting is not None:
         waiting.trigger = trigger
         waiting.source_name = source_name or waiting.source_name
         return waiting, False
     run = SyncRun(merchant_id=merchant_id, kind=kind, source_platform=platform, source_id=source_id,
-                  source_name=source_name, trigger=trigger, status="pending", attempts=0)
+                  source_name=source_name, trigger=trigger, status="pending", attempts=0,
+                  connection_id=connection_id)
     session.add(run)
     session.flush()
     return run, True
@@ -69,8 +73,12 @@ def claim(sessions: sessionmaker[Session], run_id: int, lease_seconds: float) ->
             return None
         run = s.get(SyncRun, run_id)
         assert run is not None
-        s.add(SyncAttempt(run_id=run_id, number=run.attempts, started_at=now))
+        # the attempt's row number: one more than the last row's (deferred attempts keep their rows but do not
+        # count in ``attempts``, see ``postpone``), so rows stay numbered 1, 2, 3… in order
+        number = (s.scalar(select(func.max(SyncAttempt.number)).where(SyncAttempt.run_id == run_id)) or 0) + 1
+        s.add(SyncAttempt(run_id=run_id, number=number, started_at=now))
         s.commit()
+        run.attempt_number = number  # type: ignore[attr-defined] - what the steps of this attempt record
         return run
 
 
@@ -98,16 +106,37 @@ def defer(sessions: sessionmaker[Session], run_id: int, seconds: float) -> None:
         s.commit()
 
 
+def postpone(sessions: sessionmaker[Session], run_id: int, *, reason: str, next_attempt_at: datetime,
+             error_kind: str | None = None, step: str | None = None, error_code: str | None = None,
+             excerpt: dict[str, Any] | None = None) -> None:
+    """End this attempt as *deferred*: a call the run shared with others failed for a reason that was
+    not the run's own (a timeout, a 5xx, a throttle). The run retries at ``next_attempt_at`` and the
+    attempt does not count (``attempts`` goes back down); its row stays, outcome ``deferred``, so support
+    sees why the run waited. ``deferrals`` bounds how often this may happen to one run."""
+    finish(sessions, run_id, "retrying", reason=reason, error_kind=error_kind, step=step,
+           next_attempt_at=next_attempt_at, error_code=error_code, excerpt=excerpt, counted=False)
+
+
+def deferrals(sessions: sessionmaker[Session], run_id: int) -> int:
+    """How many of the run's attempts were deferred (``postpone``) so far."""
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(SyncAttempt).where(
+            SyncAttempt.run_id == run_id, SyncAttempt.outcome == "deferred")) or 0
+
+
 def finish(sessions: sessionmaker[Session], run_id: int, status: str, *, reason: str | None = None,
            error_kind: str | None = None, step: str | None = None,
            next_attempt_at: datetime | None = None, canonical: dict[str, Any] | None = None,
-           error_code: str | None = None, excerpt: dict[str, Any] | None = None) -> None:
+           error_code: str | None = None, excerpt: dict[str, Any] | None = None, counted: bool = True) -> None:
+    """Record the end of the run's current attempt (``counted=False``: see ``postpone``)."""
     now = utcnow()
     with sessions() as s:
         run = s.get(SyncRun, run_id)
         if run is None:
             return
         run.status = status
+        if not counted:
+            run.attempts = max(0, run.attempts - 1)
         run.reason = reason
         run.error_kind = error_kind
         run.error_code = (error_code or None) and error_code[:100]
@@ -120,7 +149,7 @@ def finish(sessions: sessionmaker[Session], run_id: int, status: str, *, reason:
         attempt = _last_attempt(s, run)
         if attempt is not None:
             attempt.finished_at = now
-            attempt.outcome = status
+            attempt.outcome = status if counted else "deferred"
             attempt.step = step
             attempt.error_kind = error_kind
             attempt.error_code = run.error_code
@@ -166,6 +195,11 @@ def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None 
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def attempt_number(run: SyncRun) -> int:
+    """The number of the attempt ``run`` is in (as ``claim`` numbered its row)."""
+    return int(getattr(run, "attempt_number", None) or run.attempts)
 
 
 def _last_attempt(s: Session, run: SyncRun) -> SyncAttempt | None:

@@ -11,6 +11,8 @@ from werkzeug.wrappers import Response
 from hub.api.blueprint import PREFIX, bp
 from hub.api.service import DEFAULT_PAGE, MAX_PAGE
 from hub.console.run_list import KINDS, PLATFORMS, STATUSES
+from hub.order_models import STATES
+from mappings.inputs import ROW_ID_MAX
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -34,6 +36,9 @@ def _param(name: str) -> dict[str, str]:
 
 
 _STAMP = _nullable("string", format="date-time")
+_ROW_ID = {"type": "integer", "minimum": 1, "maximum": ROW_ID_MAX}   # every id is an INTEGER column
+_WHEN = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+STORE_PLATFORMS = ("shopify", "woocommerce")
 _FILTERS = ("merchant", "platform", "kind", "status", "created_after", "created_before", "q")
 
 SCHEMAS: dict[str, Any] = {
@@ -76,10 +81,10 @@ SCHEMAS: dict[str, Any] = {
         "counts": {"type": "object", "additionalProperties": {"type": "integer"},
                    "description": "runs matching the filters other than status, by status"}}},
     "RunFilter": {"type": "object", "additionalProperties": False, "properties": {
-        "merchant": {"type": "integer"}, "platform": {"type": "string", "enum": list(PLATFORMS)},
+        "merchant": _ROW_ID, "platform": {"type": "string", "enum": list(PLATFORMS)},
         "kind": {"type": "string", "enum": list(KINDS)},
         "status": {"type": "string", "enum": ["failed"], "description": "only failed runs are re-run"},
-        "created_after": {"type": "string"}, "created_before": {"type": "string"}, "q": {"type": "string"}}},
+        "created_after": _WHEN, "created_before": _WHEN, "q": {"type": "string"}}},
     "SkipRequest": {"type": "object", "required": ["reason"], "properties": {
         "reason": {"type": "string", "minLength": 1}}},
     "Requeued": {"type": "object", "required": ["requeued"], "properties": {
@@ -99,28 +104,65 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string"}}},
         "requeued": {"type": "array", "items": {"type": "integer"}}}},
     "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
+    "Order": {"type": "object", "required": [
+        "merchant", "platform", "id", "name", "currency", "total", "state", "reason", "financial_status",
+        "fulfillment_status", "quickbooks", "hubspot", "received_at", "invoiced_at", "paid_at", "fulfilled_at",
+        "deposited_at", "runs"], "properties": {
+        "merchant": {"type": "integer"}, "platform": {"type": "string", "enum": list(STORE_PLATFORMS)},
+        "store": _nullable("string", description="the shop domain or the store's URL"),
+        "id": {"type": "string", "description": "the store's order id"}, "name": _nullable("string"),
+        "currency": _nullable("string"), "total": _nullable("string", description="exact decimal, e.g. 68.75"),
+        "state": {"type": "string", "enum": list(STATES)},
+        "reason": _nullable("string", description="why it is failing, waiting or skipped; else null"),
+        "financial_status": _nullable("string"), "fulfillment_status": _nullable("string"),
+        "quickbooks": {"type": "object", "required": ["invoice_id", "doc_number", "total", "balance",
+                                                      "payment_ids", "refund_ids", "deposit_id"], "properties": {
+            "invoice_id": _nullable("string"), "doc_number": _nullable("string"), "total": _nullable("string"),
+            "balance": _nullable("string"), "payment_ids": {"type": "array", "items": {"type": "string"}},
+            "refund_ids": {"type": "array", "items": {"type": "string"}}, "deposit_id": _nullable("string")}},
+        "hubspot": {"type": "object", "required": ["contact_id", "deal_id"], "properties": {
+            "contact_id": _nullable("string"), "deal_id": _nullable("string")}},
+        "ordered_at": _STAMP, "received_at": _STAMP, "invoiced_at": _STAMP, "paid_at": _STAMP,
+        "fulfilled_at": _STAMP, "deposited_at": _STAMP, "updated_at": _STAMP,
+        "runs": {"type": "array", "items": {"type": "integer"}}}},
+    "OrderPage": {"type": "object", "required": ["orders", "next"], "properties": {
+        "orders": {"type": "array", "items": _ref("Order")},
+        "next": _nullable("integer", description="pass as `before` for the next page; null on the last")}},
+    "OrderDetail": {"allOf": [_ref("Order"), {"type": "object", "required": ["timeline"], "properties": {
+        "timeline": {"type": "array", "items": {"type": "object", "required": ["at", "kind", "text", "run"],
+                                                "properties": {
+            "at": _STAMP, "kind": {"type": "string", "description": "webhook, pull, document, step, attempt, "
+                                   "payment_back or support"},
+            "text": {"type": "string"}, "run": _nullable("integer")}}}}}]},
 }
 
 PARAMETERS: dict[str, Any] = {
-    "run_id": {"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    "run_id": {"name": "run_id", "in": "path", "required": True, "schema": _ROW_ID},
     "key": {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "a failure group's key (GET /failures)"},
-    "connection_id": {"name": "connection_id", "in": "path", "required": True, "schema": {"type": "integer"}},
-    "merchant": {"name": "merchant", "in": "query", "schema": {"type": "integer"},
+    "connection_id": {"name": "connection_id", "in": "path", "required": True, "schema": _ROW_ID},
+    "merchant": {"name": "merchant", "in": "query", "schema": _ROW_ID,
                  "description": "a merchant id (a merchant user's token: only its own)"},
     "platform": {"name": "platform", "in": "query", "schema": {"type": "string", "enum": list(PLATFORMS)}},
     "kind": {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(KINDS)}},
     "status": {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
-    "created_after": {"name": "created_after", "in": "query", "schema": {"type": "string"},
-                      "description": "ISO date or date-time (UTC), inclusive"},
-    "created_before": {"name": "created_before", "in": "query", "schema": {"type": "string"},
-                       "description": "ISO date or date-time (UTC), exclusive"},
+    "created_after": {"name": "created_after", "in": "query", "schema": _WHEN,
+                      "description": "ISO date or date-time (UTC when it names no offset), inclusive"},
+    "created_before": {"name": "created_before", "in": "query", "schema": _WHEN,
+                       "description": "ISO date or date-time (UTC when it names no offset), exclusive"},
     "q": {"name": "q", "in": "query", "schema": {"type": "string"},
           "description": "an order's name (#1001), number or id"},
     "limit": {"name": "limit", "in": "query",
               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}},
-    "before": {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1},
+    "before": {"name": "before", "in": "query", "schema": _ROW_ID,
                "description": "the `next` of the previous page: runs with a smaller id"},
+    "state": {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(STATES)}},
+    "store_platform": {"name": "platform", "in": "query",
+                       "schema": {"type": "string", "enum": list(STORE_PLATFORMS)}},
+    "order_platform": {"name": "platform", "in": "path", "required": True,
+                       "schema": {"type": "string", "enum": list(STORE_PLATFORMS)}},
+    "order_id": {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "the store's order id (or its name without #)"},
 }
 
 _ERROR_TEXT = {400: "a filter or the body could not be read", 401: "no token, or an unknown or revoked one",
@@ -166,6 +208,13 @@ def document() -> dict[str, Any]:
         "/connections/{connection_id}/resume": {"post": _op(
             "Make the runs waiting for a reconnected connection due now", "resumeConnection",
             {"200": _ok("Resumed", "the runs re-queued"), **_errors(404, 409)}, ["connection_id"])},
+        "/orders": {"get": _op("Store orders (the order ledger), newest first, in keyset pages", "listOrders",
+                               {"200": _ok("OrderPage", "a page of orders"), **_errors(400, 403)},
+                               ["merchant", "state", "store_platform", "limit", "before"])},
+        "/orders/{platform}/{order_id}": {"get": _op(
+            "One store order: where it stands, its documents, runs and timeline", "getOrder",
+            {"200": _ok("OrderDetail", "the order"), **_errors(400, 403, 404)},
+            ["order_platform", "order_id", "merchant"])},
         "/openapi.json": {"get": _op("This document", "openapi",
                                      {"200": _ok("OpenApiDocument", "the OpenAPI document")}, public=True)},
     }
@@ -174,8 +223,8 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "O2C Hub API", "version": "1",
-                 "description": "Sync runs, failures and connections of the O2C Hub. Every route but this "
-                                "document needs `Authorization: Bearer <token>` (`o2c token create`); the "
+                 "description": "Store orders, sync runs, failures and connections of the O2C Hub. Every route "
+                                "but this document needs `Authorization: Bearer <token>` (`o2c token create`); the "
                                 "token acts with its user's role: a merchant user's token sees and acts on "
                                 "its own merchant only. Errors are `{\"error\": \"...\"}`."},
         "servers": [{"url": PREFIX}],

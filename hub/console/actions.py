@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from hub import audit
 from hub.models import Connection, SyncRun, utcnow
-from sync import runs
+from mappings.inputs import clean_text
+from sync import order_ledger, runs
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -41,7 +42,7 @@ def rerun(hub: Hub, run_ids: list[int], actor: str, *, action: str = "run.rerun"
 
 def skip_run(hub: Hub, run_id: int, actor: str, reason: str) -> None:
     """Mark a waiting or failed run as skipped, with who skipped it and why."""
-    reason = " ".join(reason.split())
+    reason = " ".join(clean_text(reason).split())  # storable whoever typed it (console, API, CLI)
     if not reason:
         raise ActionRefused("say why the run is skipped")
     now = utcnow()
@@ -58,6 +59,7 @@ def skip_run(hub: Hub, run_id: int, actor: str, reason: str) -> None:
             raise ActionRefused(f"a {run.status} run cannot be skipped (only {', '.join(SKIPPABLE)} runs)")
         audit.record(s, actor, "run.skip", target_type="run", target_id=run_id, merchant_id=run.merchant_id,
                      detail={"reason": reason, "was": run.status})
+        order_ledger.refresh(s, [run_id])
 
 
 def waiting_for_reconnect(s: Session, merchant_id: int, platform: str | None = None) -> list[int]:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from hub import audit
 from hub.erasure import PRIVACY_KIND, Held, Subject, erase, find_held
 from hub.models import Connection, SyncRun, WebhookEvent, utcnow
+from hub.order_models import StoreOrder
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -116,6 +117,9 @@ def uninstalled(s: Session, conn: Connection, payload: dict[str, Any], event_id:
                         .values(status="skipped", reason=f"skipped: {reason}", error_kind=None, next_attempt_at=None,
                                 lease_until=None, finished_at=now, updated_at=now)
                         .execution_options(synchronize_session=False))
+    s.execute(update(StoreOrder).where(StoreOrder.connection_id == conn.id,     # the ledger says so too
+                                       StoreOrder.state.in_(("pending", "waiting")))
+              .values(state="skipped", reason=f"skipped: {reason}", updated_at=now))
     return {"runs_skipped": skipped.rowcount}
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import inspect, select, text
 
 from hub.app import create_app
 from hub.models import AuditEntry, Binding, Connection, SyncRun, WebhookEvent, utcnow
+from hub.order_models import StoreOrder
 from hub.runtime import Hub
 from simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
@@ -170,6 +171,9 @@ def test_uninstall_then_shop_redact(synced) -> None:  # noqa: ANN001
         assert (conn.status, conn.secrets) == ("disconnected", None) and "uninstalled" in conn.status_reason
         assert waiting.status == "skipped" and "uninstalled from" in waiting.reason
         assert untouched.status == "retrying"
+        ledger = {o.order_id: o for o in s.scalars(select(StoreOrder))}
+        assert ledger["450009"].state == "skipped" and "uninstalled from" in ledger["450009"].reason
+        assert ledger["460009"].state == "pending"
         privacy = s.scalar(select(SyncRun).where(SyncRun.kind == "privacy"))
         assert privacy.status == "retrying"                     # a privacy request is honoured all the same
         s.delete(privacy)

@@ -3,7 +3,10 @@ simulated platforms over real HTTP, and a hub wired to them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,3 +177,35 @@ def shop_factory(platforms: Platforms):  # noqa: ANN201
             return Shop(m.id, domain, realm, portal)
 
     return build
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_outlives_the_suite() -> Iterator[None]:
+    """Every process a test starts inherits this marker; at the end none may still be alive (a leaked
+    worker or server fails the suite, and is ended so it does not linger)."""
+    marker = f"O2C_TEST_SESSION={uuid.uuid4().hex}".encode()
+    os.environ["O2C_TEST_SESSION"] = marker.decode().split("=", 1)[1]
+    yield
+    deadline = time.monotonic() + 10
+    while (left := _marked_processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid, _ in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail("processes started by the tests outlived them: " + "; ".join(cmd for _, cmd in left))
+
+
+def _marked_processes(marker: bytes) -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                if (entry / "stat").read_text().split(") ", 1)[1][:1] != "Z":   # a zombie is already gone
+                    found.append((int(entry.name), cmd))
+        except OSError:
+            continue
+    return found

@@ -35,30 +35,39 @@ class Workers:
     def start(self, *args: str) -> subprocess.Popen:
         log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - closed in stop_all
         self._logs.append(log)
+        # its own process group: rq's scheduler runs in a child process, which a kill must take along
         proc = subprocess.Popen([O2C, "worker", *args], env=dict(os.environ), stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
 
     def kill(self, proc: subprocess.Popen) -> None:
-        proc.send_signal(signal.SIGKILL)
+        """The worker dies at once, as a host that loses power: the whole process group, no clean-up."""
+        _signal_group(proc, signal.SIGKILL)
         proc.wait(timeout=10)
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+                pass
+            _signal_group(proc, signal.SIGKILL)   # whatever of the group is left (rq's scheduler child)
+            proc.wait(timeout=10)
         for log in self._logs:
             log.close()
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log")))
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture

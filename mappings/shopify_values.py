@@ -102,4 +102,10 @@ def _datetime(value: Any, field: str, where: str, *, required: bool = False) -> 
     except ValueError:
         raise MappingError(f"{where}: {field} {value!r} is not an ISO 8601 date-time",
                            rule=f"order.{field}") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    try:
+        dt.astimezone(UTC)   # compared and stored in UTC: a time that can't be taken there is refused here
+    except OverflowError:
+        raise MappingError(f"{where}: {field} {value!r} is out of range once taken to UTC",
+                           rule=f"order.{field}") from None
+    return dt

@@ -333,3 +333,12 @@ def test_a_notification_for_an_unknown_quickbooks_company_is_recorded_for_suppor
     assert entry.target_id == "4620816365999999999" and entry.detail["inbox_event"] == unknown.id
     page = hostile.console().get("/console/audit").get_data(as_text=True)
     assert "webhook.unknown_realm" in page and "4620816365999999999" in page
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_an_order_time_that_cannot_be_taken_to_utc_is_a_mapping_error(stamp: str) -> None:
+    from mappings.model import MappingError
+    from mappings.shopify_values import _datetime
+
+    with pytest.raises(MappingError, match="out of range once taken to UTC"):
+        _datetime(stamp, "updated_at", "order #1001")

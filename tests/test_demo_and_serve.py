@@ -64,6 +64,12 @@ def test_o2c_demo_on_a_bare_machine(tmp_path: Path) -> None:
     sources = {(r["source"]["platform"], r["source"]["id"]) for r in runs}
     assert sorted(Counter(platform for platform, _ in sources).items()) == [("shopify", 8), ("woocommerce", 6)]
     assert {r["status"] for r in runs} == {"succeeded"}
+    ledger = subprocess.run([O2C, "orders", "list", "--json"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert ledger.returncode == 0, ledger.stderr
+    orders = json.loads(ledger.stdout)
+    assert sorted(Counter(o["platform"] for o in orders).items()) == [("shopify", 8), ("woocommerce", 6)]
+    assert {o["state"] for o in orders} == {"in_sync"} and all(o["quickbooks"]["invoice_id"] for o in orders)
 
 
 def _free_port() -> int:

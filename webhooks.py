@@ -15,16 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from hub import alerts, audit, compliance
+from hub import audit
 from hub.models import Connection, WebhookEvent
-from hub.request_framing import BODY_DEADLINE, MAX_BODY, ReadDeadline
 from mappings.inputs import InvalidInput, clean_json, clean_text
 from mappings.model import MappingError
 from mappings.quickbooks_events import parse_notifications
 from mappings.shopify import order_ref_from_webhook
 from mappings.woocommerce import ORDER_WEBHOOK_TOPICS as WOOCOMMERCE_ORDER_TOPICS
 from mappings.woocommerce import order_ref_from_webhook as woocommerce_order_ref
-from sync import runs
+from sync import alerts, runs
+from web import compliance
+from web.request_framing import BODY_DEADLINE, MAX_BODY, ReadDeadline
 
 SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create"}
 
@@ -61,7 +62,7 @@ def _raw_body() -> bytes:
 
     Read from the server's input itself, not Flask's ``request.stream``: that stream stops quietly at
     ``MAX_CONTENT_LENGTH``, so a larger chunked body came out cut to 1 MiB and failed its signature (401).
-    Under gunicorn the worker has read the request whole already (``hub.gunicorn_worker``) and nothing waits
+    Under gunicorn the worker has read the request whole already (``web.gunicorn_worker``) and nothing waits
     here; under werkzeug (``o2c serve --dev``) the deadline below is what frees the thread of a client that
     stalls or drips its body."""
     length = request.content_length
@@ -101,7 +102,7 @@ class _NotJson(ValueError):
 
 def _json_body(body: bytes) -> object:
     """The decoded body, every string in it storable (a lone surrogate such as ``"\\ud800"`` becomes U+FFFD,
-    NULs go): whatever the routes and ``hub.compliance`` take from it can reach the database."""
+    NULs go): whatever the routes and ``web.compliance`` take from it can reach the database."""
     try:
         return clean_json(json.loads(body))
     except (ValueError, RecursionError):

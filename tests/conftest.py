@@ -13,13 +13,13 @@ import psycopg
 import pytest
 import redis
 
+from demo.simulators.hubspot import HubSpotSimulator
+from demo.simulators.quickbooks import QuickBooksSimulator
+from demo.simulators.shopify import ShopifySimulator
+from demo.simulators.woocommerce import WooCommerceSimulator
 from hub.merchants import connect, create_merchant
 from hub.runtime import Hub, set_current_hub
 from hub.settings import Settings
-from simulators.hubspot import HubSpotSimulator
-from simulators.quickbooks import QuickBooksSimulator
-from simulators.shopify import ShopifySimulator
-from simulators.woocommerce import WooCommerceSimulator
 
 PG_ADMIN = os.environ.get("O2C_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("O2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")

@@ -20,13 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hub.console.failures import failure_groups
+from demo.simulators.shopify import webhook_headers
 from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
 from hub.oauth_models import OAuthState
 from hub.users import create_user
-from simulators.shopify import webhook_headers
+from sync.failures import failure_groups
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled
 from tests.test_compliance import dump_for
@@ -91,7 +91,7 @@ def _snapshot(hub: Any, merchant_id: int) -> str:
 
 def test_every_route_refuses_another_merchants_objects(tenants) -> None:  # noqa: ANN001
     hub, app, mine, theirs, values = tenants
-    from hub.api.tokens import create_token
+    from web.api.tokens import create_token
 
     with hub.session() as s:
         _, api_token = create_token(s, MINE, "isolation test")
@@ -123,7 +123,7 @@ def test_every_route_refuses_another_merchants_objects(tenants) -> None:  # noqa
 
 def test_routes_without_ids_show_nothing_of_another_merchant(tenants) -> None:  # noqa: ANN001
     hub, app, mine, theirs, values = tenants
-    from hub.api.tokens import create_token
+    from web.api.tokens import create_token
 
     with hub.session() as s:
         _, api_token = create_token(s, MINE, "isolation test")

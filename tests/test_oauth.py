@@ -26,10 +26,8 @@ import requests
 from flask import Flask
 from sqlalchemy import select, update
 
-from hub.app import create_app
 from hub.merchants import connect, create_merchant
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, utcnow
-from hub.oauth import bp as oauth_bp
 from hub.oauth_models import OAuthState
 from hub.runtime import Hub
 from hub.storefronts import disconnect
@@ -37,6 +35,8 @@ from hub.users import create_user
 from sync.accounts import Accounts, NeedsReconnect
 from tests.conftest import HS_CLIENT, QB_CLIENT, SHOPIFY_SECRET, Platforms
 from tests.helpers import an_order, served, settled, wait_until, webhook
+from web.app import create_app
+from web.oauth import bp as oauth_bp
 
 SHOPIFY_KEY = "shopify-test-client-id"
 PASSWORD = "correct horse battery"

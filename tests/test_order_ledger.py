@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
 from hub.models import SyncRun
 from hub.order_models import StoreOrder
 from sync.catchup import catch_up
 from tests.helpers import an_order, settled, webhook
+from web.app import create_app
 
 QB_FAULT_6000 = json.dumps({"Fault": {"Error": [{
     "Message": "A business validation error has occurred while processing your request",

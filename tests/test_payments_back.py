@@ -13,11 +13,11 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
+from demo.simulators.quickbooks import sign_webhook
 from hub.models import SyncRun, SyncStep
-from simulators.quickbooks import sign_webhook
 from tests.helpers import an_order, count_events, served, settled, wait_until, webhook
+from web.app import create_app
 
 VERIFIER = "verifier-token-for-tests"
 
@@ -276,7 +276,7 @@ def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(make_hub, sh
 
 
 def _refund_webhook(p, shop, order_id: int, refund: dict, webhook_id: str) -> tuple[bytes, dict[str, str]]:  # noqa: ANN001
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     body = json.dumps({"id": refund["id"], "order_id": order_id, "note": None}).encode()

@@ -15,17 +15,16 @@ from urllib.parse import urlencode
 
 import requests
 
+from connectors import topics
 from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable
 from connectors.shopify import ShopifyClient
 
 PLATFORM = "shopify"
 SCOPES = ("read_orders", "write_orders")
-# the order topics the receiver syncs, and the uninstall; the mandatory compliance topics
-# (customers/data_request, customers/redact, shop/redact) are not in WebhookSubscriptionTopic: Shopify
-# takes them from the app's configuration (shopify.app.toml ``compliance_topics`` or the Partner Dashboard)
-WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED", "REFUNDS_CREATE",
-                  "APP_UNINSTALLED")
-COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+# the order topics the receiver syncs, and the uninstall (``connectors.topics``); the compliance topics
+# come from the app's configuration, not from a subscription
+WEBHOOK_TOPICS = topics.SHOPIFY_SUBSCRIBED
+COMPLIANCE_TOPICS = topics.SHOPIFY_COMPLIANCE_TOPICS
 
 WEBHOOKS_QUERY = """
 query HubWebhookSubscriptions($first: Int!, $callbackUrl: URL) {

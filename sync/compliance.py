@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors import topics
 from hub import audit
 from hub.erasure import PRIVACY_KIND, Held, Subject, erase, find_held
 from hub.models import Connection, SyncRun, WebhookEvent, utcnow
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("o2c.compliance")
 
-TOPICS = frozenset({"app/uninstalled", "customers/data_request", "customers/redact", "shop/redact"})
+TOPICS = frozenset(topics.SHOPIFY_LIFECYCLE_TOPICS + topics.SHOPIFY_COMPLIANCE_TOPICS)
 WAITING = ("pending", "retrying")
 LISTED = 500        # order ids named in an audit entry (the count says how many there were)
 
@@ -145,7 +146,7 @@ def erase_requested(hub: Hub, run: SyncRun, recorder: Any) -> None:
 
 
 HANDLERS = {"app/uninstalled": uninstalled, "customers/data_request": data_request}
-ERASURES = frozenset({"customers/redact", "shop/redact"})
+ERASURES = frozenset(topics.SHOPIFY_ERASURE_TOPICS)
 ACTIONS = {"app/uninstalled": "shopify.app_uninstalled", "customers/data_request": "shopify.customer_data_request",
            "customers/redact": "shopify.customer_redacted", "shop/redact": "shopify.shop_redacted"}
 

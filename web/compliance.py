@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response, jsonify
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from hub import audit
-from hub.models import Connection, WebhookEvent, utcnow
+from hub.inbox import store_delivery
+from hub.models import Connection, utcnow
 from sync import compliance
 
 if TYPE_CHECKING:
@@ -35,15 +35,12 @@ def receive(hub: Hub, *, shop: str, topic: str, delivery: str, payload: dict[str
     run_id = None
     with hub.sessions() as s:
         conn = s.scalar(select(Connection).where(Connection.platform == "shopify", Connection.account == shop))
-        event = WebhookEvent(platform="shopify", delivery_id=delivery[:255], topic=topic, account=shop,
-                             merchant_id=conn.merchant_id if conn else None, connection_id=conn.id if conn else None,
-                             payload=json.dumps(compliance.minimal(topic, payload)),
-                             status="handled" if conn else "ignored")
-        s.add(event)
-        try:
-            s.flush()
-        except IntegrityError:
-            s.rollback()
+        event = store_delivery(s, platform="shopify", delivery_id=delivery, topic=topic, account=shop,
+                               merchant_id=conn.merchant_id if conn else None,
+                               connection_id=conn.id if conn else None,
+                               payload=json.dumps(compliance.minimal(topic, payload)),
+                               status="handled" if conn else "ignored")
+        if event is None:
             return jsonify(status="duplicate"), 200
         if conn is None:  # a shop the hub never connected: it holds nothing about it
             s.commit()

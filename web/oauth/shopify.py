@@ -11,7 +11,6 @@ it belongs to already, or to a new merchant for a new shop), encrypted. Any refu
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 
@@ -28,6 +27,7 @@ from connectors.shopify_oauth import (
     register_webhooks,
     shop_name,
 )
+from hub.settings import Settings
 from web.oauth.blueprint import bp
 from web.oauth.state import Refused, claim, finish, issue
 from web.oauth.web import (
@@ -50,10 +50,10 @@ MAX_AHEAD = 5 * 60        # clocks differ, but not by more than this
 START, CALLBACK = "/connect/shopify", "/connect/shopify/callback"
 
 
-def wants_expiring_tokens() -> bool:
+def wants_expiring_tokens(settings: Settings) -> bool:
     """``SHOPIFY_TOKEN_KIND=classic`` asks Shopify for non-expiring offline tokens; the default asks for the
     expiring kind (required for public apps from 2027-01-01). Whatever Shopify answers is kept."""
-    return (os.environ.get("SHOPIFY_TOKEN_KIND") or "expiring").strip().lower() != "classic"
+    return settings.shopify_token_kind != "classic"
 
 
 def _shop(raw: str | None) -> str:
@@ -139,7 +139,7 @@ def shopify_callback() -> Response:
             raise Refused(400, "Shopify sent no authorization code. Nothing was connected.")
         try:
             tokens = exchange_code(shop, code, api_url=st.shopify_api_url, client_id=st.shopify_api_key or "",
-                                   client_secret=st.shopify_api_secret or "", expiring=wants_expiring_tokens(),
+                                   client_secret=st.shopify_api_secret or "", expiring=wants_expiring_tokens(st),
                                    timeout=st.http_timeout)
         except Permanent:
             raise Refused(400, "Shopify refused the authorization code (already used, or expired). "

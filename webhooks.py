@@ -158,7 +158,7 @@ def shopify() -> tuple[Response, int]:
     topic = _header("X-Shopify-Topic").lower()
     delivery = _header("X-Shopify-Webhook-Id") or \
         "sha256:" + hashlib.sha256(topic.encode() + b"\0" + shop.encode() + b"\0" + body).hexdigest()
-    if topic in compliance.TOPICS:  # uninstall and privacy requests: hub/compliance.py (any connection status)
+    if topic in compliance.TOPICS:  # uninstall and privacy requests: web/compliance.py (any connection status)
         return compliance.receive(hub, shop=shop, topic=topic, delivery=delivery, payload=payload)
     run_id = None
     with hub.sessions() as s:

@@ -56,7 +56,7 @@ class Settings:
     batch_window: float = 0.5
     # ``expiring`` (offline tokens with a refresh token) or ``classic`` Shopify tokens for new connections
     shopify_token_kind: str = "expiring"
-    # alerts (hub/alerts.py): a webhook and/or e-mail over SMTP; none configured means no alerts
+    # alerts (sync/alerts.py): a webhook and/or e-mail over SMTP; none configured means no alerts
     alert_webhook_url: str | None = None
     alert_email_to: tuple[str, ...] = ()
     smtp_host: str | None = None

@@ -222,3 +222,26 @@ def test_mappings_read_no_file() -> None:
             if any(n == "open" or n in readers or n.startswith(tuple(r + "." for r in readers)) for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders
+
+
+# who may touch the process environment: the settings object reads it; the gunicorn runner hands it whole to
+# the job process it starts; the benchmark harness sets it for the processes it measures.
+# ``sync/microbatch.py`` still falls back to ``O2C_BATCH_WINDOW`` when no window is passed (every dispatcher
+# passes ``settings.batch_window``); it goes with the order pipeline being rewritten into ``sync/orders/``.
+ENVIRONMENT_READERS = {"hub/settings.py", "web/gunicorn_app.py", "sync/microbatch.py"}
+
+
+def test_settings_are_read_only_through_the_settings_object() -> None:
+    offenders = []
+    for path in project_files():
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in ENVIRONMENT_READERS or rel.startswith("benchmarks/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv", "unsetenv")
+                    and isinstance(node.value, ast.Name) and node.value.id == "os"):
+                offenders.append(f"{rel}:{node.lineno}")
+            elif isinstance(node, ast.ImportFrom) and node.module == "os" and \
+                    {a.name for a in node.names} & {"environ", "getenv", "putenv"}:
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, f"read the setting through hub.settings.Settings instead: {offenders}"

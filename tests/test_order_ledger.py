@@ -16,7 +16,6 @@ from hub.models import SyncRun
 from hub.order_models import StoreOrder
 from sync.catchup import catch_up
 from tests.helpers import an_order, settled, webhook
-from web.app import create_app
 
 QB_FAULT_6000 = json.dumps({"Fault": {"Error": [{
     "Message": "A business validation error has occurred while processing your request",
@@ -25,10 +24,8 @@ QB_FAULT_6000 = json.dumps({"Fault": {"Error": [{
 
 
 @pytest.fixture
-def spine(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
-    hub = make_hub()
-    shop = shop_factory(hub)
-    return hub, create_app(hub).test_client(), shop, platforms
+def spine(hub, client, shop, platforms):  # noqa: ANN001, ANN201
+    return hub, client, shop, platforms
 
 
 def cli(*args: str) -> Any:

@@ -12,21 +12,20 @@ import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from hub import alerts, audit, compliance
+from connectors.topics import QUICKBOOKS_RUN_KINDS, RUN_KINDS
+from hub import audit
+from hub.inbox import store_delivery
 from hub.models import Connection, WebhookEvent
-from hub.request_framing import BODY_DEADLINE, MAX_BODY, ReadDeadline
 from mappings.inputs import InvalidInput, clean_json, clean_text
 from mappings.model import MappingError
 from mappings.quickbooks_events import parse_notifications
 from mappings.shopify import order_ref_from_webhook
-from mappings.woocommerce import ORDER_WEBHOOK_TOPICS as WOOCOMMERCE_ORDER_TOPICS
 from mappings.woocommerce import order_ref_from_webhook as woocommerce_order_ref
-from sync import runs
-
-SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create"}
+from sync import alerts, runs
+from web import compliance
+from web.request_framing import BODY_DEADLINE, MAX_BODY, ReadDeadline
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("o2c.webhooks")
@@ -61,7 +60,7 @@ def _raw_body() -> bytes:
 
     Read from the server's input itself, not Flask's ``request.stream``: that stream stops quietly at
     ``MAX_CONTENT_LENGTH``, so a larger chunked body came out cut to 1 MiB and failed its signature (401).
-    Under gunicorn the worker has read the request whole already (``hub.gunicorn_worker``) and nothing waits
+    Under gunicorn the worker has read the request whole already (``web.gunicorn_worker``) and nothing waits
     here; under werkzeug (``o2c serve --dev``) the deadline below is what frees the thread of a client that
     stalls or drips its body."""
     length = request.content_length
@@ -101,7 +100,7 @@ class _NotJson(ValueError):
 
 def _json_body(body: bytes) -> object:
     """The decoded body, every string in it storable (a lone surrogate such as ``"\\ud800"`` becomes U+FFFD,
-    NULs go): whatever the routes and ``hub.compliance`` take from it can reach the database."""
+    NULs go): whatever the routes and ``web.compliance`` take from it can reach the database."""
     try:
         return clean_json(json.loads(body))
     except (ValueError, RecursionError):
@@ -159,7 +158,7 @@ def shopify() -> tuple[Response, int]:
     topic = _header("X-Shopify-Topic").lower()
     delivery = _header("X-Shopify-Webhook-Id") or \
         "sha256:" + hashlib.sha256(topic.encode() + b"\0" + shop.encode() + b"\0" + body).hexdigest()
-    if topic in compliance.TOPICS:  # uninstall and privacy requests: hub/compliance.py (any connection status)
+    if topic in compliance.TOPICS:  # uninstall and privacy requests: web/compliance.py (any connection status)
         return compliance.receive(hub, shop=shop, topic=topic, delivery=delivery, payload=payload)
     run_id = None
     with hub.sessions() as s:
@@ -167,17 +166,12 @@ def shopify() -> tuple[Response, int]:
                                                  Connection.status != "disconnected"))
         if conn is None:
             return _error(404, f"unknown shop {shop or '(no X-Shopify-Shop-Domain)'}")
-        event = WebhookEvent(platform="shopify", delivery_id=delivery[:255], topic=topic[:100], account=shop,
-                             merchant_id=conn.merchant_id, connection_id=conn.id,
-                             payload=body.decode("utf-8", "replace"),
-                             status="ignored")
-        s.add(event)
-        try:
-            s.flush()
-        except IntegrityError:
-            s.rollback()
+        event = store_delivery(s, platform="shopify", delivery_id=delivery, topic=topic, account=shop,
+                               merchant_id=conn.merchant_id, connection_id=conn.id,
+                               payload=body.decode("utf-8", "replace"))
+        if event is None:
             return jsonify(status="duplicate"), 200
-        if topic in SHOPIFY_ORDER_TOPICS:
+        if RUN_KINDS.get(("shopify", topic)) == "order":
             if topic == "refunds/create":  # a refund's body names its order: the order run carries the refund
                 payload = {"id": payload.get("order_id")}
             run_id = _order_run(s, conn, event, payload, topic)
@@ -211,25 +205,17 @@ def woocommerce(connection_id: int) -> tuple[Response, int]:
         # events can share it: a delivery is the same only if its body is the same too
         delivery = _header("X-WC-Webhook-Delivery-ID")[:100]
         digest = hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
-        event = WebhookEvent(platform="woocommerce", delivery_id=f"{conn.id}:{delivery}:{digest}"[:255],
-                             topic=topic[:100],
-                             account=conn.account[:255], merchant_id=conn.merchant_id, connection_id=conn.id,
-                             payload=body.decode("utf-8", "replace"), status="ignored")
-        s.add(event)
-        try:
-            s.flush()
-        except IntegrityError:
-            s.rollback()
+        event = store_delivery(s, platform="woocommerce", delivery_id=f"{conn.id}:{delivery}:{digest}", topic=topic,
+                               account=conn.account, merchant_id=conn.merchant_id, connection_id=conn.id,
+                               payload=body.decode("utf-8", "replace"))
+        if event is None:
             return jsonify(status="duplicate"), 200
         run_id = None
-        if topic in WOOCOMMERCE_ORDER_TOPICS:
+        if RUN_KINDS.get(("woocommerce", topic)) == "order":
             run_id = _order_run(s, conn, event, payload, topic)
         s.commit()
         failed_run = event.sync_run_id if event.status == "failed" else None
     return _accepted(hub, run_id, failed_run)
-
-
-QUICKBOOKS_RUN_KINDS = {"Payment": "payment"}
 
 
 @bp.post("/webhooks/quickbooks")
@@ -261,15 +247,11 @@ def quickbooks() -> tuple[Response, int]:
                 _unknown_realm(s, realm, realm_changes, delivery=f"{digest}:{realm}"[:255],
                                payload=body.decode("utf-8", "replace"))
                 continue
-            event = WebhookEvent(platform="quickbooks", delivery_id=f"{digest}:{realm}"[:255],
-                                 topic=",".join(sorted({c.entity for c in realm_changes}))[:100], account=realm,
-                                 merchant_id=conn.merchant_id, connection_id=conn.id,
-                                 payload=body.decode("utf-8", "replace"), status="ignored")
-            s.add(event)
-            try:
-                s.flush()
-            except IntegrityError:  # Intuit re-sent the same notification
-                s.rollback()
+            event = store_delivery(s, platform="quickbooks", delivery_id=f"{digest}:{realm}",
+                                   topic=",".join(sorted({c.entity for c in realm_changes})), account=realm,
+                                   merchant_id=conn.merchant_id, connection_id=conn.id,
+                                   payload=body.decode("utf-8", "replace"))
+            if event is None:  # Intuit re-sent the same notification
                 continue
             for change in realm_changes:
                 kind = QUICKBOOKS_RUN_KINDS.get(change.entity)
@@ -296,13 +278,10 @@ def _unknown_realm(s, realm: str, changes: list, *, delivery: str, payload: str)
     """A verified notification for a company no merchant has connected (a stale subscription, a company
     disconnected, a realm typed wrong at connect): kept in the inbox as ``unknown_realm`` and written to the
     audit log, where support sees it; once per delivery, however often Intuit re-sends it."""
-    event = WebhookEvent(platform="quickbooks", delivery_id=delivery, topic=",".join(sorted(
-        {c.entity for c in changes}))[:100], account=realm[:255], payload=payload, status=UNKNOWN_REALM)
-    s.add(event)
-    try:
-        s.flush()
-    except IntegrityError:  # the same notification again: recorded already
-        s.rollback()
+    event = store_delivery(s, platform="quickbooks", delivery_id=delivery,
+                           topic=",".join(sorted({c.entity for c in changes})), account=realm, payload=payload,
+                           status=UNKNOWN_REALM)
+    if event is None:  # the same notification again: recorded already
         return
     audit.record(s, "quickbooks", "webhook.unknown_realm", target_type="quickbooks_company", target_id=realm,
                  detail={"inbox_event": event.id, "changes": len(changes),

@@ -42,9 +42,9 @@ class Shop:
 
 
 def start_sims(latency: float) -> Sims:
-    from simulators.hubspot import HubSpotSimulator
-    from simulators.quickbooks import QuickBooksSimulator
-    from simulators.shopify import ShopifySimulator
+    from demo.simulators.hubspot import HubSpotSimulator
+    from demo.simulators.quickbooks import QuickBooksSimulator
+    from demo.simulators.shopify import ShopifySimulator
 
     sims = Sims(ShopifySimulator(latency), QuickBooksSimulator(latency), HubSpotSimulator(latency))
     for sim in sims.all():
@@ -116,7 +116,7 @@ def catalogue(customers: int, skus: int, rng: random.Random) -> tuple[list[dict]
 
 def add_orders(sims: Sims, shop: Shop, count: int, customers: int, skus: int, *, seed: int = 8,
                first_id: int = 5_000_000, days_ago: int = 20, first_number: int = 10_000) -> list[Any]:
-    from simulators.shopify_orders import random_order
+    from demo.simulators.shopify_orders import random_order
 
     rng = random.Random(seed)
     people, items = catalogue(customers, skus, rng)
@@ -145,7 +145,7 @@ def free_port() -> int:
 
 # -- 1. webhook ingest under gunicorn ---------------------------------------------------------------
 def ingest(sims: Sims, folder: Path, *, webhooks: int, workers: int | None, clients: int = 16) -> dict[str, Any]:
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
 
     session = HubSession(sims, folder)
     shop = session.shop()
@@ -155,7 +155,7 @@ def ingest(sims: Sims, folder: Path, *, webhooks: int, workers: int | None, clie
         body = json.dumps(order.webhook_body()).encode()
         deliveries.append((body, webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET)))
     port = free_port()
-    args = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)] + (
+    args = [sys.executable, "-m", "cli.main", "serve", "--port", str(port)] + (
         ["--workers", str(workers)] if workers else [])
     log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(args, env={**os.environ, **session.env}, stdout=log, stderr=subprocess.STDOUT)
@@ -261,10 +261,10 @@ def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int
 
 # -- 4. webhook-to-invoice latency at a steady rate ---------------------------------------------------
 def latency(sims: Sims, folder: Path, *, rate: float, seconds: float, merchants: int) -> dict[str, Any]:
-    from hub.app import create_app
+    from demo.simulators.shopify import webhook_headers
     from hub.models import Binding
-    from simulators.shopify import webhook_headers
     from sync.dispatch import EmbeddedRunner
+    from web.app import create_app
 
     session = HubSession(sims, folder, O2C_EMBEDDED_THREADS=str(max(4, 2 * merchants)), O2C_SWEEP_INTERVAL="1")
     shops = [session.shop() for _ in range(merchants)]

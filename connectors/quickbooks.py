@@ -6,7 +6,6 @@ error kinds (``Retryable``, ``AuthExpired``, ``Permanent``) with Intuit's own me
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,12 @@ PLATFORM = "quickbooks"
 MINOR_VERSION = 75
 API_URL = "https://quickbooks.api.intuit.com/v3"
 SANDBOX_API_URL = "https://sandbox-quickbooks.api.intuit.com/v3"
+
+# QuickBooks fault codes the hub acts on (``ConnectorError.code`` holds them as text)
+OBJECT_NOT_FOUND = "610"           # the object does not exist (or was deleted)
+STALE_SYNC_TOKEN = "5010"          # an update sent an old SyncToken: read the object again
+DUPLICATE_DOC_NUMBER = "6140"      # another transaction has this DocNumber
+DUPLICATE_NAME = "6240"            # "Duplicate Name Exists": customers, vendors and employees share names
 DEFAULT_RETRY_AFTER_429 = 60.0  # Intuit: wait a minute after a throttle
 
 
@@ -128,9 +133,7 @@ class QuickBooksClient:
         qb.api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else API_URL
         qb.sandbox_api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else SANDBOX_API_URL
         qb.sandbox = sandbox
-        qb.session = _BearerSession(access_token, timeout)
-        if qb.api_url_v3.startswith("http://"):
-            os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+        qb.session = _BearerSession(access_token, timeout)   # plain requests: no oauthlib transport check
         self._qb = qb
 
     # -- the calls --------------------------------------------------------------------------------

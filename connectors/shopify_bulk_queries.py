@@ -8,7 +8,7 @@ each kind). These documents ask for the fields of ``ORDER_QUERY`` with small inn
 ``REFUND_LINES`` lines), which prices one order at ``ORDER_COST`` points; the number of orders per call is
 derived from it: ``BY_ID_MAX`` orders by id, ``FULL_PAGE_SIZE`` per page of ``orders(first:)`` (which adds
 its own connection and page info). ``tests/test_shopify_query_cost.py`` prices both documents at those
-sizes with Shopify's rules (``simulators.shopify_cost``) and checks ``ORDER_COST`` against it.
+sizes with Shopify's rules (``demo.simulators.shopify_cost``) and checks ``ORDER_COST`` against it.
 
 Shopify charges the *requested* cost up front and refunds the difference to the *actual* cost, so a
 page of ordinary orders really costs a few points per order. Smaller inner pages fit more orders per

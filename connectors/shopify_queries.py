@@ -2,7 +2,7 @@
 
 Every document here is validated against Shopify's published schema (``tests/test_shopify_queries_schema.py``)
 and priced, at its largest page sizes, by Shopify's documented cost rules (``tests/test_shopify_query_cost.py``
-with ``simulators.shopify_cost``): Shopify refuses any query whose *requested* cost is above 1,000 points
+with ``demo.simulators.shopify_cost``): Shopify refuses any query whose *requested* cost is above 1,000 points
 (``MAX_COST_EXCEEDED``), before running it. An object costs 1, a scalar 0, a connection 2 + ``first`` ×
 one node, so the money bags (``MoneyBag`` 1 + 1 per ``MoneyV2``) and every nested page count.
 
@@ -96,7 +96,7 @@ _ORDER_HEAD = f"""
     totalTipReceivedSet {{ {_SHOP_MONEY} }}
     taxLines {{ {_TAX_LINE} }}"""
 
-# requested cost of one node of each selection above (checked against simulators.shopify_cost by a test)
+# requested cost of one node of each selection above (checked against demo.simulators.shopify_cost by a test)
 OBJECT_COST = 1
 CONNECTION_COST = 2            # a connection, before its nodes
 PAGE_INFO_COST = 1             # its pageInfo (an object)

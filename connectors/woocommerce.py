@@ -18,12 +18,12 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from woocommerce import API
 
-from connectors import jsonmoney, redact
+from connectors import jsonmoney, redact, topics
 from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
 
 PLATFORM = "woocommerce"
 PAGE_SIZE = 100          # WooCommerce refuses per_page above 100
-ORDER_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+ORDER_TOPICS = topics.WOOCOMMERCE_ORDER_TOPICS
 log = logging.getLogger("o2c.woocommerce")
 
 

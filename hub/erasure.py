@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from hub.models import Binding, Connection, SyncAttempt, SyncRun, SyncStep, WebhookEvent
 
-PRIVACY_KIND = "privacy"  # the runs that carry out privacy requests (``hub.compliance``): they hold none
+PRIVACY_KIND = "privacy"  # the runs that carry out privacy requests (``web.compliance``): they hold none
 PAGE = 500          # rows per keyset page
 CHUNK = 500         # ids per IN list
 REDACTED = "[redacted]"

@@ -1,13 +1,16 @@
 """The hub's shared services for one process: settings, database, secrets and job dispatch.
 
 The web app, the CLI and the worker each build one ``Hub``; job functions find it with ``current_hub()``.
+The hub is handed how to dispatch jobs (``dispatcher_factory``, else the one ``sync`` provides with
+``provide_dispatcher`` when it is imported): state never imports the orchestration above it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,14 +20,30 @@ from hub import db
 from hub.crypto import SecretBox
 from hub.settings import Settings
 
-if TYPE_CHECKING:
-    from sync.dispatch import Dispatcher
-
 log = logging.getLogger("o2c")
 
 
+class Dispatcher(Protocol):
+    """What runs the jobs (``sync.dispatch``: the embedded runner or rq)."""
+
+    def dispatch(self, run_id: int) -> None: ...
+    def sweep(self) -> int: ...
+    def stop(self) -> None: ...
+
+
+DispatcherFactory = Callable[["Hub"], Dispatcher]
+_provided: DispatcherFactory | None = None
+
+
+def provide_dispatcher(factory: DispatcherFactory) -> None:
+    """Set the dispatcher factory of every hub built without its own (``sync`` calls it on import)."""
+    global _provided
+    _provided = factory
+
+
 class Hub:
-    def __init__(self, settings: Settings | None = None, *, migrate: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, *, migrate: bool = True,
+                 dispatcher_factory: DispatcherFactory | None = None) -> None:
         self.settings = settings or Settings.from_env()
         db.private_folder(self.settings.instance_path)   # the key file and the SQLite file: owner only
         self.secrets = SecretBox.from_settings(self.settings.encryption_key, self.settings.instance_path)
@@ -37,6 +56,7 @@ class Hub:
             raise
         self.sessions: sessionmaker[Session] = db.make_session_factory(self.engine)
         self._dispatcher: Dispatcher | None = None
+        self._dispatcher_factory = dispatcher_factory
         self._limiter: RateLimiter | None = None
         self._lock = threading.Lock()
 
@@ -59,9 +79,10 @@ class Hub:
     def dispatcher(self) -> Dispatcher:
         with self._lock:
             if self._dispatcher is None:
-                from sync.dispatch import make_dispatcher
-
-                self._dispatcher = make_dispatcher(self)
+                factory = self._dispatcher_factory or _provided
+                if factory is None:
+                    raise RuntimeError("no job dispatcher: import sync (or pass dispatcher_factory) first")
+                self._dispatcher = factory(self)
             return self._dispatcher
 
     def session(self):  # noqa: ANN201 - a context manager yielding a Session

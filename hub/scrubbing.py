@@ -13,7 +13,7 @@ The columns that hold outside text use the types below (``ScrubbedText``, ``Scru
 ``ScrubbedJSON``): SQLAlchemy runs ``process_bind_param`` on every value bound to them, in ORM flushes
 and in Core ``insert``/``update`` statements alike, so no write path can forget the scrubbing. Stored rows
 written before the hub scrubbed are cleaned by migration 0008. What the hub *shows* is scrubbed once more
-(``hub.api.redaction``, the console's excerpts): the second fence.
+(``hub.redaction``, the console's excerpts): the second fence.
 """
 
 from __future__ import annotations

@@ -52,7 +52,11 @@ class Settings:
     embedded_threads: int
     http_timeout: float
     catchup_interval: float = 300.0
-    # alerts (hub/alerts.py): a webhook and/or e-mail over SMTP; none configured means no alerts
+    # seconds a merchant's webhook orders gather before one batch syncs them (0 = one at a time)
+    batch_window: float = 0.5
+    # ``expiring`` (offline tokens with a refresh token) or ``classic`` Shopify tokens for new connections
+    shopify_token_kind: str = "expiring"
+    # alerts (sync/alerts.py): a webhook and/or e-mail over SMTP; none configured means no alerts
     alert_webhook_url: str | None = None
     alert_email_to: tuple[str, ...] = ()
     smtp_host: str | None = None
@@ -106,6 +110,8 @@ class Settings:
             embedded_threads=int(_float("O2C_EMBEDDED_THREADS", 4)),
             http_timeout=_float("O2C_HTTP_TIMEOUT", 30.0),
             catchup_interval=_float("O2C_CATCHUP_INTERVAL", 300.0),
+            batch_window=_batch_window(),
+            shopify_token_kind=(_env("SHOPIFY_TOKEN_KIND") or "expiring").strip().lower(),
             alert_webhook_url=_env("O2C_ALERT_WEBHOOK_URL"),
             alert_email_to=tuple(a.strip() for a in (_env("O2C_ALERT_EMAIL_TO") or "").split(",") if a.strip()),
             smtp_host=_env("O2C_SMTP_HOST"),
@@ -117,6 +123,14 @@ class Settings:
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _batch_window() -> float:
+    raw = _env("O2C_BATCH_WINDOW")
+    try:
+        return max(0.0, float(raw)) if raw is not None and raw.strip() else 0.5
+    except ValueError as exc:
+        raise ValueError(f"O2C_BATCH_WINDOW must be a number of seconds, not {raw!r}") from exc
 
 
 def _strip(url: str | None) -> str | None:

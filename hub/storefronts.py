@@ -107,7 +107,7 @@ def disconnect(hub: Hub, connection_id: int) -> Connection:
             except ConnectorError as exc:  # the store may be gone: disconnecting must still work
                 log.warning("could not remove webhook %s from %s: %s", hook_id, settings.get("url"), exc)
     if platform in ("quickbooks", "hubspot") and secrets:
-        from hub.oauth import revoke  # the grant dies at the platform too (best effort: never blocks)
+        from hub.revocation import revoke  # the grant dies at the platform too (best effort: never blocks)
         revoke(hub, platform, secrets)
     with hub.session() as s:
         conn = s.get(Connection, connection_id)

@@ -1,4 +1,5 @@
-"""A merchant's mapping rules: defaults from ``config/default_rules.yaml`` plus per-merchant overrides.
+"""A merchant's mapping rules: the defaults (``config/default_rules.yaml``, read by ``config`` and handed in
+as data with ``provide_defaults``: nothing here reads a file) plus per-merchant overrides.
 
 ``load_rules(overrides)`` merges the overrides onto the defaults (nested mappings merge, lists and
 scalars replace), validates, and returns a frozen ``MappingRules``. Anything wrong raises
@@ -15,8 +16,6 @@ import copy
 import re
 import string
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import yaml
@@ -37,7 +36,7 @@ from mappings.rule_fields import (
 )
 
 __all__ = ["RulesError", "MappingRules", "Reference", "load_rules", "rules_from_yaml", "rules_from_dict",
-           "default_rules_dict", "referenced_objects"]
+           "default_rules_dict", "provide_defaults", "referenced_objects"]
 
 DOC_NUMBER_MAX = 21          # QuickBooks Invoice.DocNumber
 
@@ -192,17 +191,22 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _defaults_text() -> str:
-    return (resources.files("config") / "default_rules.yaml").read_text(encoding="utf-8")
+_defaults: dict[str, Any] | None = None
+
+
+def provide_defaults(data: Any) -> None:
+    """Hand in the default rules as parsed data (``config.default_rules()``; ``hub`` does it on import)."""
+    global _defaults
+    if not isinstance(data, dict):
+        raise RulesError("(defaults)", "the default rules must be a mapping of sections")
+    _defaults = copy.deepcopy(data)
 
 
 def default_rules_dict() -> dict[str, Any]:
-    """The packaged defaults as plain data (a fresh copy)."""
-    data = yaml.safe_load(_defaults_text())
-    if not isinstance(data, dict):
-        raise RulesError("(defaults)", "default_rules.yaml must be a mapping")
-    return data
+    """The defaults handed in as plain data (a fresh copy)."""
+    if _defaults is None:
+        raise RulesError("(defaults)", "no default rules were handed in (mappings.rules.provide_defaults)")
+    return copy.deepcopy(_defaults)
 
 
 def load_rules(overrides: dict[str, Any] | None = None) -> MappingRules:

@@ -38,7 +38,6 @@ from mappings.model import (
 
 PLATFORM = "woocommerce"
 PAID_STATUSES = ("processing", "completed", "refunded")
-ORDER_WEBHOOK_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
 
 
 def order_ref_from_webhook(body: Any) -> tuple[str, str | None]:

@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from connectors import hubspot as hubspot_api
+from connectors import logscrub
 from connectors import quickbooks as quickbooks_api
 from connectors.errors import AuthExpired, ConnectorError, Retryable
 from connectors.hubspot import HubSpotClient
 from connectors.quickbooks import QuickBooksClient
 from connectors.shopify import ShopifyClient
 from connectors.woocommerce import WooCommerceClient
-from hub import alerts
 from hub.models import Connection, utcnow
-from hub.oauth import logscrub
-from sync import locks
+from sync import alerts, locks
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -127,7 +126,7 @@ class Accounts:
 
     def _refresh_shopify(self, shop: str, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """An expiring offline token's refresh; a classic token (no refresh token) cannot be refreshed."""
-        from hub.oauth.shopify_api import refresh_token
+        from connectors.shopify_oauth import refresh_token
 
         st = self.hub.settings
         if not (st.shopify_api_key and st.shopify_api_secret and secrets.get("refresh_token")):

@@ -42,10 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
-from hub import alerts
 from hub.models import SourceLock, SyncRun, SyncStep, utcnow
 from mappings.model import Order
-from sync import locks, runs
+from sync import alerts, locks, runs
 from sync.jobs import LOCK_BUSY_DELAY, Outcome, StepRecorder
 from sync.narrowing import mark_shared
 from sync.outcomes import conclude

@@ -58,7 +58,7 @@ class EmbeddedRunner:
         from sync.microbatch import run
 
         try:
-            run(run_id, hub=self.hub)
+            run(run_id, hub=self.hub, window=self.hub.settings.batch_window)
         except Exception:  # noqa: BLE001 - the job records its own failures; never kill the pool
             log.exception("job for run %s crashed", run_id)
         finally:
@@ -94,7 +94,7 @@ class EmbeddedRunner:
 
 
 class RQDispatcher:
-    """Enqueues ``sync.microbatch.run_job`` on an rq queue; ``o2c worker`` processes run it."""
+    """Enqueues ``sync.dispatch.run_job`` on an rq queue; ``o2c worker`` processes run it."""
 
     def __init__(self, hub: Hub) -> None:
         from redis import Redis
@@ -105,7 +105,7 @@ class RQDispatcher:
         self.queue = Queue(hub.settings.queue_name, connection=self.redis)
 
     def dispatch(self, run_id: int) -> None:
-        self.queue.enqueue("sync.microbatch.run_job", run_id, job_id=job_id(run_id),
+        self.queue.enqueue("sync.dispatch.run_job", run_id, job_id=job_id(run_id),
                            result_ttl=60, failure_ttl=86400,
                            job_timeout=max(600, int(self.hub.settings.run_lease_seconds * 20)))
 
@@ -132,6 +132,16 @@ class RQDispatcher:
 
     def stop(self) -> None:
         self.redis.close()
+
+
+def run_job(run_id: int) -> str:
+    """The rq entry point: the process's hub (from the environment) runs ``sync.microbatch.run`` with the
+    micro-batch window of its settings."""
+    from hub.runtime import current_hub
+    from sync.microbatch import run
+
+    hub = current_hub()
+    return run(run_id, hub=hub, window=hub.settings.batch_window)
 
 
 def make_dispatcher(hub: Hub) -> Dispatcher:

@@ -10,9 +10,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from connectors.errors import Permanent
-from hub import alerts
 from hub.models import SyncRun, SyncStep
-from sync import locks, runs
+from sync import alerts, locks, runs
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -54,7 +53,7 @@ class StepRecorder:
 
 
 def _pipelines() -> dict[str, Callable[[Hub, SyncRun, StepRecorder], None]]:
-    from hub.compliance import erase_requested
+    from sync.compliance import erase_requested
     from sync.orders import sync_order
     from sync.payments import sync_payment
 

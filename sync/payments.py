@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import Permanent
-from connectors.quickbooks import amount
+from connectors.quickbooks import OBJECT_NOT_FOUND, amount
 from hub.models import Binding, Connection, SyncRun
 from mappings.hubspot import contact_properties
 from mappings.model import Order
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from sync.jobs import StepRecorder
 
 QB = "quickbooks"
-NOT_FOUND = "610"
 WOOCOMMERCE_PAID_STATUSES = ("processing", "completed")
 
 
@@ -49,7 +48,7 @@ def sync_payment(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
     try:
         payment = qb.get("Payment", payment_id)
     except Permanent as exc:
-        if exc.code == NOT_FOUND or "not found" in str(exc).lower():
+        if exc.code == OBJECT_NOT_FOUND or "not found" in str(exc).lower():
             raise Outcome("skipped", f"payment {payment_id} no longer exists in QuickBooks (deleted)") from exc
         raise
     total = amount(payment.get("TotalAmt"))

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.errors import Permanent
+from connectors.quickbooks import DUPLICATE_NAME
 from mappings.model import MappingError
 from mappings.rules import MappingRules, load_rules
 from mappings.targets import ItemTarget
 from sync.ledger import Ledger, Source
 
 QB = "quickbooks"
-DUPLICATE_NAME = "6240"
 LIABILITY = "Other Current Liability"
 
 

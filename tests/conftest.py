@@ -15,14 +15,18 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
 
+from demo.simulators.hubspot import HubSpotSimulator
+from demo.simulators.quickbooks import QuickBooksSimulator
+from demo.simulators.shopify import ShopifySimulator
+from demo.simulators.woocommerce import WooCommerceSimulator
 from hub.merchants import connect, create_merchant
 from hub.runtime import Hub, set_current_hub
 from hub.settings import Settings
-from simulators.hubspot import HubSpotSimulator
-from simulators.quickbooks import QuickBooksSimulator
-from simulators.shopify import ShopifySimulator
-from simulators.woocommerce import WooCommerceSimulator
+from web.app import create_app
 
 PG_ADMIN = os.environ.get("O2C_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("O2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -209,3 +213,40 @@ def _marked_processes(marker: bytes) -> list[tuple[int, str]]:
         except OSError:
             continue
     return found
+
+
+# -- Flask-style fixtures: one hub wired to the simulators, its app, a test client and the o2c command --------
+@pytest.fixture
+def hub(make_hub) -> Hub:  # noqa: ANN001
+    """An embedded hub (SQLite) pointed at the simulated platforms."""
+    return make_hub()
+
+
+@pytest.fixture
+def shop(hub: Hub, shop_factory) -> Shop:  # noqa: ANN001
+    """A merchant of ``hub`` connected to a simulated shop, QuickBooks company and HubSpot account."""
+    return shop_factory(hub)
+
+
+@pytest.fixture
+def app(hub: Hub) -> Flask:
+    return create_app(hub)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class O2CRunner:
+    """``o2c`` invoked in-process against the hub of the test's environment."""
+
+    def invoke(self, args: list[str], **kwargs: object) -> Result:
+        from cli.main import main
+
+        return CliRunner().invoke(main, args, **kwargs)
+
+
+@pytest.fixture
+def runner(hub: Hub) -> O2CRunner:
+    return O2CRunner()

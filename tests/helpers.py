@@ -13,10 +13,10 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from demo.simulators.shopify import webhook_headers
+from demo.simulators.shopify_orders import ShopifyOrder, build_order
 from hub.models import SyncRun, WebhookEvent
 from hub.runtime import Hub
-from simulators.shopify import webhook_headers
-from simulators.shopify_orders import ShopifyOrder, build_order
 from tests.conftest import SHOPIFY_SECRET
 
 OPEN = ("pending", "running", "retrying")

@@ -20,11 +20,11 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from hub import alerts
-from hub.app import create_app
 from hub.models import AlertSent, Connection, SyncRun
 from hub.runtime import Hub
+from sync import alerts
 from tests.helpers import an_order, settled, wait_until, webhook
+from web.app import create_app
 
 WEBHOOK_SECRET_PATH = "/hooks/T0KEN-in-the-path-9f8e7d"
 SMTP_PASSWORD = "smtp-password-6a5b4c"
@@ -284,7 +284,7 @@ def test_causes_are_normalised_and_bounded() -> None:
 
 def test_a_webhook_that_cannot_be_synced_alerts_too(make_hub, shop_factory, platforms,  # noqa: ANN001
                                                     receiver: Receiver) -> None:
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     hub = make_hub(O2C_ALERT_WEBHOOK_URL=receiver.url)

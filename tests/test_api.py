@@ -21,18 +21,18 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
-from hub.api.openapi import document
-from hub.api.redaction import REDACTED
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
+from demo.simulators.shopify import webhook_headers
 from hub.merchants import create_merchant
 from hub.models import ApiToken, AuditEntry, Connection, SyncAttempt, SyncRun, User, utcnow
+from hub.redaction import REDACTED
 from hub.runtime import Hub
 from hub.users import create_user
-from simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled, wait_until, webhook
 from tests.test_console import login
+from web.api.openapi import document
+from web.app import create_app
 
 PASSWORD = "correct horse battery"
 SUPPORT = "support@example.com"

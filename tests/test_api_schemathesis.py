@@ -20,12 +20,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hub.api.openapi import document
-from hub.app import create_app
-from simulators.shopify import webhook_headers
+from demo.simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
 from tests.test_api import add_user, new_token
 from tests.test_hostile_input import NoDispatch
+from web.api.openapi import document
+from web.app import create_app
 
 SUPPORT = "support@example.com"
 EXAMPLES = 25   # per operation and generation mode

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from connectors.shopify_bulk_queries import FULL_PAGE_SIZE
+from demo.simulators.quickbooks import QuickBooksSimulator
 from hub.models import Binding, SyncRun
-from simulators.quickbooks import QuickBooksSimulator
 from sync import runs
 from sync.batch import run_batch
 from tests.helpers import an_order
@@ -215,7 +215,7 @@ def test_shopify_backfill_syncs_listed_orders_in_batches_and_resumes(make_hub, s
     from click.testing import CliRunner
 
     import sync.backfill as bf
-    from hub.cli import main as o2c
+    from cli.main import main as o2c
 
     hub = make_hub()
     shop = shop_factory(hub)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from hub.app import create_app
 from hub.users import create_user
 from tests.helpers import an_order, served, settled, webhook
 from tests.test_fault_injection import QB_FAULT_6000
+from web.app import create_app
 
 EMAIL, PASSWORD = "agent@example.com", "correct horse battery"
 INSTALL = ("Debian's Chromium and ChromeDriver are needed for the browser test: "

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from redis import Redis
 from rq import Queue
 
-from hub.cli import main as o2c
+from cli.main import main as o2c
 from hub.merchants import create_merchant
 from hub.models import SyncStep
 from hub.runtime import Hub

@@ -16,14 +16,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import inspect, select, text
 
-from hub.app import create_app
+from demo.simulators.shopify import webhook_headers
 from hub.models import AuditEntry, Binding, Connection, SyncRun, WebhookEvent, utcnow
 from hub.order_models import StoreOrder
 from hub.runtime import Hub
-from simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled, webhook
 from tests.test_oauth import SHOPIFY_KEY, Web, web  # noqa: F401 - the ``web`` fixture
+from web.app import create_app
 
 GRACE = {"id": 880_002, "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"}
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from hub.app import create_app
+from demo.simulators.shopify import sign_webhook
 from hub.erasure import CHUNK, PAGE
 from hub.models import AuditEntry, Connection, SyncAttempt, SyncRun, SyncStep, WebhookEvent, utcnow
-from simulators.shopify import sign_webhook
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled, webhook
 from tests.test_compliance import dump, post
+from web.app import create_app
 
 ORDERS = 5000
 ADA = {"id": 880_001, "first_name": "Augusta", "last_name": "Lovelace-Byron", "email": "augusta.lb@example.com",

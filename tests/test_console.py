@@ -17,15 +17,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hub.app import create_app
-from hub.cli import main as o2c
-from hub.console.security import configure
+from cli.main import main as o2c
 from hub.mapping_rules import rule_set
 from hub.merchants import create_merchant
 from hub.models import AuditEntry, Connection, SyncRun, utcnow
 from hub.runtime import Hub
 from hub.users import create_user
 from tests.helpers import an_order, settled, webhook
+from web.app import create_app
+from web.console.security import configure
 
 PASSWORD = "correct horse battery"
 SUPPORT = "support@example.com"
@@ -221,7 +221,7 @@ def test_failures_are_grouped_by_cause_and_rerun_by_group_and_skipped(console: C
     settled(hub)
     console.send(an_order(450_002, 1002, email="grace@example.com"))
     settled(hub)
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     body = b'{"name": "#1003", "line_items": []}'   # no order id: a mapping failure

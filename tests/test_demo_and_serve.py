@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hub.demo import run_demo
+from demo.run import run_demo
 from tests.helpers import an_order, wait_until, webhook
 
 O2C = str(Path(sys.executable).parent / "o2c")

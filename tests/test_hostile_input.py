@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from hub.app import create_app
+from demo.simulators.shopify import webhook_headers
 from hub.merchants import connect
 from hub.models import AuditEntry, Merchant, SyncRun, WebhookEvent
 from hub.runtime import Hub
@@ -35,10 +35,10 @@ from mappings.inputs import (
 )
 from mappings.model import MappingError
 from mappings.woocommerce import order_from_rest
-from simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
 from tests.test_api import new_token
 from tests.test_console import add_user, login
+from web.app import create_app
 
 SUPPORT = "support@example.com"
 WOO_SECRET = "woo-hostile-webhook-secret"

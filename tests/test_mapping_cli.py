@@ -11,9 +11,9 @@ import requests
 import yaml
 from click.testing import CliRunner
 
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
 from tests.helpers import an_order, settled, webhook
+from web.app import create_app
 
 
 def _qb_create(p, shop, entity: str, body: dict) -> dict:  # noqa: ANN001

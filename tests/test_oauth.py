@@ -26,17 +26,18 @@ import requests
 from flask import Flask
 from sqlalchemy import select, update
 
-from hub.app import create_app
 from hub.merchants import connect, create_merchant
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, utcnow
-from hub.oauth import bp as oauth_bp
 from hub.oauth_models import OAuthState
 from hub.runtime import Hub
+from hub.settings import Settings
 from hub.storefronts import disconnect
 from hub.users import create_user
 from sync.accounts import Accounts, NeedsReconnect
 from tests.conftest import HS_CLIENT, QB_CLIENT, SHOPIFY_SECRET, Platforms
 from tests.helpers import an_order, served, settled, wait_until, webhook
+from web.app import create_app
+from web.oauth import bp as oauth_bp
 
 SHOPIFY_KEY = "shopify-test-client-id"
 PASSWORD = "correct horse battery"
@@ -188,7 +189,8 @@ def test_shopify_install_of_a_new_shop_creates_its_merchant_with_an_expiring_tok
 
 
 def test_shopify_classic_token_for_a_signed_in_merchant_user(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHOPIFY_TOKEN_KIND", "classic")
+    monkeypatch.setenv("SHOPIFY_TOKEN_KIND", "classic")   # read through the settings, as a restarted hub would
+    monkeypatch.setattr(web.hub, "settings", Settings.from_env())
     merchant = web.merchant("Tea House", "owner@tea.example")
     shop = web.platforms.shopify.add_shop("tea-house.myshopify.com")
     browser = web.browser("owner@tea.example")

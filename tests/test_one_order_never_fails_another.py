@@ -15,14 +15,14 @@ import time
 from sqlalchemy import select
 
 from connectors.shopify_bulk_queries import BY_ID_MAX
-from hub.app import create_app
+from demo.simulators.quickbooks import QuickBooksSimulator
+from demo.simulators.quickbooks_query import QBFault
 from hub.models import Connection, SyncAttempt, SyncRun, SyncStep
-from simulators.quickbooks import QuickBooksSimulator
-from simulators.quickbooks_query import QBFault
 from sync import runs
 from sync.batch import run_batch
 from sync.outcomes import max_deferrals
 from tests.helpers import an_order, settled, webhook
+from web.app import create_app
 
 BAD_ID = "²"   # a superscript two: not an ASCII digit, so not a Shopify global id
 
@@ -139,7 +139,7 @@ def test_each_refused_order_fails_alone_whether_or_not_shopify_names_it(make_hub
     an error of its own (per-alias error with a ``path``, no variable named: found by halving)."""
     import graphql
 
-    from simulators.shopify import ShopifySimulator
+    from demo.simulators.shopify import ShopifySimulator
 
     hub = make_hub()
     shop = shop_factory(hub)

@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
 from hub.models import SyncRun
 from hub.order_models import StoreOrder
 from sync.catchup import catch_up
@@ -25,10 +24,8 @@ QB_FAULT_6000 = json.dumps({"Fault": {"Error": [{
 
 
 @pytest.fixture
-def spine(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
-    hub = make_hub()
-    shop = shop_factory(hub)
-    return hub, create_app(hub).test_client(), shop, platforms
+def spine(hub, client, shop, platforms):  # noqa: ANN001, ANN201
+    return hub, client, shop, platforms
 
 
 def cli(*args: str) -> Any:

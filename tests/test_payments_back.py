@@ -13,11 +13,11 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
+from demo.simulators.quickbooks import sign_webhook
 from hub.models import SyncRun, SyncStep
-from simulators.quickbooks import sign_webhook
 from tests.helpers import an_order, count_events, served, settled, wait_until, webhook
+from web.app import create_app
 
 VERIFIER = "verifier-token-for-tests"
 
@@ -226,11 +226,8 @@ def test_cancelled_unpaid_order_voids_its_invoice(books) -> None:  # noqa: ANN00
     assert _steps(hub, settled(hub)[-1].id)["void"] == "unchanged"
 
 
-def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
     p = platforms
-    client = create_app(hub).test_client()
 
     def synced(order_id: int, number: int, status: str):  # noqa: ANN202
         order = an_order(order_id, number, financial_status=status, email=f"buyer{number}@example.com")
@@ -254,7 +251,7 @@ def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(make_hub, sh
     cancelled.cancelled_at = datetime.now(UTC)
     p.shopify.add_order(shop.domain, cancelled)                     # cancelled, never invoiced: fine
 
-    result = CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"])
+    result = runner.invoke(["reconcile", str(shop.merchant_id), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["orders_checked"] == 6
@@ -265,29 +262,26 @@ def test_reconcile_finds_every_planted_discrepancy_and_nothing_else(make_hub, sh
     assert Decimal(rows["#3003"]["amount"]) == Decimal("6.48")  # shipping 5.00 → 11.00, taxed at 8 %
     assert rows["#3005"]["quickbooks"]["id"] == invoice["Id"]
 
-    text = CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id)])
+    text = runner.invoke(["reconcile", str(shop.merchant_id)])
     assert text.exit_code == 0 and "4 discrepancies" in text.output
-    resynced = CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--resync"])
+    resynced = runner.invoke(["reconcile", str(shop.merchant_id), "--resync"])
     assert resynced.exit_code == 0, resynced.output
     settled(hub)
-    after = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
+    after = json.loads(runner.invoke(["reconcile", str(shop.merchant_id), "--json"]).output)
     # re-syncing carries the store's side over; a payment made only in QuickBooks needs its payment run
     assert [row["kind"] for row in after["discrepancies"]] == ["payment_not_in_store"]
 
 
 def _refund_webhook(p, shop, order_id: int, refund: dict, webhook_id: str) -> tuple[bytes, dict[str, str]]:  # noqa: ANN001
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     body = json.dumps({"id": refund["id"], "order_id": order_id, "note": None}).encode()
     return body, webhook_headers(shop.domain, "refunds/create", body, SHOPIFY_SECRET, webhook_id=webhook_id)
 
 
-def test_refunds_become_refund_receipts_once_each(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_refunds_become_refund_receipts_once_each(hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
     p = platforms
-    client = create_app(hub).test_client()
     order = an_order(480_001, 4001)   # paid: invoice and payment in QuickBooks
     p.shopify.add_order(shop.domain, order)
     client.post("/webhooks/shopify", data=webhook(order, shop.domain)[0], headers=webhook(order, shop.domain)[1])
@@ -323,26 +317,23 @@ def test_refunds_become_refund_receipts_once_each(make_hub, shop_factory, platfo
     receipts = sorted(p.quickbooks.objects(shop.realm, "RefundReceipt"), key=lambda r: r["DocNumber"])
     assert [r["DocNumber"] for r in receipts] == ["4001-R1", "4001-R2"]
     assert Decimal(str(receipts[1]["TotalAmt"])) == second["amount"]
-    report = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
+    report = json.loads(runner.invoke(["reconcile", str(shop.merchant_id), "--json"]).output)
     assert report["discrepancies"] == []
 
 
-def test_refund_missed_then_found_by_reconcile(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_refund_missed_then_found_by_reconcile(hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
     p = platforms
-    client = create_app(hub).test_client()
     order = an_order(480_002, 4002)
     p.shopify.add_order(shop.domain, order)
     client.post("/webhooks/shopify", data=webhook(order, shop.domain)[0], headers=webhook(order, shop.domain)[1])
     settled(hub)
     refund = p.shopify.refund_order(shop.domain, order.order_id, {1: 1}, note="chipped")   # webhook lost
-    report = json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)
+    report = json.loads(runner.invoke(["reconcile", str(shop.merchant_id), "--json"]).output)
     assert [(r["kind"], r["amount"]) for r in report["discrepancies"]] == [("refund_not_carried",
                                                                            str(refund["amount"]))]
-    assert CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--resync"]).exit_code == 0
+    assert runner.invoke(["reconcile", str(shop.merchant_id), "--resync"]).exit_code == 0
     settled(hub)
-    assert json.loads(CliRunner().invoke(o2c, ["reconcile", str(shop.merchant_id), "--json"]).output)[
+    assert json.loads(runner.invoke(["reconcile", str(shop.merchant_id), "--json"]).output)[
         "discrepancies"] == []
     [receipt] = p.quickbooks.objects(shop.realm, "RefundReceipt")
     assert Decimal(str(receipt["TotalAmt"])) == refund["amount"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.gunicorn_worker import refusal_response
-from hub.request_framing import MAX_BODY, Refusal, RequestFraming
+from web.gunicorn_worker import refusal_response
+from web.request_framing import MAX_BODY, Refusal, RequestFraming
 
 HEAD = b"POST /webhooks/shopify HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
 

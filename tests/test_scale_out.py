@@ -16,9 +16,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from hub.app import create_app
 from hub.models import Binding, SyncRun
 from tests.helpers import an_order, count_events, settled, wait_until, webhook
+from web.app import create_app
 
 pytestmark = pytest.mark.slow
 O2C = str(Path(sys.executable).parent / "o2c")

@@ -17,10 +17,8 @@ from click.testing import CliRunner
 from flask import Flask, request
 from sqlalchemy import select
 
-import hub.cli_syncs as hub_cli_syncs
-from hub.api.tokens import create_token
-from hub.app import create_app
-from hub.cli import main as o2c
+import cli.syncs as hub_cli_syncs
+from cli.main import main as o2c
 from hub.merchants import connect, create_merchant
 from hub.models import Connection, SyncRun
 from hub.runtime import Hub
@@ -29,6 +27,8 @@ from tests.conftest import HS_CLIENT, QB_CLIENT
 from tests.helpers import an_order, served, settled, wait_until, webhook
 from tests.test_compliance import dump
 from tests.test_console import PASSWORD, login, post
+from web.api.tokens import create_token
+from web.app import create_app
 
 SUPPORT = "canary-support@example.com"
 

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, update
 
-import hub.cli_keys
-from hub.cli import main as o2c
+import cli.keys
+from cli.main import main as o2c
 from hub.crypto import SecretBox
 from hub.merchants import connect, create_merchant
 from hub.models import Connection, SyncRun, utcnow
@@ -97,7 +97,7 @@ def test_no_secret_in_logs_errors_pages_api_cli_or_database(web: Web, caplog: py
             assert page.status_code in (200, 404), path
             shown.append(page.text)
     if "api" in web.app.blueprints:
-        from hub.api.tokens import create_token
+        from web.api.tokens import create_token
 
         with web.hub.session() as s:
             _, api_token = create_token(s, "admin@secret.example", "secrets test")
@@ -151,7 +151,7 @@ def test_rotate_key_reencrypts_in_batches_idempotently_while_the_hub_runs(
 
         # a worker refreshes a token in the middle of the rotation: its value (under the new key) is kept
         worker_wrote: list[int] = []
-        real_rotate = hub.cli_keys.MultiFernet.rotate
+        real_rotate = cli.keys.MultiFernet.rotate
 
         def rotate_while_a_worker_writes(self, token):  # noqa: ANN001, ANN202
             if not worker_wrote:
@@ -161,11 +161,11 @@ def test_rotate_key_reencrypts_in_batches_idempotently_while_the_hub_runs(
                     worker_wrote.append(row.id)
             return real_rotate(self, token)
 
-        monkeypatch.setattr(hub.cli_keys.MultiFernet, "rotate", rotate_while_a_worker_writes)
+        monkeypatch.setattr(cli.keys.MultiFernet, "rotate", rotate_while_a_worker_writes)
         result = CliRunner().invoke(o2c, ["rotate-key", "--batch-size", "2"])
         assert result.exit_code == 0, result.output
         assert result.output.split()[-1] == "6" and "1 already under the current key" in result.output
-        monkeypatch.setattr(hub.cli_keys.MultiFernet, "rotate", real_rotate)
+        monkeypatch.setattr(cli.keys.MultiFernet, "rotate", real_rotate)
 
         after = _raw(both)
         primary = Fernet(new.encode())

@@ -22,14 +22,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from cli.main import main as o2c
 from hub import signin_limits
-from hub.app import create_app
 from hub.auth_models import SignInCounter
-from hub.cli import main as o2c
 from hub.merchants import create_merchant
 from hub.models import AuditEntry, User, utcnow
 from hub.runtime import Hub
 from hub.users import create_user
+from web.app import create_app
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "tr0ub4dor and three"

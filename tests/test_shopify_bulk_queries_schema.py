@@ -8,8 +8,8 @@ import pytest
 
 from connectors import shopify_bulk_queries as bulk
 from connectors import shopify_queries
-from simulators.shopify import admin_schema
-from simulators.shopify_cost import MAX_QUERY_COST, requested_cost
+from demo.simulators.shopify import admin_schema
+from demo.simulators.shopify_cost import MAX_QUERY_COST, requested_cost
 from tests.test_shopify_queries_schema import _schema
 
 

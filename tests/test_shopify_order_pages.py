@@ -13,10 +13,10 @@ from connectors import shopify_queries as q
 from connectors.errors import Permanent, Retryable
 from connectors.shopify import ShopifyClient
 from connectors.shopify_order_pages import complete_order
+from demo.simulators.shopify import ShopifySimulator
+from demo.simulators.shopify_cost import MAX_QUERY_COST
+from demo.simulators.shopify_orders import build_order
 from mappings.shopify import order_from_graphql
-from simulators.shopify import ShopifySimulator
-from simulators.shopify_cost import MAX_QUERY_COST
-from simulators.shopify_orders import build_order
 
 SHOP = "pages-store.myshopify.com"
 CUSTOMER = {"id": 77, "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"}

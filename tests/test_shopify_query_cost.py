@@ -12,10 +12,10 @@ import pytest
 
 from connectors import shopify as shopify_connector
 from connectors import shopify_bulk_queries as bulk
+from connectors import shopify_oauth as shopify_api
 from connectors import shopify_queries as q
-from hub.oauth import shopify_api
-from simulators.shopify import admin_schema
-from simulators.shopify_cost import MAX_QUERY_COST, CostError, actual_cost, requested_cost
+from demo.simulators.shopify import admin_schema
+from demo.simulators.shopify_cost import MAX_QUERY_COST, CostError, actual_cost, requested_cost
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 
-from simulators.hubspot import HubSpotSimulator
+from demo.simulators.hubspot import HubSpotSimulator
 
 HUB = "4242"
 

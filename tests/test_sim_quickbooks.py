@@ -21,7 +21,7 @@ from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment, PaymentLine
 from requests_oauthlib import OAuth2Session
 
-from simulators.quickbooks import QuickBooksSimulator
+from demo.simulators.quickbooks import QuickBooksSimulator
 
 REALM = "9130350000000001"
 

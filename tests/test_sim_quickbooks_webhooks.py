@@ -17,7 +17,7 @@ from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.payment import Payment, PaymentLine
 from requests_oauthlib import OAuth2Session
 
-from simulators.quickbooks import QBFault, QuickBooksSimulator, sign_webhook
+from demo.simulators.quickbooks import QBFault, QuickBooksSimulator, sign_webhook
 from tests.test_sim_quickbooks import REALM, api, item_id, make_customer, make_invoice, ref, sales_line
 
 

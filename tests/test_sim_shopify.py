@@ -13,9 +13,9 @@ import pytest
 import shopify
 
 from connectors import shopify_bulk_queries, shopify_queries
-from simulators.shopify import GRAPHQL_PATH, ShopifySimulator, sign_webhook, webhook_headers
-from simulators.shopify_cost import MAX_QUERY_COST
-from simulators.shopify_orders import build_order, random_order
+from demo.simulators.shopify import GRAPHQL_PATH, ShopifySimulator, sign_webhook, webhook_headers
+from demo.simulators.shopify_cost import MAX_QUERY_COST
+from demo.simulators.shopify_orders import build_order, random_order
 
 SHOP = "demo-store.myshopify.com"
 OTHER = "other-store.myshopify.com"

@@ -19,8 +19,8 @@ from werkzeug.wrappers import Request
 from woocommerce import API
 from woocommerce.oauth import OAuth
 
-from simulators.woocommerce import AuthorizationError, WooCommerceSimulator, oauth_signature, php_query, sign
-from simulators.woocommerce_orders import TAX_PROFILES, build_order, random_order, render_order
+from demo.simulators.woocommerce import AuthorizationError, WooCommerceSimulator, oauth_signature, php_query, sign
+from demo.simulators.woocommerce_orders import TAX_PROFILES, build_order, random_order, render_order
 
 STORE = "acme"
 MONEY = re.compile(r"^-?\d+\.\d{2}$")

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from hub.app import create_app
-from hub.cli import main as o2c
+from cli.main import main as o2c
 from hub.models import Connection
 from tests.helpers import an_order, count_events, count_runs, settled, webhook
+from web.app import create_app
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_receiver_rejects_bad_deliveries_and_stores_nothing(spine) -> None:  # n
     assert client.post("/webhooks/shopify", data=huge, headers=huge_headers).status_code == 413
 
     not_json = b"<order>1</order>"
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
     headers_xml = webhook_headers(shop.domain, "orders/create", not_json, SHOPIFY_SECRET)
     assert client.post("/webhooks/shopify", data=not_json, headers=headers_xml).status_code == 400
@@ -120,7 +120,7 @@ def test_receiver_rejects_bad_deliveries_and_stores_nothing(spine) -> None:  # n
 
 def test_a_webhook_without_an_order_id_is_a_failed_sync_with_a_reason(spine) -> None:  # noqa: ANN001
     hub, client, shop, _p = spine
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     body = b'{"name": "#1001", "line_items": []}'
@@ -240,7 +240,7 @@ def test_an_edited_order_updates_its_invoice_and_a_late_stale_event_changes_noth
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"id": "1\xff"', b'"just a string"'])
 def test_hostile_bodies_are_refused_as_bad_requests(spine, body: bytes) -> None:  # noqa: ANN001
     hub, client, shop, _p = spine
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     r = client.post("/webhooks/shopify", data=body,
@@ -251,7 +251,7 @@ def test_hostile_bodies_are_refused_as_bad_requests(spine, body: bytes) -> None:
 
 def test_an_order_id_that_is_not_shopifys_fails_with_a_reason(spine) -> None:  # noqa: ANN001
     hub, client, shop, _p = spine
-    from simulators.shopify import webhook_headers
+    from demo.simulators.shopify import webhook_headers
     from tests.conftest import SHOPIFY_SECRET
 
     body = json.dumps({"id": "../../admin/x", "name": "#1"}).encode()

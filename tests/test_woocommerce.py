@@ -12,12 +12,12 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from cli.main import main as o2c
 from connectors.woocommerce import WooCommerceClient
-from hub.app import create_app
-from hub.cli import main as o2c
+from demo.simulators.woocommerce import WooCommerceSimulator, sign
 from hub.models import Connection, SyncRun
-from simulators.woocommerce import WooCommerceSimulator, sign
 from tests.helpers import count_events, count_runs, served, settled, wait_until
+from web.app import create_app
 
 VERIFIER = "qb-verifier"
 WEBHOOK_SECRET = "woo-webhook-secret"

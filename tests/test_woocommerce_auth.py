@@ -16,16 +16,16 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-import hub.cli_connect_links  # noqa: F401 - registers ``o2c connect woocommerce-link``
-from hub import woocommerce_auth
-from hub.app import create_app
+import cli.connect_links  # noqa: F401 - registers ``o2c connect woocommerce-link``
+from cli.main import main as o2c
+from demo.simulators.woocommerce import AuthorizationError, WooCommerceSimulator
 from hub.auth_models import PendingAuthorization
-from hub.cli import main as o2c
 from hub.models import Connection, utcnow
 from hub.runtime import Hub
-from simulators.woocommerce import AuthorizationError, WooCommerceSimulator
 from tests.conftest import Shop
 from tests.helpers import served, settled
+from web import woocommerce_auth
+from web.app import create_app
 
 LINES = [{"name": "Beans 1 kg", "sku": "BEANS-1", "quantity": 2, "price": "18.50"}]
 BUYER = {"first_name": "Ida", "last_name": "Noddack", "email": "ida@example.com", "country": "US"}

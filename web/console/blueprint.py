@@ -1,0 +1,17 @@
+"""The console's blueprint: every page lives under ``/console`` and needs a signed-in user."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from web.console import security
+from web.console.formatting import fmt_time
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+bp.before_request(security.guard)
+bp.add_app_template_filter(fmt_time, "ts")
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, object]:
+    return {"csrf_field": security.csrf_field}

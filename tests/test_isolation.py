@@ -20,13 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from hub.console.failures import failure_groups
+from demo.simulators.shopify import webhook_headers
 from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
 from hub.oauth_models import OAuthState
 from hub.users import create_user
-from simulators.shopify import webhook_headers
+from sync.failures import failure_groups
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled
 from tests.test_compliance import dump_for
@@ -77,8 +77,8 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
         [their_group] = [g.key for g in failure_groups(s, theirs.merchant_id)]
         assert their_group not in [g.key for g in failure_groups(s, mine.merchant_id)]
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
-              "user_id": their_user, "key": their_group, "platform": "shopify",
-              "order_id": f"{theirs.merchant_id}0{len('failed')}"}
+              "user_id": their_user, "key": their_group,
+              "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}"}   # their order
     return hub, oauth_app(hub), mine, theirs, values
 
 
@@ -92,7 +92,7 @@ def _snapshot(hub: Any, merchant_id: int) -> str:
 
 def test_every_route_refuses_another_merchants_objects(tenants) -> None:  # noqa: ANN001
     hub, app, mine, theirs, values = tenants
-    from hub.api.tokens import create_token
+    from web.api.tokens import create_token
 
     with hub.session() as s:
         _, api_token = create_token(s, MINE, "isolation test")
@@ -124,7 +124,7 @@ def test_every_route_refuses_another_merchants_objects(tenants) -> None:  # noqa
 
 def test_routes_without_ids_show_nothing_of_another_merchant(tenants) -> None:  # noqa: ANN001
     hub, app, mine, theirs, values = tenants
-    from hub.api.tokens import create_token
+    from web.api.tokens import create_token
 
     with hub.session() as s:
         _, api_token = create_token(s, MINE, "isolation test")

@@ -20,7 +20,7 @@ from hub.models import Connection, SyncAttempt, SyncRun, SyncStep
 from simulators.quickbooks import QuickBooksSimulator
 from simulators.quickbooks_query import QBFault
 from sync import runs
-from sync.batch import run_batch
+from sync.orders.runner import run_orders as run_batch
 from sync.outcomes import max_deferrals
 from tests.helpers import an_order, settled, webhook
 

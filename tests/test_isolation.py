@@ -76,8 +76,9 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
                                                           Connection.platform == "quickbooks"))
         [their_group] = [g.key for g in failure_groups(s, theirs.merchant_id)]
         assert their_group not in [g.key for g in failure_groups(s, mine.merchant_id)]
+        their_order = s.scalar(select(SyncRun.source_id).where(SyncRun.id == their_run))
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
-              "user_id": their_user, "key": their_group}
+              "user_id": their_user, "key": their_group, "platform": "shopify", "order_id": their_order}
     return hub, oauth_app(hub), mine, theirs, values
 
 

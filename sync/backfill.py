@@ -9,7 +9,7 @@ Two ways to carry the runs out:
 
 * ``batched=True`` (what ``o2c backfill`` does): the pages ask for whole orders (Shopify
   ``ORDERS_FULL_PAGE_QUERY``; WooCommerce's list returns whole orders anyway), and every ``GROUP`` orders the
-  runs are claimed here and synced together by the batch pipeline (``sync.batch``) from the orders the
+  runs are claimed here and synced together by the order pipeline (``sync.orders``) from the orders the
   listing returned — no call per order. A run someone else already claimed is left alone.
 * otherwise the runs are handed to ``on_run`` (e.g. dispatched to ``o2c worker`` processes).
 
@@ -75,7 +75,7 @@ def backfill(hub: Hub, merchant_id: int, since: date, until: date | None = None,
              batched: bool = False, on_synced: Callable[[int], None] | None = None) -> BackfillResult:
     """Open an order sync for every order created in [since, until] in each of the merchant's stores.
 
-    ``batched``: sync them here with the batch pipeline (``on_synced(n)`` after each group of ``n``);
+    ``batched``: sync them here with the order pipeline (``on_synced(n)`` after each group of ``n``);
     else ``on_run(run_id)`` is called for each run opened (e.g. to dispatch it). ``on_page(listed, total)``
     after each page (``total`` when the store tells it).
     """
@@ -119,7 +119,7 @@ def _sync_store(hub: Hub, accounts: Accounts, conn: Connection, key: dict[str, A
                 until: date | None, resume: Any, result: BackfillResult,
                 on_page: Callable[[int, int | None], None] | None,
                 on_synced: Callable[[int], None] | None) -> None:
-    from sync.batch import run_batch
+    from sync.orders.runner import run_orders
 
     pages = _prefetched(_shopify_full_pages(accounts, conn, since, until, resume) if conn.platform == "shopify"
                         else _woocommerce_full_pages(accounts, conn, since, until, resume))
@@ -134,7 +134,7 @@ def _sync_store(hub: Hub, accounts: Accounts, conn: Connection, key: dict[str, A
             continue
         by_source = {listed.id: loader for listed, loader in group}
         claim = queue_orders(hub, conn, [listed for listed, _ in group], result, include_waiting=True)
-        done = run_batch(hub, claim, {run_id: by_source[source] for run_id, source in _sources(hub, claim)})
+        done = run_orders(hub, claim, {run_id: by_source[source] for run_id, source in _sources(hub, claim)})
         assert result.statuses is not None
         result.statuses.update(done.statuses)
         _save_state(hub, conn.id, {**key, "cursor": cursor, "done": cursor is None,

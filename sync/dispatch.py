@@ -2,7 +2,7 @@
 
 Both run the same job function, ``sync.microbatch.run``: with ``O2C_BATCH_WINDOW`` > 0 (the default, 0.5 s)
 the order runs of one merchant that arrive within the window are drained together by one batch job
-(``sync.batch``); otherwise, and for other kinds of runs, ``sync.jobs.run_sync`` works on one run. Dispatch
+(``sync.orders``); otherwise, and for other kinds of runs, ``sync.jobs.run_sync`` works on one run. Dispatch
 is only a hint: the database is the source of truth, and the sweeper re-dispatches any run that is due or
 whose worker died, so a lost queue message delays a sync but never loses it.
 """

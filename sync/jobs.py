@@ -54,7 +54,7 @@ class StepRecorder:
 
 def _pipelines() -> dict[str, Callable[[Hub, SyncRun, StepRecorder], None]]:
     from sync.compliance import erase_requested
-    from sync.orders import sync_order
+    from sync.orders.runner import sync_order
     from sync.payments import sync_payment
 
     return {"order": sync_order, "payment": sync_payment, "privacy": erase_requested}
@@ -94,7 +94,7 @@ def run_sync(run_id: int, *, hub: Hub) -> str:
 
 def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
     """Run the pipeline and record how the attempt ended (``sync.outcomes.conclude``: the classification
-    the batch pipeline applies to each of its runs too)."""
+    the order pipeline applies to each run of a list too)."""
     from sync.outcomes import conclude
 
     pipeline = _pipelines().get(run.kind)

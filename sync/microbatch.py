@@ -4,7 +4,7 @@
 its merchant's *drainer* (a database lock ``drain:<merchant>``, so one drainer per merchant across every
 process and host). The drainer waits until its run is ``window`` seconds old, so that the orders of a burst
 arrive, then claims every due order run of the merchant (up to ``DRAIN_MAX``) and syncs them with the batch
-pipeline (``sync.batch``); it drains again while more are due, for at most ``DRAIN_SECONDS``. A job whose
+pipeline (``sync.orders``); it drains again while more are due, for at most ``DRAIN_SECONDS``. A job whose
 merchant already has a drainer leaves its run to it (the sweeper dispatches it again should the drainer
 have finished just before). A lone order thus syncs about ``window`` seconds after it arrived, and a burst
 becomes a few batches; while QuickBooks' batch limit makes the drainer wait, more orders gather, so batches
@@ -83,7 +83,7 @@ def run(run_id: int, *, hub: Hub, window: float | None = None) -> str:
 
 
 def _drain(hub: Hub, merchant_id: int, run_id: int) -> str:
-    from sync.batch import run_batch
+    from sync.orders.runner import run_orders
 
     status = "not-due"
     deadline = time.monotonic() + DRAIN_SECONDS
@@ -94,7 +94,7 @@ def _drain(hub: Hub, merchant_id: int, run_id: int) -> str:
                 .order_by(SyncRun.id).limit(DRAIN_MAX)))
         if not ids:
             break
-        result = run_batch(hub, ids)
+        result = run_orders(hub, ids)
         status = result.statuses.get(run_id, status)
         if not result.statuses:  # nothing could be claimed (locked elsewhere): the sweeper retries them
             break

@@ -24,7 +24,7 @@ from sync.narrowing import shared_by
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-log = logging.getLogger("o2c.batch")
+log = logging.getLogger("o2c.orders")
 
 
 def max_deferrals(max_attempts: int) -> int:

@@ -1,9 +1,10 @@
 """Preview: what the hub would send for a real order, without sending anything.
 
-The order is pulled from its store and run through the very pipeline a sync uses, with the back-office
-clients swapped for recorders: reads (customer, item and invoice look-ups) go to QuickBooks and the
-bindings as usual; every create, update or void is recorded instead of sent, and nothing is written to
-the hub's database. So the payloads shown are exactly the ones a sync would send now.
+The order is pulled from its store and run through the very pipeline a sync uses (``sync.orders``, a list
+of one), with the back-office write calls swapped for recorders (``PreviewContext``): reads (customer,
+item and invoice look-ups) go to QuickBooks and the bindings as usual; every create, update, void or batch
+request and every HubSpot upsert is recorded instead of sent, and nothing is written to the hub's
+database. So the payloads shown are exactly the ones a sync would send now.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, Permanent
+from connectors.quickbooks import DUPLICATE_NAME, Fault, amount
 from hub.mapping_rules import rules_for
 from mappings import quickbooks as qbmap
 from mappings.hubspot import explain_contact
 from mappings.model import MappingError, Order
+from mappings.rules import MappingRules
 from mappings.shopify import order_from_graphql
 from mappings.woocommerce import order_from_rest
 from sync.accounts import Accounts
-from sync.ledger import Ledger, Source
-from sync.orders import OrderPipeline
+from sync.ledger import Source
+from sync.orders.bindings import Bindings, NewBinding
+from sync.orders.context import Entry, OrderContext
+from sync.orders.runner import sync_entries
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -59,41 +64,73 @@ def _plain(value: Any) -> Any:
 
 
 def preview_order(hub: Hub, merchant_id: int, order_ref: str) -> Preview:
+    """What a sync of the store's order ``order_ref`` (id or name) would send now."""
     accounts = Accounts(hub, merchant_id)
-    order = find_order(accounts, order_ref)
+    return preview_of(hub, merchant_id, find_order(accounts, order_ref), accounts)
+
+
+def preview_of(hub: Hub, merchant_id: int, order: Order, accounts: Accounts | None = None) -> Preview:
+    """What a sync of ``order`` (as pulled and mapped) would send now."""
+    accounts = accounts or Accounts(hub, merchant_id)
     with hub.sessions() as s:
         rules = rules_for(s, merchant_id)
         from hub.mapping_rules import rule_set
         row = rule_set(s, merchant_id)
         version = row.version if row else 0
     preview = Preview(order=order, rules_version=version)
-    recorder = _Recorder(preview)
     run = SimpleNamespace(id=0, merchant_id=merchant_id, attempts=1, source_platform=order.platform,
-                          source_id=order.source_id, connection_id=None)
-    pipeline = _DryRunPipeline(hub, run, recorder, _DryRunAccounts(accounts, preview), order, rules)  # type: ignore[arg-type]
-    pipeline.ledger = _DryRunLedger(hub, merchant_id)
-    try:
-        pipeline._qb = _DryRunQuickBooks(accounts.quickbooks(), preview)  # type: ignore[assignment]
-        if order.cancelled_at and not order.is_paid:
-            binding = pipeline.invoice_binding()
-            if binding is None:
-                preview.steps.append({"step": "order", "outcome": "skipped",
-                                      "message": "the order was cancelled before it was invoiced"})
-            else:
-                pipeline.void_invoice(binding.target_id)
-        else:
-            pipeline.execute()
-    except MappingError as exc:
-        preview.error = f"mapping: {exc}"
-    except ConnectorError as exc:
-        preview.error = str(exc)
-    if pipeline.last_invoice_inputs:
-        _, traces = qbmap.explain_invoice(order, rules, **pipeline.last_invoice_inputs)
+                          source_id=order.source_id, source_name=order.name, connection_id=None)
+    entry = Entry(run=run, rec=_Recorder(preview), load=lambda: order)  # type: ignore[arg-type]
+    ctx = PreviewContext(hub, merchant_id, [entry], preview, accounts, rules)
+    sync_entries(ctx)
+    if isinstance(entry.error, MappingError):
+        preview.error = f"mapping: {entry.error}"
+    elif isinstance(entry.error, ConnectorError):
+        preview.error = str(entry.error)
+    elif entry.error is not None:
+        raise entry.error
+    if entry.outcome is not None and entry.outcome.status != "succeeded":
+        preview.steps.append({"step": "order", "outcome": entry.outcome.status, "message": entry.outcome.reason})
+    if entry.state.get("invoice_inputs"):
+        _, traces = qbmap.explain_invoice(order, rules, **entry.state["invoice_inputs"])
         preview.traces = {t.path: f"{t.value} ← {t.source}" for t in traces}
     if order.customer.email and accounts.connection("hubspot") is not None:
         _, contact_traces = explain_contact(order.customer, order, rules)
         preview.traces.update({f"hubspot.{t.path}": f"{t.value} ← {t.source}" for t in contact_traces})
     return preview
+
+
+class PreviewContext(OrderContext):
+    """The order pipeline's context with every write recorded instead of sent: QuickBooks creates,
+    updates, voids and batch requests and HubSpot upserts go to the preview; reads go to the platforms
+    and the bindings; new bindings, step records and locks stay in memory (nothing is written)."""
+
+    def __init__(self, hub: Hub, merchant_id: int, entries: list[Entry], preview: Preview, accounts: Accounts,
+                 rules: MappingRules) -> None:
+        super().__init__(hub, merchant_id, entries, accounts=accounts, bindings=_DryRunBindings(hub, merchant_id),
+                         rules=rules)
+        self.preview = preview
+
+    @property
+    def qb(self) -> Any:
+        if self._qb is None:
+            self._qb = _DryRunQuickBooks(self.accounts.quickbooks(), self.preview)
+        return self._qb
+
+    def _batch_permits(self) -> tuple[Any, Any]:
+        return (lambda: None), (lambda: True)   # nothing is sent: no permit of the batch endpoint is spent
+
+    def hubspot(self) -> _DryRunHubSpot | None:
+        return _DryRunHubSpot(self.preview) if self.accounts.connection("hubspot") is not None else None
+
+    def lock(self, what: str):  # noqa: ANN201 - nothing is written, so nothing to serialise
+        return contextlib.nullcontext()
+
+    def lock_all(self, whats: Any):  # noqa: ANN201
+        return contextlib.nullcontext()
+
+    def save_canonical(self, entries: list[Entry]) -> None:
+        pass
 
 
 def find_order(accounts: Accounts, ref: str) -> Order:
@@ -140,12 +177,7 @@ class _Recorder:
             "message": message})
 
 
-class _DryRunPipeline(OrderPipeline):
-    def _lock(self, what: str):  # noqa: ANN202 - nothing is written, so nothing to serialise
-        return contextlib.nullcontext()
-
-
-class _DryRunLedger(Ledger):
+class _DryRunBindings(Bindings):
     """Reads the real bindings; keeps new ones in memory."""
 
     def __init__(self, hub: Hub, merchant_id: int) -> None:
@@ -160,30 +192,60 @@ class _DryRunLedger(Ledger):
              data: dict[str, Any] | None = None, run_id: int | None = None) -> None:
         self._new[(source, target_platform, target_type)] = SimpleNamespace(target_id=target_id, data=data or {})
 
+    def bound(self, sources: Any, target_platform: str, target_type: str) -> dict[Source, Any]:
+        sources = list(sources)
+        found = super().bound(sources, target_platform, target_type)
+        found.update({src: b for src in sources if (b := self._new.get((src, target_platform, target_type)))})
+        return found
+
+    def bind_many(self, rows: list[NewBinding]) -> None:
+        for r in rows:
+            self.bind(r.source, r.target_platform, r.target_type, r.target_id, data=r.data)
+
+    def held(self, keys: Any) -> Any:
+        return contextlib.nullcontext()
+
 
 class _DryRunQuickBooks:
-    """Reads pass through to QuickBooks; writes are recorded and answered with what QuickBooks would return."""
+    """Reads pass through to QuickBooks (or answer from what was recorded); writes are recorded and answered
+    with what QuickBooks would return, refusals included: a display name some customer already has is
+    refused (6240) as QuickBooks refuses it, so the pipeline picks the name a sync would."""
 
     def __init__(self, client: Any, preview: Preview) -> None:
         self._client = client
         self._preview = preview
         self._count = 0
+        self._made: dict[tuple[str, str], dict[str, Any]] = {}
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("query", "find_one", "get", "preferences", "changes_since"):
+        if name in ("query", "find_one", "preferences", "changes_since"):
             return getattr(self._client, name)
         raise AttributeError(name)
 
+    def get(self, entity: str, object_id: str) -> dict[str, Any]:
+        made = self._made.get((entity, str(object_id)))
+        return dict(made) if made is not None else self._client.get(entity, object_id)
+
     def create(self, entity: str, payload: dict[str, Any], *, request_id: str | None = None,
                params: dict[str, str] | None = None) -> dict[str, Any]:
-        self._count += 1
+        self._refuse_taken_name(entity, payload)
         self._preview.requests.append({"platform": "quickbooks", "operation": "create", "entity": entity,
                                        "request_id": request_id, "payload": payload})
-        answer = {**payload, "Id": f"new-{entity.lower()}-{self._count}", "SyncToken": "0"}
-        if entity == "Invoice":
-            total = qbmap.invoice_total(payload)
-            answer.update(TotalAmt=total, Balance=total)
-        return answer
+        return self._answer(entity, payload)
+
+    def batch(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any] | Fault]:
+        out: dict[str, dict[str, Any] | Fault] = {}
+        for item in items:
+            entity = next(k for k in item if k not in ("bId", "operation"))
+            try:
+                self._refuse_taken_name(entity, item[entity])
+            except Permanent as exc:
+                out[item["bId"]] = Fault(exc.code, exc.message, exc.detail)
+                continue
+            self._preview.requests.append({"platform": "quickbooks", "operation": "create", "entity": entity,
+                                           "request_id": None, "payload": item[entity]})
+            out[item["bId"]] = self._answer(entity, item[entity])
+        return out
 
     def update(self, entity: str, payload: dict[str, Any], *, request_id: str | None = None) -> dict[str, Any]:
         self._preview.requests.append({"platform": "quickbooks", "operation": "update", "entity": entity,
@@ -199,6 +261,31 @@ class _DryRunQuickBooks:
                                        "payload": {"Id": object_id, "SyncToken": sync_token}})
         return {"Id": object_id}
 
+    def _refuse_taken_name(self, entity: str, payload: dict[str, Any]) -> None:
+        name = payload.get("DisplayName")
+        if entity != "Customer" or not name:
+            return
+        mine = any(k[0] == "Customer" and str(v.get("DisplayName", "")).casefold() == str(name).casefold()
+                   for k, v in self._made.items())
+        if mine or self._client.find_one("Customer", "DisplayName", name) is not None:
+            raise Permanent(f"Duplicate Name Exists Error: {name}", platform="quickbooks", code=DUPLICATE_NAME)
+
+    def _answer(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._count += 1
+        answer = {**payload, "Id": f"new-{entity.lower()}-{self._count}", "SyncToken": "0"}
+        if entity == "Invoice":
+            total = qbmap.invoice_total(payload)
+            answer.update(TotalAmt=total, Balance=total)
+        if entity == "Payment":   # what it pays off is no longer due (a refund after it is paid back out)
+            answer["TotalAmt"] = payload.get("TotalAmt")
+            for line in payload.get("Line") or []:
+                for txn in line.get("LinkedTxn") or []:
+                    paid = self._made.get(("Invoice", str(txn.get("TxnId"))))
+                    if paid is not None and txn.get("TxnType") == "Invoice":
+                        paid["Balance"] = amount(paid.get("Balance")) - amount(line.get("Amount"))
+        self._made[(entity, answer["Id"])] = answer
+        return answer
+
 
 class _DryRunHubSpot:
     def __init__(self, preview: Preview) -> None:
@@ -208,15 +295,3 @@ class _DryRunHubSpot:
         self._preview.requests.append({"platform": "hubspot", "operation": "upsert", "entity": "contact",
                                        "payload": contacts})
         return [SimpleNamespace(id="new-contact", email=c.get("email", ""), created=True) for c in contacts]
-
-
-class _DryRunAccounts:
-    def __init__(self, accounts: Accounts, preview: Preview) -> None:
-        self._accounts = accounts
-        self._preview = preview
-
-    def hubspot(self) -> _DryRunHubSpot | None:
-        return _DryRunHubSpot(self._preview) if self._accounts.connection("hubspot") is not None else None
-
-    def quickbooks(self) -> Any:
-        raise AssertionError("the preview pipeline uses its own QuickBooks recorder")

@@ -1,6 +1,6 @@
-"""QuickBooks ids for the names the mapping rules give: items, accounts, tax codes and the company's home
-currency. Each is looked up once, created where the rules allow, and remembered as a binding, so later
-orders ask QuickBooks nothing."""
+"""QuickBooks ids for the names the mapping rules give: accounts, tax codes and the company's home
+currency (items are the order pipeline's items step, ``sync.orders.items``). Each is looked up once,
+created where the rules allow, and remembered as a binding, so later orders ask QuickBooks nothing."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from connectors.errors import Permanent
-from connectors.quickbooks import DUPLICATE_NAME
 from mappings.model import MappingError
 from mappings.rules import MappingRules, load_rules
-from mappings.targets import ItemTarget
 from sync.ledger import Ledger, Source
 
 QB = "quickbooks"
@@ -31,59 +28,6 @@ class QuickBooksRefs:
         self._lock = lock
         self._rid = rid
         self._run_id = run_id
-
-    # -- items ----------------------------------------------------------------------------------
-    def item(self, target: ItemTarget) -> tuple[str, bool]:
-        """(item id, created) for an item target of ``mappings.targets``."""
-        source = self._item_source(target)
-        bound = self.ledger.target_id(source, QB, "item")
-        if bound:
-            return bound, False
-        with self._lock(f"item:{source.type}:{source.id}"):
-            bound = self.ledger.target_id(source, QB, "item")
-            if bound:
-                return bound, False
-            item, created = self._find_or_create_item(target)
-            self.ledger.bind(source, QB, "item", item["Id"], data={"name": item.get("Name"), "how": target.how},
-                             run_id=self._run_id)
-            return item["Id"], created
-
-    @staticmethod
-    def _item_source(target: ItemTarget) -> Source:
-        if target.how in ("sku", "name"):
-            return Source("hub", "sku", target.key)      # found by the line's own SKU or title
-        if target.how in ("shipping", "tip", "fee", "gift_card"):
-            return Source("hub", target.how, target.name)
-        return Source("hub", "item", target.name)         # map, pattern, fallback: the named item
-
-    def _find_or_create_item(self, target: ItemTarget) -> tuple[dict[str, Any], bool]:
-        for field, value in target.lookups:
-            found = self.qb.find_one("Item", field, value)
-            if found:
-                return found, False
-        if target.create:
-            payload: dict[str, Any] = {"Name": target.name, "Type": target.type,
-                                       "IncomeAccountRef": {"value": self.account(target.account)}}
-            if target.sku:
-                payload["Sku"] = target.sku[:100]
-            try:
-                return self.qb.create("Item", payload, request_id=self._rid("item", target.how, target.name)), True
-            except Permanent as exc:
-                if exc.code != DUPLICATE_NAME:
-                    raise
-                found = self.qb.find_one("Item", "Name", target.name)
-                if not found:
-                    raise
-                return found, False
-        if target.fallback:
-            found = self.qb.find_one("Item", "Name", target.fallback)
-            if found:
-                return found, False
-            raise MappingError(f"fallback item {target.fallback!r} does not exist in QuickBooks",
-                               rule="items.fallback_item")
-        what = f"SKU {target.sku!r}" if target.sku else f"{target.key!r}"
-        raise MappingError(f"{what} has no QuickBooks item: no item named {target.name!r} "
-                           f"(rule {target.rule})", rule=target.rule)
 
     # -- accounts -------------------------------------------------------------------------------
     def account(self, name: str | None) -> str:

@@ -1,4 +1,4 @@
-"""The batch pipeline (``sync.batch``): many orders of one merchant with batch calls, each order ending with
+"""The order pipeline (``sync.orders``) over many orders of one merchant, with batch calls, each order ending with
 its own outcome, results matched by bId, and no duplicate after a lost batch answer."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from connectors.shopify_bulk_queries import FULL_PAGE_SIZE
 from demo.simulators.quickbooks import QuickBooksSimulator
 from hub.models import Binding, SyncRun
 from sync import runs
-from sync.batch import run_batch
+from sync.orders.runner import run_orders as run_batch
 from tests.helpers import an_order
 
 BUYERS = [("ada@example.com", "Ada", "Lovelace"), ("bob@example.com", "Bob", "Babbage"),
@@ -227,9 +227,9 @@ def test_shopify_backfill_syncs_listed_orders_in_batches_and_resumes(make_hub, s
     real, calls = bf._sync_store, {"groups": 0}
 
     def interrupted(*args, **kw):  # noqa: ANN002, ANN003, ANN202 - the process dies in the second group
-        import sync.batch as batch
+        import sync.orders.runner as batch
 
-        original = batch.run_batch
+        original = batch.run_orders
 
         def run_batch(*a, **k):  # noqa: ANN002, ANN003, ANN202
             calls["groups"] += 1
@@ -237,16 +237,16 @@ def test_shopify_backfill_syncs_listed_orders_in_batches_and_resumes(make_hub, s
                 raise RuntimeError("killed")
             return original(*a, **k)
 
-        monkeypatch.setattr(batch, "run_batch", run_batch)
+        monkeypatch.setattr(batch, "run_orders", run_batch)
         return real(*args, **kw)
 
     monkeypatch.setattr(bf, "_sync_store", interrupted)
     first = CliRunner().invoke(o2c, ["backfill", str(shop.merchant_id), "--since", "2020-01-01"])
     assert first.exit_code == 1 and "run it again to resume" in first.output
     monkeypatch.setattr(bf, "_sync_store", real)
-    import sync.batch as batch
+    import sync.orders.runner as batch
 
-    monkeypatch.setattr(batch, "run_batch", batch.run_batch)
+    monkeypatch.setattr(batch, "run_orders", batch.run_orders)
     shopify_before = platforms.shopify.count_calls()
     again = CliRunner().invoke(o2c, ["backfill", str(shop.merchant_id), "--since", "2020-01-01"])
     assert again.exit_code == 0, again.output

@@ -19,7 +19,7 @@ from demo.simulators.quickbooks import QuickBooksSimulator
 from demo.simulators.quickbooks_query import QBFault
 from hub.models import Connection, SyncAttempt, SyncRun, SyncStep
 from sync import runs
-from sync.batch import run_batch
+from sync.orders.runner import run_orders as run_batch
 from sync.outcomes import max_deferrals
 from tests.helpers import an_order, settled, webhook
 from web.app import create_app

@@ -1,5 +1,5 @@
 """What every simulated platform shares: a real HTTP server on 127.0.0.1, injected faults, latency,
-a log of the calls it received and a registry of the access tokens it issued.
+a log of the calls it received (with the bodies of writes) and a registry of the access tokens it issued.
 
 The simulators back ``o2c demo`` and the test suite. They check what the real APIs check, so a
 connector that passes against them talks to the real platform the same way.
@@ -29,6 +29,9 @@ class Fault:
     body: str = '{"error": "injected fault"}'
 
 
+BODY_LOG_MAX = 1 << 20
+
+
 @dataclass
 class Call:
     method: str
@@ -36,6 +39,7 @@ class Call:
     query: str
     status: int = 0
     at: float = field(default_factory=time.monotonic)
+    body: bytes = b""    # what a POST/PUT/PATCH sent (up to BODY_LOG_MAX bytes), for tests comparing payloads
 
 
 @dataclass
@@ -155,8 +159,9 @@ class SimulatedPlatform:
     def _after(self, response: Response) -> Response:
         hold = 0.0
         with self.lock:
+            body = request.get_data(cache=True)[:BODY_LOG_MAX] if request.method in ("POST", "PUT", "PATCH") else b""
             self.calls.append(Call(request.method, request.path, request.query_string.decode(),
-                                   response.status_code))
+                                   response.status_code, body=body))
             for h in self.holds:
                 if h.count > 0 and h.path_contains in request.path and request.method == "POST":
                     h.count -= 1

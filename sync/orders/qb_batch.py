@@ -1,10 +1,9 @@
-"""Tools of the batch pipeline: QuickBooks creates and look-ups for many objects at once, and bindings read
-and written for many sources in one transaction.
+"""QuickBooks creates and look-ups for many objects at once (the steps of ``sync.orders``).
 
 QuickBooks creates go through the batch endpoint (``POST /batch``, at most 30 operations a request, 40
 requests a minute per company): each operation carries a short ``bId`` and its answer comes back under the
 same ``bId``, so results are matched to their objects by ``bId``, never by position. The batch endpoint takes
-no ``requestid``; idempotency comes from looking objects up before creating them (see ``sync.batch``). A
+no ``requestid``; idempotency comes from looking objects up before creating them (see ``sync.orders``). A
 handful of creates (``SINGLE_MAX`` or fewer) go as single requests with a deterministic ``requestid``
 instead: a batch request is worth 12 ordinary ones under the per-minute limits, and a lone webhook's order
 should not spend one; up to ``SINGLES_WHEN_BUSY`` also do when the batch endpoint's budget is spent for
@@ -20,20 +19,12 @@ call (``sync.narrowing``).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-
 from connectors.errors import Permanent, Retryable
 from connectors.quickbooks import Fault, quote
-from hub.models import Binding, utcnow
-from sync import locks
-from sync.ledger import Ledger, Source
 from sync.narrowing import mark_shared, narrowable, settle
 
 QB = "quickbooks"
@@ -108,6 +99,11 @@ class QuickBooksBatch:
         answers = self.qb.batch(items)
         return {op.key: answers.get(f"b{i}") or Fault(None, "QuickBooks did not answer this batch item", None)
                 for i, op in enumerate(part)}
+
+    def create_each(self, entity: str, ops: list[Op]) -> dict[str, dict[str, Any] | Fault | Exception]:
+        """Create every op's object in a request of its own, with its ``requestid`` (what nothing would find
+        again after a lost answer)."""
+        return self._singles(entity, ops) if ops else {}
 
     def _singles(self, entity: str, ops: list[Op]) -> dict[str, dict[str, Any] | Fault | Exception]:
         """One request per op, each with its ``requestid``. After a throttle or an outage the ops not sent
@@ -185,80 +181,3 @@ def fault_error(fault: Fault, what: str) -> Permanent:
                       detail=fault.detail)
     error.excerpt = getattr(fault, "excerpt", None)  # that item's request and answer, redacted
     return error
-
-
-# -- bindings for many sources ---------------------------------------------------------------------
-def bound(sessions: sessionmaker[Session], merchant_id: int, sources: Iterable[Source], target_platform: str,
-          target_type: str) -> dict[Source, Binding]:
-    """The existing bindings of ``sources`` to ``target_type`` (one query per source kind and 500 ids)."""
-    by_kind: dict[tuple[str, str], set[str]] = {}
-    for src in sources:
-        by_kind.setdefault((src.platform, src.type), set()).add(src.id)
-    out: dict[Source, Binding] = {}
-    with sessions() as s:
-        for (platform, type_), ids in by_kind.items():
-            id_list = sorted(ids)
-            for start in range(0, len(id_list), 500):
-                for b in s.scalars(select(Binding).where(
-                        Binding.merchant_id == merchant_id, Binding.source_platform == platform,
-                        Binding.source_type == type_, Binding.source_id.in_(id_list[start:start + 500]),
-                        Binding.target_platform == target_platform, Binding.target_type == target_type)):
-                    out[Source(b.source_platform, b.source_type, b.source_id)] = b
-    return out
-
-
-@dataclass
-class NewBinding:
-    source: Source
-    target_platform: str
-    target_type: str
-    target_id: str
-    data: dict[str, Any]
-    run_id: int | None
-
-
-def bind_many(sessions: sessionmaker[Session], merchant_id: int, rows: list[NewBinding]) -> None:
-    """Record (or move) many bindings in one transaction, committed before this returns (a concurrent insert
-    of one of them makes it fall back to one transaction per binding)."""
-    if not rows:
-        return
-    unique = {(r.source, r.target_platform, r.target_type): r for r in rows}  # one row per binding: the last
-    rows = list(unique.values())
-    existing = {(b.source_platform, b.source_type, b.source_id, b.target_platform, b.target_type): b
-                for kind in {(r.target_platform, r.target_type) for r in rows}
-                for b in bound(sessions, merchant_id, [r.source for r in rows if (r.target_platform, r.target_type)
-                                                       == kind], *kind).values()}
-    try:
-        with sessions() as s:
-            now = utcnow()
-            for r in rows:
-                key = (r.source.platform, r.source.type, r.source.id, r.target_platform, r.target_type)
-                row = existing.get(key)
-                if row is None:
-                    s.add(Binding(merchant_id=merchant_id, source_platform=r.source.platform,
-                                  source_type=r.source.type, source_id=r.source.id, target_platform=r.target_platform,
-                                  target_type=r.target_type, target_id=r.target_id, data=r.data, sync_run_id=r.run_id))
-                else:
-                    row = s.merge(row)
-                    row.target_id = r.target_id
-                    row.data = {**(row.data or {}), **r.data}
-                    row.sync_run_id = r.run_id or row.sync_run_id
-                    row.updated_at = now
-            s.commit()
-            return
-    except IntegrityError:  # a concurrent insert of one of them: one transaction per binding instead
-        pass
-    ledger = Ledger(sessions, merchant_id)
-    for r in rows:
-        ledger.bind(r.source, r.target_platform, r.target_type, r.target_id, data=r.data, run_id=r.run_id)
-
-
-@contextlib.contextmanager
-def held_all(sessions: sessionmaker[Session], keys: Iterable[str], *, ttl: float = 300.0,
-             wait: float = 60.0) -> Iterator[None]:
-    """Hold every lock of ``keys`` (taken in sorted order, so two batches never wait on each other in a
-    circle; the single-order pipeline holds one at a time)."""
-    with contextlib.ExitStack() as stack:
-        for key in sorted(set(keys)):
-            stack.enter_context(locks.held(sessions, key, ttl=ttl, wait=wait))
-        yield

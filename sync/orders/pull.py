@@ -1,8 +1,9 @@
-"""Pulling the orders of a batch fresh from their stores: Shopify ``BY_ID_MAX`` orders per GraphQL call
+"""The pull step: the orders of the entries fresh from their stores: Shopify ``BY_ID_MAX`` orders per GraphQL call
 (``connectors.shopify_bulk_queries``), WooCommerce one call per order. An order the small pages cut short
 is fetched again on its own; an order the store no longer has is ``None`` (the pipeline decides). A query
 Shopify refuses for one order's sake fails that order alone (``sync.narrowing.settle``); a query Shopify
-throttles waits for the shop's cost bucket (``Patient``) rather than fail its orders."""
+throttles waits for the shop's cost bucket (``Patient``) rather than fail its orders. An order deleted from
+the store ends here: skipped when it was never invoiced, failed (for a person to decide) when it was."""
 
 from __future__ import annotations
 
@@ -14,18 +15,67 @@ from typing import TYPE_CHECKING, Any
 from connectors.errors import Permanent, Retryable
 from connectors.shopify import order_gid
 from connectors.shopify_bulk_queries import BY_ID_MAX, orders_by_id_query, truncated
+from mappings.model import Order
 from mappings.shopify import order_from_graphql
+from mappings.woocommerce import order_from_rest
+from sync.jobs import Outcome
+from sync.ledger import Source
 from sync.narrowing import named_variables, settle
-from sync.orders import pull_order
 
 if TYPE_CHECKING:
-    from sync.batch import Entry
-    from sync.batch_context import BatchContext
+    from hub.models import SyncRun
+    from sync.accounts import Accounts
+    from sync.orders.context import Entry, OrderContext
 
 THROTTLE_WAIT_MAX = 60.0   # seconds one pass may wait in all for a shop's cost bucket to refill
 
 
-def pull(ctx: BatchContext) -> None:
+def pull(ctx: OrderContext) -> None:
+    """Every entry's order (given by its loader, else pulled); deleted ones settled, the others kept on
+    their runs."""
+    _fetch(ctx)
+    pulled: list[Entry] = []
+    for e in ctx.entries:
+        if e.error is not None or e.outcome is not None:
+            continue
+        if e.order is None:
+            ctx.each([e], lambda e: _deleted(ctx, e))
+        else:
+            pulled.append(e)
+    if pulled:
+        ctx.save_canonical(pulled)
+
+
+def _deleted(ctx: OrderContext, e: Entry) -> None:
+    run = e.run
+    invoiced = ctx.ledger.find(Source(run.source_platform, "order", run.source_id), "quickbooks", "invoice")
+    if invoiced is None:
+        raise Outcome("skipped", f"order {run.source_name or run.source_id} was deleted from the store "
+                                 "before it was invoiced")
+    raise Permanent(f"order {run.source_name or run.source_id} was deleted from the store after it was "
+                    f"invoiced (QuickBooks invoice {invoiced.target_id}): void or keep the invoice by hand",
+                    platform=run.source_platform, code="deleted")
+
+
+def pull_order(accounts: Accounts, run: SyncRun) -> Order | None:
+    """One order as the store has it now (mapped), or None when the store no longer has it."""
+    if run.source_platform == "woocommerce":
+        data = accounts.woocommerce(run.connection_id).fetch_order(run.source_id)
+        return None if data is None else order_from_rest(data)
+    if run.source_platform != "shopify":
+        raise Permanent(f"orders from {run.source_platform} are not supported")
+    shop = None
+    if run.connection_id:
+        conn, _ = accounts.secrets_of(run.connection_id)
+        shop = conn.account
+    fetched = accounts.shopify(shop).fetch_order(run.source_id)
+    if fetched is None:
+        return None
+    node, extra_lines = fetched
+    return order_from_graphql(node, extra_lines)
+
+
+def _fetch(ctx: OrderContext) -> None:
     ctx.begin(ctx.entries, "pull")
     shopify: dict[int | None, list[Entry]] = defaultdict(list)
     for e in ctx.entries:
@@ -48,7 +98,7 @@ def pull(ctx: BatchContext) -> None:
             _pull_shopify(ctx, client, group[start:start + BY_ID_MAX])
 
 
-def _pull_shopify(ctx: BatchContext, client: Any, chunk: list[Entry]) -> None:
+def _pull_shopify(ctx: OrderContext, client: Any, chunk: list[Entry]) -> None:
     """One query for the orders of ``chunk``; a query refused for good for one order's sake (an id Shopify
     calls invalid, say) is narrowed to that order, and the others are pulled in this pass."""
     def call(part: list[Entry]) -> dict[str, Any]:

@@ -1,0 +1,207 @@
+"""The invoice steps: an invoice per order, created through the QuickBooks batch endpoint (30 a request),
+updated one by one when the order changed, voided when the order was cancelled unpaid.
+
+**Stale and unchanged.** The invoice binding keeps the fingerprint of the payload last sent and the
+order's ``updated_at`` then: the same payload, or an event older than what was synced, sends nothing.
+
+**Idempotency without ``requestid``.** Before creating invoices, every order without an invoice binding is
+looked up by ``DocNumber`` (one ``DocNumber IN (…)`` query per 100 orders) and an invoice whose
+``PrivateNote`` names the order id is taken as its own; another order's invoice with the same number
+fails the order (a DocNumber collision: set a prefix). A worker killed after QuickBooks created a batch
+but before the bindings were written thus finds the invoices on the next attempt."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from connectors import jsonmoney
+from connectors.errors import Permanent
+from connectors.quickbooks import DUPLICATE_DOC_NUMBER, Fault, amount
+from mappings import quickbooks as qbmap
+from mappings.targets import required_tax_codes
+from sync.jobs import Outcome
+from sync.orders.bindings import NewBinding
+from sync.orders.context import names_order
+from sync.orders.qb_batch import Op, fault_error
+
+if TYPE_CHECKING:
+    from sync.orders.context import Entry, OrderContext
+
+QB = "quickbooks"
+
+
+def _inputs(ctx: OrderContext, e: Entry) -> dict[str, Any]:
+    """What ``invoice_payload`` needs besides the order and the rules, resolved to QuickBooks ids."""
+    assert e.order is not None
+    ids = e.item_ids
+    special = {"shipping", "tip", "fee"}
+    return {"customer_id": e.customer_id, "item_ids": {k: v for k, v in ids.items() if k not in special},
+            "shipping_item_id": ids.get("shipping"), "tip_item_id": ids.get("tip"), "fee_item_id": ids.get("fee"),
+            "tax_code_ids": ctx.refs.tax_codes(required_tax_codes(e.order, ctx.rules)) or None,
+            "home_currency": ctx.home_currency}
+
+
+def _summary(invoice: dict[str, Any], fingerprint: str | None, e: Entry) -> dict[str, Any]:
+    assert e.order is not None
+    return {"doc_number": invoice.get("DocNumber"), "total": str(amount(invoice.get("TotalAmt"))),
+            "balance": str(amount(invoice.get("Balance"))), "fingerprint": fingerprint,
+            "order_updated_at": e.order.updated_at.isoformat()}
+
+
+def invoices(ctx: OrderContext) -> None:
+    live = ctx.live()
+    ctx.begin(live, "invoice")
+    existing = ctx.ledger.bound([ctx.order_source(e) for e in live], QB, "invoice")
+    fresh: list[Entry] = []
+
+    def prepare(e: Entry) -> None:
+        assert e.order is not None
+        e.state["invoice_inputs"] = inputs = _inputs(ctx, e)
+        payload = qbmap.invoice_payload(e.order, rules=ctx.rules, **inputs)
+        qbmap.check_invoice_total(e.order, payload)
+        fingerprint = hashlib.sha256(jsonmoney.dumps(payload).encode()).hexdigest()[:20]
+        binding = existing.get(ctx.order_source(e))
+        if binding is None:
+            e.state.update(payload=payload, fingerprint=fingerprint)
+            fresh.append(e)
+            return
+        data = binding.data or {}
+        synced = data.get("order_updated_at")
+        if data.get("fingerprint") == fingerprint or (synced and e.order.updated_at.isoformat() < synced):
+            e.invoice = {"Id": binding.target_id, "TotalAmt": data.get("total"), "Balance": data.get("balance"),
+                         "DocNumber": data.get("doc_number")}
+            e.rec.record("invoice", "unchanged", target_platform=QB, target_type="invoice",
+                         target_id=binding.target_id,
+                         message=None if data.get("fingerprint") == fingerprint else "event older than what was synced")
+            return
+        _update(ctx, e, binding.target_id, payload, fingerprint)  # the order changed: update, one by one
+
+    ctx.each(live, prepare)
+    fresh = [e for e in fresh if e.live]
+    if not fresh:
+        return
+    try:
+        _look_up_invoices(ctx, fresh)
+    except Exception as exc:  # noqa: BLE001 - without the look-up nothing may be created: these retry
+        ctx.fail_all(fresh, exc)
+        return
+    todo = [e for e in fresh if e.live and e.invoice is None]
+    ops = [Op(str(i), e.state["payload"], ctx.rid(e.order.platform, e.order.source_id, "invoice"))
+           for i, e in enumerate(todo)]
+    answers = ctx.ops.create_many("Invoice", ops) if ops else {}
+    for op, e in zip(ops, todo, strict=True):
+        answer = answers[op.key]
+        if isinstance(answer, dict):
+            e.invoice = {**answer, "_created": True}
+            e.state["invoice_outcome"] = "created"
+        elif isinstance(answer, Fault) and (answer.code == DUPLICATE_DOC_NUMBER
+                                            or "duplicate document" in answer.message.lower()):
+            ctx.each([e], lambda e: _claim_duplicate(ctx, e))
+        else:
+            e.fail(fault_error(answer, f"the invoice of order {e.order.name}") if isinstance(answer, Fault)
+                   else answer)
+    rows = [NewBinding(ctx.order_source(e), QB, "invoice", e.invoice["Id"],
+                       _summary(e.invoice, e.state["fingerprint"], e), e.run.id)
+            for e in fresh if e.live and e.invoice is not None]
+    ctx.ledger.bind_many(rows)
+    for e in fresh:
+        if e.live and e.invoice is not None:
+            _recorded(e, e.state.get("invoice_outcome", "found"))
+
+
+def _recorded(e: Entry, outcome: str) -> None:
+    """The invoice step's record, and the check that QuickBooks computed the order's total."""
+    assert e.order is not None and e.invoice is not None
+    inv = e.invoice
+    e.rec.record("invoice", outcome, target_platform=QB, target_type="invoice", target_id=inv["Id"],
+                 message=f"DocNumber {inv.get('DocNumber')}, total {amount(inv.get('TotalAmt'))}")
+    if amount(inv.get("TotalAmt")) != e.order.total:
+        e.fail(Permanent(f"QuickBooks computed invoice {inv['Id']} total {amount(inv.get('TotalAmt'))} "
+                         f"but the order total is {e.order.total} {e.order.currency}", platform=QB,
+                         code="total_mismatch"))
+
+
+def _update(ctx: OrderContext, e: Entry, invoice_id: str, payload: dict[str, Any], fingerprint: str) -> None:
+    """The order changed since its invoice was sent: the invoice rewritten (QuickBooks has no batch update
+    worth its limits for this: one by one)."""
+    current = ctx.qb.get("Invoice", invoice_id)
+    e.invoice = ctx.qb.update("Invoice", {**payload, "Id": invoice_id, "SyncToken": current["SyncToken"],
+                                          "sparse": False})
+    ctx.ledger.bind_many([NewBinding(ctx.order_source(e), QB, "invoice", e.invoice["Id"],
+                                     _summary(e.invoice, fingerprint, e), e.run.id)])
+    _recorded(e, "updated")
+
+
+def _look_up_invoices(ctx: OrderContext, fresh: list[Entry]) -> None:
+    """Invoices already in QuickBooks for these orders (a batch whose answer was lost, a crash before the
+    binding): found by DocNumber and taken when their note names the order; another order's invoice with
+    the same number fails the order with the reason."""
+    refused: dict[str, Exception] = {}
+    rows = ctx.ops.find_in("Invoice", "DocNumber", [e.state["payload"]["DocNumber"] for e in fresh], refused=refused)
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_doc.setdefault(str(row.get("DocNumber")), []).append(row)
+    for e in fresh:
+        doc = e.state["payload"]["DocNumber"]
+        if doc in refused:  # the look-up of this number alone was refused: nothing may be created for it
+            e.fail(refused[doc])
+            continue
+        same = by_doc.get(doc) or []
+        mine = next((r for r in same if names_order(r.get("PrivateNote"), e.order.source_id)), None)
+        if mine is not None:
+            e.invoice = mine
+        elif same:
+            e.fail(_collision(doc, same[0]))
+
+
+def _collision(doc: str, other: dict[str, Any]) -> Permanent:
+    return Permanent(f"QuickBooks already has an invoice numbered {doc} (Id {other['Id']}) for another order; "
+                     "set an invoice number prefix in the mapping rules", platform=QB, code=DUPLICATE_DOC_NUMBER)
+
+
+def _claim_duplicate(ctx: OrderContext, e: Entry) -> None:
+    doc = e.state["payload"]["DocNumber"]
+    found = ctx.qb.find_one("Invoice", "DocNumber", doc)
+    if found is None:
+        raise Permanent(f"QuickBooks refused the invoice of order {e.order.name}: duplicate DocNumber {doc}",
+                        platform=QB, code=DUPLICATE_DOC_NUMBER)
+    if not names_order(found.get("PrivateNote"), e.order.source_id):
+        raise _collision(doc, found)
+    e.invoice = found
+
+
+
+
+def voids(ctx: OrderContext) -> None:
+    """A cancelled, unpaid order: its invoice voided (once; a voided invoice stays voided), or the order
+    skipped when it was never invoiced. One call each: QuickBooks voids one document at a time."""
+    cancelled = [e for e in ctx.live() if e.order.cancelled_at and not e.order.is_paid]
+    if not cancelled:
+        return
+    ctx.begin(cancelled, "void")
+    existing = ctx.ledger.bound([ctx.order_source(e) for e in cancelled], QB, "invoice")
+    ctx.each(cancelled, lambda e: _void(ctx, e, existing.get(ctx.order_source(e))))
+
+
+def _void(ctx: OrderContext, e: Entry, binding: Any) -> None:
+    assert e.order is not None
+    if binding is None:
+        raise Outcome("skipped", f"order {e.order.name} was cancelled before it was invoiced")
+    invoice_id = binding.target_id
+    current = ctx.qb.get("Invoice", invoice_id)
+    total, balance = amount(current.get("TotalAmt")), amount(current.get("Balance"))
+    if total == 0 and str(current.get("PrivateNote") or "").startswith("Voided"):
+        e.rec.record("void", "unchanged", target_platform=QB, target_type="invoice", target_id=invoice_id,
+                     message="already voided")
+    else:
+        if balance < total:
+            raise Permanent(f"order {e.order.name} was cancelled but QuickBooks invoice {invoice_id} already has "
+                            f"{total - balance} paid against it: refund or unapply the payment first, then re-run",
+                            platform=QB, code="paid_invoice")
+        ctx.qb.void("Invoice", invoice_id, current["SyncToken"])
+        ctx.ledger.bind_many([NewBinding(ctx.order_source(e), QB, "invoice", invoice_id,
+                                         {"voided": True, "balance": "0", "fingerprint": None}, e.run.id)])
+        e.rec.record("void", "voided", target_platform=QB, target_type="invoice", target_id=invoice_id,
+                     message=f"order {e.order.name} was cancelled; invoice {current.get('DocNumber')} voided")
+    e.outcome = Outcome("succeeded", "voided")

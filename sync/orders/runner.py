@@ -1,0 +1,157 @@
+"""The runner of the order pipeline: claim the runs, lock their orders, run the steps (``STEPS``) over the
+list of entries, record each run's outcome (``sync.outcomes.conclude``) and keep the leases alive while
+it works. A webhook is a list of one (``sync_order``, from ``sync.jobs``), a micro-batch a burst
+(``sync.microbatch``), a backfill thousands (``sync.backfill``): one pipeline for them all."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+
+from hub import alerts
+from hub.models import SourceLock, SyncRun, SyncStep, utcnow
+from sync import locks, runs
+from sync.jobs import LOCK_BUSY_DELAY, StepRecorder
+from sync.narrowing import mark_shared
+from sync.orders.contacts import contacts
+from sync.orders.context import BufferedRecorder, Entry, Loader, OrderContext
+from sync.orders.customers import customers
+from sync.orders.invoices import invoices, voids
+from sync.orders.items import items
+from sync.orders.payments import payments
+from sync.orders.pull import pull
+from sync.orders.refunds import refunds
+from sync.outcomes import conclude
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger("o2c.orders")
+
+# the O2C steps in order, each over the whole list (the pull also settles deleted orders; the voids
+# cancelled ones)
+STEPS: tuple[Callable[[OrderContext], None], ...] = (pull, voids, contacts, customers, items, invoices, payments,
+                                                     refunds)
+
+
+@dataclass
+class RunsResult:
+    statuses: dict[int, str] = field(default_factory=dict)   # run id → final status of this attempt
+    deferred: list[int] = field(default_factory=list)        # order locked elsewhere: given back
+    not_due: list[int] = field(default_factory=list)         # claimed by someone else: left alone
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.statuses.values() if s == status)
+
+
+def run_orders(hub: Hub, run_ids: list[int], loaders: dict[int, Loader] | None = None) -> RunsResult:
+    """Claim each run (a run claimed by someone else is left alone), lock its order (an order locked by
+    another worker is given back for later), pull the orders ``loaders`` does not supply, sync them all
+    and record each run's outcome. Runs of several merchants are synced merchant by merchant."""
+    result = RunsResult()
+    lease = hub.settings.run_lease_seconds
+    claimed: list[SyncRun] = []
+    for run_id in run_ids:
+        run = runs.claim(hub.sessions, run_id, lease)
+        if run is None:
+            result.not_due.append(run_id)
+        else:
+            claimed.append(run)
+    holder = locks.holder_id() + ":orders"
+    held: list[tuple[SyncRun, str]] = []
+    for run in claimed:
+        key = f"{run.merchant_id}:{run.source_platform}:{run.source_id}"
+        if any(k == key for _, k in held):  # a second run of the same order: after this one, not beside it
+            runs.defer(hub.sessions, run.id, LOCK_BUSY_DELAY)
+            result.deferred.append(run.id)
+        elif locks.try_acquire(hub.sessions, key, holder, lease):
+            held.append((run, key))
+        else:
+            runs.defer(hub.sessions, run.id, LOCK_BUSY_DELAY)
+            result.deferred.append(run.id)
+    if not held:
+        return result
+    stop = threading.Event()
+    keeper = threading.Thread(target=_keep_leases, args=(hub, [r.id for r, _ in held], [k for _, k in held], holder,
+                                                         stop), name="o2c-orders-lease", daemon=True)
+    keeper.start()
+    try:
+        by_merchant: dict[int, list[SyncRun]] = {}
+        for run, _ in held:
+            by_merchant.setdefault(run.merchant_id, []).append(run)
+        for merchant_id, merchant_runs in by_merchant.items():
+            buffer: list[SyncStep] = []
+            entries = [Entry(run=r, rec=BufferedRecorder(hub, r, buffer), load=(loaders or {}).get(r.id))
+                       for r in merchant_runs]
+            try:
+                sync_entries(OrderContext(hub, merchant_id, entries), lambda buffer=buffer: flush(hub, buffer))
+            except Exception as exc:  # noqa: BLE001 - a failure of the batch itself: every open entry has it
+                log.exception("batch of merchant %s failed", merchant_id)
+                mark_shared(exc, len(entries))
+                for e in entries:
+                    e.fail(exc)
+            finally:
+                flush(hub, buffer)
+            for e in entries:
+                status = conclude(hub, e.run, e.rec.current, e.error, e.outcome)
+                result.statuses[e.run.id] = alerts.after_run(hub, e.run.id, status)  # never raises
+    finally:
+        stop.set()
+        keeper.join(timeout=5)
+        for _, key in held:
+            locks.release(hub.sessions, key, holder)
+    return result
+
+
+def sync_entries(ctx: OrderContext, flush_steps: Callable[[], None] = lambda: None) -> None:
+    """Run every step over the entries of ``ctx`` (claimed runs of one merchant); each entry ends with its
+    own error or outcome, or neither (success)."""
+    for step in STEPS:
+        if step is not pull and not ctx.live():
+            break
+        step(ctx)
+        flush_steps()
+
+
+def sync_order(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
+    """One run already claimed and locked (``sync.jobs.run_sync``): the same steps over a list of one;
+    raises what ended the run early (``sync.outcomes.conclude`` classifies it)."""
+    entry = Entry(run=run, rec=rec)
+    sync_entries(OrderContext(hub, run.merchant_id, [entry]))
+    if entry.error is not None:
+        raise entry.error
+    if entry.outcome is not None:
+        raise entry.outcome
+
+
+def flush(hub: Hub, buffer: list[SyncStep]) -> None:
+    """Write the steps recorded so far in one transaction."""
+    if not buffer:
+        return
+    rows = list(buffer)
+    buffer.clear()
+    with hub.sessions() as s:
+        s.add_all(rows)
+        s.commit()
+
+
+def _keep_leases(hub: Hub, run_ids: list[int], keys: list[str], holder: str, stop: threading.Event) -> None:
+    from datetime import timedelta
+
+    lease = hub.settings.run_lease_seconds
+    while not stop.wait(max(0.5, lease / 3)):
+        try:
+            until = utcnow() + timedelta(seconds=lease)
+            with hub.sessions() as s:
+                s.execute(update(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running")
+                          .values(lease_until=until).execution_options(synchronize_session=False))
+                s.execute(update(SourceLock).where(SourceLock.key.in_(keys), SourceLock.holder == holder)
+                          .values(expires_at=until).execution_options(synchronize_session=False))
+                s.commit()
+        except Exception:  # noqa: BLE001 - a missed heartbeat only risks a duplicate claim, which is safe
+            log.warning("could not extend the leases of a batch")

@@ -160,7 +160,7 @@ def layer_cycles(arrows: list[Arrow]) -> list[list[str]]:
 def test_the_walk_sees_the_whole_project() -> None:
     modules = {module_name(p)[0] for p in project_files()}
     for expected in ("web.app", "web.console.runs", "cli.main", "demo.run", "demo.simulators.shopify", "webhooks",
-                     "worker", "sync.dispatch", "sync.alerts", "sync.orders", "hub.runtime", "hub.models",
+                     "worker", "sync.dispatch", "sync.alerts", "sync.orders.runner", "hub.runtime", "hub.models",
                      "mappings.rules", "connectors.quickbooks", "config"):
         assert expected in modules
     arrows = all_arrows()

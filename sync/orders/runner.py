@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 
-from hub import alerts
 from hub.models import SourceLock, SyncRun, SyncStep, utcnow
-from sync import locks, runs
+from sync import alerts, locks, runs
 from sync.jobs import LOCK_BUSY_DELAY, StepRecorder
 from sync.narrowing import mark_shared
 from sync.orders.contacts import contacts

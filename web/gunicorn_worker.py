@@ -138,12 +138,9 @@ class BoundedThreadWorker(ThreadWorker):
         reading = self.reading.get(conn)
         if reading is None:
             return
-        try:
-            data = conn.sock.recv(RECV)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:                    # the client went away
             self._stop_reading(conn)
             self._close(conn)
@@ -193,12 +190,9 @@ class BoundedThreadWorker(ThreadWorker):
         linger = self.lingering.get(conn)
         if linger is None:
             return
-        try:
-            data = conn.sock.recv(RECV)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         linger.drained += len(data)
         if not data or linger.drained > LINGER_BYTES:
             self._close(conn, lingering=True)
@@ -223,3 +217,13 @@ class BoundedThreadWorker(ThreadWorker):
             self.poller.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
             pass
+
+
+def _recv(conn: TConn) -> bytes | None:
+    """What the client sent, ``b""`` when it went away (or the socket failed), ``None`` when nothing is there yet."""
+    try:
+        return conn.sock.recv(RECV)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""

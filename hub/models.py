@@ -152,7 +152,7 @@ class Binding(Base):
 
     __tablename__ = "bindings"
     __table_args__ = (
-        UniqueConstraint("merchant_id", "source_platform", "source_type", "source_id",
+        UniqueConstraint("merchant_id", "source_platform", "source_type", "source_id", "source_store",
                          "target_platform", "target_type", name="uq_binding"),
         Index("ix_bindings_target", "target_platform", "target_type", "target_id"),
     )
@@ -161,6 +161,9 @@ class Binding(Base):
     source_platform: Mapped[str] = mapped_column(String(20))
     source_type: Mapped[str] = mapped_column(String(40))    # order|buyer|sku|shipping
     source_id: Mapped[str] = mapped_column(String(255))
+    # the store whose ids ``source_id`` is unique within: a WooCommerce order's store URL; "" for Shopify's
+    # global ids and the hub's own sources (buyers, SKUs), which belong to the merchant
+    source_store: Mapped[str] = mapped_column(String(255), default="", server_default="")
     target_platform: Mapped[str] = mapped_column(String(20))
     target_type: Mapped[str] = mapped_column(String(40))    # contact|customer|item|invoice|payment
     target_id: Mapped[str] = mapped_column(String(255))

@@ -188,6 +188,12 @@ class Payment:
     source_path: str | None = None
 
 
+def store_label(store: str) -> str:
+    """A store URL as notes and rules name it: without the scheme and the trailing slash."""
+    text = store.split("://", 1)[-1].rstrip("/")
+    return text or store
+
+
 @dataclass
 class Order:
     """One store order in the store's own currency.
@@ -232,6 +238,9 @@ class Order:
     exchange_rate_currency: str | None = None  # the currency ``exchange_rate`` converts into
     source_fields: dict[str, str] = field(default_factory=dict)
     refunds: list[Refund] = field(default_factory=list)
+    # the store the order is from, where ids are only unique within a store (a WooCommerce store URL);
+    # "" where they are unique across stores (Shopify)
+    store: str = ""
 
     @property
     def discount_total(self) -> Decimal:

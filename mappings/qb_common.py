@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mappings.model import Address, Order
+from mappings.model import Address, Order, store_label
 
 DISPLAY_NAME_MAX = 500
 PERSON_NAME_MAX = 100      # GivenName, FamilyName
@@ -26,9 +26,11 @@ _SPACES = re.compile(r"\s+")
 
 
 def order_label(order: Order) -> str:
-    """E.g. ``Shopify order #1001 (id 4501)``: how an accountant finds the order again."""
+    """E.g. ``Shopify order #1001 (id 4501)``, or ``WooCommerce order #12 (id 12) at shop.example`` where
+    the store numbers its own orders: how an accountant finds the order again."""
     platform = _PLATFORM_LABELS.get(order.platform, order.platform.capitalize())
-    return f"{platform} order {order.name} (id {order.source_id})"
+    label = f"{platform} order {order.name} (id {order.source_id})"
+    return f"{label} at {store_label(order.store)}" if order.store else label
 
 
 def clean(value: str | None) -> str:

@@ -31,10 +31,12 @@ from mappings.trace import Trace, fee_context, field_source, line_context, shipp
 
 def doc_number(order: Order, rules: MappingRules) -> str:
     """The invoice DocNumber: the order number per ``invoice.doc_number`` / ``invoice.prefix``."""
-    value = rules.invoice.render_doc_number(number=order.number, name=order.name, id=order.source_id)
+    value = rules.invoice.render_doc_number(number=order.number, name=order.name, id=order.source_id,
+                                            store=order.store)
     if not value or len(value) > DOC_NUMBER_MAX:
         raise MappingError(f"invoice DocNumber {value!r} for {order_label(order)} is longer than QuickBooks' "
-                           f"{DOC_NUMBER_MAX} characters: shorten invoice.prefix or invoice.doc_number",
+                           f"{DOC_NUMBER_MAX} characters: shorten invoice.prefix (or the store's prefix) or "
+                           "invoice.doc_number",
                            rule="invoice.doc_number")
     return value
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mappings.model import store_label
 from mappings.rule_fields import (
     ACCOUNT_NAME_MAX,
     ITEM_NAME_MAX,
@@ -128,10 +129,14 @@ class CurrencyRules:
 class InvoiceRules:
     doc_number: str = "{number}"
     prefix: str = ""
+    # store (URL without the scheme) → the prefix its orders get instead of ``prefix``: two WooCommerce
+    # stores of one merchant both number their orders from 1
+    store_prefixes: dict[str, str] = field(default_factory=dict)
 
-    def render_doc_number(self, *, number: str, name: str, id: str) -> str:
+    def render_doc_number(self, *, number: str, name: str, id: str, store: str = "") -> str:
         """The DocNumber for an order (not length-checked; see ``mappings.quickbooks``)."""
-        return self.prefix + self.doc_number.format(number=number, name=name, id=id)
+        prefix = self.store_prefixes.get(store_label(store), self.prefix) if store else self.prefix
+        return prefix + self.doc_number.format(number=number, name=name, id=id)
 
 
 @dataclass(frozen=True)
@@ -398,12 +403,25 @@ def _invoice(section: dict) -> InvoiceRules:
         raise RulesError("invoice.prefix", "must be text")
     if any(c in prefix for c in "\r\n\t"):
         raise RulesError("invoice.prefix", "must not contain line breaks or tabs")
-    rules = InvoiceRules(doc_number=template, prefix=prefix)
-    sample = rules.render_doc_number(**_SAMPLE_ORDER)
-    if len(sample) > DOC_NUMBER_MAX:
-        field = "invoice.prefix" if prefix else "invoice.doc_number"
-        raise RulesError(field, f"cannot fit QuickBooks' {DOC_NUMBER_MAX}-character DocNumber: a 6-digit "
-                                f"order gives {sample!r} ({len(sample)} characters)")
+    by_store = section.get("store_prefixes") or {}
+    if not isinstance(by_store, dict):
+        raise RulesError("invoice.store_prefixes", "must map a store (its URL without https://) to a prefix")
+    store_prefixes: dict[str, str] = {}
+    for store, value in by_store.items():
+        where = f"invoice.store_prefixes.{store}"
+        if not isinstance(store, str) or not store.strip() or not isinstance(value, str):
+            raise RulesError("invoice.store_prefixes", "must map a store (its URL without https://) to a prefix")
+        if any(c in value for c in "\r\n\t"):
+            raise RulesError(where, "must not contain line breaks or tabs")
+        store_prefixes[store_label(store.strip())] = value
+    rules = InvoiceRules(doc_number=template, prefix=prefix, store_prefixes=store_prefixes)
+    for field_name, candidate in (("invoice.prefix", prefix), *((f"invoice.store_prefixes.{k}", v)
+                                                                for k, v in store_prefixes.items())):
+        sample = candidate + template.format(**_SAMPLE_ORDER)
+        if len(sample) > DOC_NUMBER_MAX:
+            where = field_name if candidate else "invoice.doc_number"
+            raise RulesError(where, f"cannot fit QuickBooks' {DOC_NUMBER_MAX}-character DocNumber: a 6-digit "
+                                    f"order gives {sample!r} ({len(sample)} characters)")
     return rules
 
 

@@ -39,6 +39,7 @@ from mappings.shopify import order_from_graphql
 from mappings.woocommerce import order_from_rest
 from sync import runs
 from sync.accounts import Accounts
+from sync.ledger import store_key
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -257,6 +258,7 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
         synced = {b.source_id: b.updated_at for b in s.scalars(select(Binding).where(
             Binding.merchant_id == conn.merchant_id, Binding.source_platform == conn.platform,
             Binding.source_type == "order", Binding.target_type == "invoice",
+            Binding.source_store == store_key(conn.platform, conn.account),
             Binding.source_id.in_([o.id for o in orders])))}
         open_runs = list(s.execute(select(SyncRun.source_id, SyncRun.id).where(
             SyncRun.merchant_id == conn.merchant_id, SyncRun.kind == "order",

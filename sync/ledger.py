@@ -13,22 +13,53 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.models import Binding, utcnow
+from hub.models import Binding, Connection, utcnow
 
 
 @dataclass(frozen=True)
 class Source:
-    """A source object: e.g. ("shopify", "order", "4501") or ("hub", "buyer", "email:a@b.c")."""
+    """A source object: e.g. ("shopify", "order", "4501") or ("hub", "buyer", "email:a@b.c").
+
+    ``store`` names the store whose ids ``id`` is unique within (a WooCommerce store URL, see
+    ``Ledger.order_source``); it is "" for ids that are unique across stores and for the hub's own sources."""
 
     platform: str
     type: str
     id: str
+    store: str = ""
+
+
+# WooCommerce numbers its orders per store; Shopify's ids are unique across every shop.
+PER_STORE_PLATFORMS = frozenset({"woocommerce"})
+
+
+def store_key(platform: str, store: str | None) -> str:
+    """The ``Source.store`` of an order (or refund) of ``platform`` in ``store`` (a shop domain or URL)."""
+    return (store or "") if platform in PER_STORE_PLATFORMS else ""
 
 
 class Ledger:
     def __init__(self, sessions: sessionmaker[Session], merchant_id: int) -> None:
         self._sessions = sessions
         self.merchant_id = merchant_id
+        self._stores: dict[int, str] = {}   # connection id → its store (a connection's account never changes)
+
+    def store_of(self, platform: str, connection_id: int | None) -> str:
+        """The ``Source.store`` of what the store behind ``connection_id`` numbers (see ``order_source``)."""
+        if platform not in PER_STORE_PLATFORMS or connection_id is None:
+            return ""
+        if connection_id not in self._stores:
+            with self._sessions() as s:
+                account = s.scalar(select(Connection.account).where(Connection.id == connection_id))
+            if account is None:
+                return ""
+            self._stores[connection_id] = account
+        return self._stores[connection_id]
+
+    def order_source(self, platform: str, order_id: str, connection_id: int | None,
+                     type_: str = "order") -> Source:
+        """The source of order ``order_id`` (or of a refund, ``type_``) of the store behind ``connection_id``."""
+        return Source(platform, type_, str(order_id), self.store_of(platform, connection_id))
 
     def find(self, source: Source, target_platform: str, target_type: str) -> Binding | None:
         with self._sessions() as s:
@@ -57,7 +88,7 @@ class Ledger:
                 row = s.scalar(self._query(source, target_platform, target_type))
                 if row is None:
                     s.add(Binding(merchant_id=self.merchant_id, source_platform=source.platform,
-                                  source_type=source.type, source_id=source.id,
+                                  source_type=source.type, source_id=source.id, source_store=source.store,
                                   target_platform=target_platform, target_type=target_type,
                                   target_id=target_id, data=data or {}, sync_run_id=run_id))
                 else:
@@ -76,4 +107,5 @@ class Ledger:
         return select(Binding).where(
             Binding.merchant_id == self.merchant_id, Binding.source_platform == source.platform,
             Binding.source_type == source.type, Binding.source_id == source.id,
-            Binding.target_platform == target_platform, Binding.target_type == target_type)
+            Binding.source_store == source.store, Binding.target_platform == target_platform,
+            Binding.target_type == target_type)

@@ -35,7 +35,8 @@ QB = "quickbooks"
 NOT_AN_ORDER = "webhook-"   # the run of a webhook that names no usable order (``webhooks.py``): no order row
 
 _table = StoreOrder.__table__
-_stores: dict[int, str] = {}        # connection id → its account (a shop domain or store URL never changes)
+# (database, connection id) → its account (a shop domain or store URL never changes)
+_stores: dict[tuple[str, int], str] = {}
 
 
 def state_of(run: SyncRun) -> tuple[str, str | None]:
@@ -109,12 +110,21 @@ def _changed(obj: Any, names: tuple[str, ...]) -> bool:
 def _store(conn: DbConnection, connection_id: int | None) -> str:
     if connection_id is None:
         return ""
-    if connection_id not in _stores:
+    key = (str(conn.engine.url), connection_id)
+    if key not in _stores:
         account = conn.execute(select(Connection.account).where(Connection.id == connection_id)).scalar()
         if account is None:
             return ""
-        _stores[connection_id] = account
-    return _stores[connection_id]
+        _stores[key] = account
+    return _stores[key]
+
+
+def _binding_store(conn: DbConnection, b: Binding, run: Any) -> str | None:
+    """The ledger's ``store`` of the order a binding is for: the binding's own store where the store numbers
+    its orders (WooCommerce), else the store of the run that wrote it (None: any store of the merchant)."""
+    if b.source_store:
+        return b.source_store
+    return _store(conn, run.connection_id) if run is not None else None
 
 
 def _runs_by_id(conn: DbConnection, ids: set[int]) -> dict[int, Any]:
@@ -180,8 +190,7 @@ def _follow_binding(conn: DbConnection, b: Binding, run: Any) -> None:
     data = b.data or {}
     now = utcnow()
     if b.source_type == "order" and b.target_platform == QB:
-        where = _key_where(b.merchant_id, b.source_platform, b.source_id,
-                           _store(conn, run.connection_id) if run is not None else None)
+        where = _key_where(b.merchant_id, b.source_platform, b.source_id, _binding_store(conn, b, run))
         if b.target_type == "invoice":
             values: dict[str, Any] = {"invoice_id": b.target_id}
             if data.get("doc_number"):
@@ -197,12 +206,11 @@ def _follow_binding(conn: DbConnection, b: Binding, run: Any) -> None:
             _update(conn, [*where, _table.c.paid_at.is_(None)], {"paid_at": now})
     elif b.source_type == "refund" and b.target_platform == QB and b.target_type == "refund":
         order_id = str(data.get("order_id") or b.source_id.split(":", 1)[0])
-        where = _key_where(b.merchant_id, b.source_platform, order_id,
-                           _store(conn, run.connection_id) if run is not None else None)
+        where = _key_where(b.merchant_id, b.source_platform, order_id, _binding_store(conn, b, run))
         _add_id(conn, where, "refund_ids", b.target_id)
     elif b.source_platform == QB and b.source_type == "payment" and b.target_type.startswith("order:"):
         # a payment recorded in QuickBooks, applied to this order's invoice
-        where = _key_where(b.merchant_id, b.target_platform, b.target_id, None)
+        where = _key_where(b.merchant_id, b.target_platform, b.target_id, data.get("store") or None)
         _add_id(conn, where, "payment_ids", b.source_id)
         if data.get("balance") is not None:
             balance = _money(data["balance"])

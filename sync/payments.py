@@ -77,7 +77,8 @@ def sync_payment(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
         label = f"invoice {invoice.get('DocNumber') or invoice_id}"
         ledger.bind(Source(QB, "payment", payment_id), binding.source_platform, f"order:{binding.source_id}",
                     binding.source_id, run_id=run.id,
-                    data={"invoice_id": invoice_id, "applied": str(paid), "balance": str(balance)})
+                    data={"invoice_id": invoice_id, "applied": str(paid), "balance": str(balance),
+                          "store": binding.source_store})
         if balance > 0:
             rec.record("invoice", "partial", target_platform=binding.source_platform, target_type="order",
                        target_id=binding.source_id,
@@ -105,14 +106,22 @@ def _applied_invoices(payment: dict[str, Any]) -> list[tuple[str, Decimal]]:
 
 
 def _store_connection(hub: Hub, binding: Binding, platform: str) -> Connection | None:
+    """The connection of the store the order is from: the binding's own store when it names one, else the
+    store of the run that bound it, else the merchant's first connected store of the platform."""
+    from sqlalchemy import select
+
     with hub.sessions() as s:
+        if binding.source_store:
+            return s.scalar(select(Connection).where(Connection.merchant_id == binding.merchant_id,
+                                                     Connection.platform == platform,
+                                                     Connection.account == binding.source_store)
+                            .order_by((Connection.status == "disconnected"), Connection.id.desc()))
         if binding.sync_run_id:
             run = s.get(SyncRun, binding.sync_run_id)
             if run is not None and run.connection_id:
                 conn = s.get(Connection, run.connection_id)
                 if conn is not None and conn.platform == platform:
                     return conn
-        from sqlalchemy import select
         return s.scalar(select(Connection).where(Connection.merchant_id == binding.merchant_id,
                                                  Connection.platform == platform,
                                                  Connection.status != "disconnected").order_by(Connection.id))

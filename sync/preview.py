@@ -78,8 +78,10 @@ def preview_of(hub: Hub, merchant_id: int, order: Order, accounts: Accounts | No
         row = rule_set(s, merchant_id)
         version = row.version if row else 0
     preview = Preview(order=order, rules_version=version)
+    store = accounts.connection(order.platform)
     run = SimpleNamespace(id=0, merchant_id=merchant_id, attempts=1, source_platform=order.platform,
-                          source_id=order.source_id, source_name=order.name, connection_id=None)
+                          source_id=order.source_id, source_name=order.name,
+                          connection_id=store.id if store is not None else None)
     entry = Entry(run=run, rec=_Recorder(preview), load=lambda: order)  # type: ignore[arg-type]
     ctx = PreviewContext(hub, merchant_id, [entry], preview, accounts, rules)
     sync_entries(ctx)

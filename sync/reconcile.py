@@ -25,6 +25,7 @@ from hub.models import Binding, Connection
 from sync import runs
 from sync.accounts import Accounts
 from sync.backfill import parse_time
+from sync.ledger import store_key
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -79,15 +80,16 @@ def reconcile(hub: Hub, merchant_id: int, since: date | None = None) -> Report:
         bindings = list(s.scalars(select(Binding).where(Binding.merchant_id == merchant_id,
                                                         Binding.source_type == "order",
                                                         Binding.target_platform == "quickbooks")))
-        carried: dict[tuple[str, str], Decimal] = {}
+        carried: dict[tuple[str, str, str], Decimal] = {}
         for b in s.scalars(select(Binding).where(Binding.merchant_id == merchant_id, Binding.source_type == "refund",
                                                  Binding.target_platform == "quickbooks")):
-            key = (b.source_platform, str((b.data or {}).get("order_id")))
+            key = (b.source_platform, b.source_store, str((b.data or {}).get("order_id")))
             carried[key] = carried.get(key, Decimal("0")) + Decimal(str((b.data or {}).get("amount") or "0"))
     if not conns:
         raise LookupError("the merchant has no connected store")
-    bound: dict[tuple[str, str, str], Binding] = {(b.source_platform, b.source_id, b.target_type): b
-                                                  for b in bindings}
+    bound: dict[tuple[str, str, str, str], Binding] = {
+        (b.source_platform, b.source_store, b.source_id, b.target_type): b for b in bindings}
+    stores = {c.id: store_key(c.platform, c.account) for c in conns}
     orders = [o for conn in conns for o in _store_orders(accounts, conn, since)]
     report.orders_checked = len(orders)
     qb = accounts.quickbooks()
@@ -95,8 +97,9 @@ def reconcile(hub: Hub, merchant_id: int, since: date | None = None) -> Report:
     invoices = _by_id(qb, "Invoice", invoice_ids)
     for o in orders:
         ref = {"platform": o.platform, "id": o.id, "name": o.name, "total": str(o.total),
-               "financial_status": o.financial_status, "currency": o.currency}
-        inv_binding = bound.get((o.platform, o.id, "invoice"))
+               "financial_status": o.financial_status, "currency": o.currency, "connection_id": o.connection_id}
+        store = stores[o.connection_id]
+        inv_binding = bound.get((o.platform, store, o.id, "invoice"))
         invoice = invoices.get(inv_binding.target_id) if inv_binding else None
         if invoice is None or _voided(invoice):
             if not o.cancelled and o.total > 0 and not (invoice is not None and _voided(invoice)):
@@ -117,7 +120,7 @@ def reconcile(hub: Hub, merchant_id: int, since: date | None = None) -> Report:
             report.rows.append(Discrepancy("payment_not_in_store", ref, qb_ref, str(total),
                                            f"invoice {invoice.get('DocNumber')} is paid in QuickBooks; {o.name} "
                                            f"is {o.financial_status} in the store"))
-        missing = o.refunded - carried.get((o.platform, o.id), Decimal("0"))
+        missing = o.refunded - carried.get((o.platform, store, o.id), Decimal("0"))
         if missing > 0:
             report.rows.append(Discrepancy("refund_not_carried", ref, qb_ref, str(missing),
                                            f"{o.name} had {o.refunded} refunded; {missing} of it is on no credit "
@@ -131,12 +134,13 @@ def resync(hub: Hub, report: Report) -> list[int]:
     seen: set[tuple[str, str]] = set()
     with hub.sessions() as s:
         for row in report.rows:
-            key = (row.order["platform"], row.order["id"])
+            key = (row.order["platform"], row.order["id"], row.order.get("connection_id"))
             if key in seen:
                 continue
             seen.add(key)
             run, new = runs.open_run(s, merchant_id=report.merchant_id, kind="order", platform=key[0],
-                                     source_id=key[1], source_name=row.order["name"], trigger="reconcile")
+                                     source_id=key[1], source_name=row.order["name"], trigger="reconcile",
+                                     connection_id=key[2])
             if new:
                 ids.append(run.id)
         s.commit()

@@ -165,6 +165,44 @@ def test_the_migration_fills_the_ledger_from_existing_runs_and_bindings(database
     assert (stuck.state, stuck.reason, stuck.invoice_id) == ("failing", "no item", None)
 
 
+def test_the_migration_keys_existing_woocommerce_bindings_by_their_store(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from hub.db import MIGRATIONS
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+        conn.execute(text("INSERT INTO merchants (id, name, created_at) VALUES (1, 'M', '2026-01-01 00:00:00'),"
+                          " (2, 'N', '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO connections (id, merchant_id, platform, account, status, settings, created_at, updated_at)"
+            " VALUES (1, 1, 'woocommerce', 'https://cafe.example', 'active', '{}', '2026-01-01', '2026-01-01'),"
+            " (2, 1, 'woocommerce', 'https://bakery.example', 'active', '{}', '2026-01-01', '2026-01-01'),"
+            " (3, 2, 'woocommerce', 'https://solo.example', 'active', '{}', '2026-01-01', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO sync_runs (id, merchant_id, kind, source_platform, source_id, status, attempts,"
+            " created_at, updated_at, connection_id) VALUES"
+            " (1, 1, 'order', 'woocommerce', '12', 'succeeded', 1, '2026-01-02', '2026-01-02', 2)"))
+        conn.execute(text(
+            "INSERT INTO bindings (merchant_id, source_platform, source_type, source_id, target_platform,"
+            " target_type, target_id, data, sync_run_id, created_at, updated_at) VALUES"
+            " (1, 'woocommerce', 'order', '12', 'quickbooks', 'invoice', '901', '{}', 1, '2026-01-02', '2026-01-02'),"
+            " (2, 'woocommerce', 'order', '12', 'quickbooks', 'invoice', '902', '{}', NULL, '2026-01-02',"
+            "  '2026-01-02'),"
+            " (1, 'hub', 'buyer', 'a@b.c', 'quickbooks', 'customer', '7', '{}', 1, '2026-01-02', '2026-01-02')"))
+        command.upgrade(cfg, "head")
+        stores = {r.target_id: r.source_store for r in conn.execute(text("SELECT * FROM bindings"))}
+    engine.dispose()
+    # from the run that wrote it; the merchant's only store; the hub's own sources stay merchant-wide
+    assert stores == {"901": "https://bakery.example", "902": "https://solo.example", "7": ""}
+
+
 def test_the_api_lists_orders_and_shows_one_with_its_timeline(spine) -> None:  # noqa: ANN001
     from hub.users import create_user
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import requests
+import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -235,3 +236,63 @@ def test_refunds_on_an_open_invoice_become_a_credit_memo(store, platforms) -> No
     assert Decimal(str(memo["TotalAmt"])) == Decimal("5.00")
     assert "late delivery" in memo["Line"][0]["Description"]
     assert platforms.quickbooks.objects(shop.realm, "RefundReceipt") == []
+
+
+def test_two_stores_of_one_merchant_keep_their_own_orders(store, platforms, tmp_path) -> None:  # noqa: ANN001
+    """WooCommerce numbers orders per store: order 1 of the café and order 1 of the bakery are two orders.
+    Both stores' order numbers collide in QuickBooks until the bakery gets its own invoice prefix; then each
+    has its own invoice, payment and ledger row, and a payment made in QuickBooks for one moves only that
+    store's order on."""
+    hub, base, shop, woo, cafe_conn, _ = store
+    platforms.quickbooks.set_webhook(f"{base}/webhooks/quickbooks", VERIFIER, entities=("Payment",))
+    woo.add_store("bakery")
+    key, secret = woo.add_key("bakery")
+    cli = CliRunner()
+    result = cli.invoke(o2c, ["connect", "woocommerce", str(shop.merchant_id), "--url", woo.store_url("bakery"),
+                              "--consumer-key", key, "--consumer-secret", secret, "--webhook-secret", WEBHOOK_SECRET])
+    assert result.exit_code == 0, result.output
+    bakery_conn = int(result.output.split()[-1])
+    buyer = {"first_name": "Ana", "last_name": "Ruiz", "email": "ana@example.com", "country": "US"}
+    cafe = woo.add_order("cafe", lines=LINES, billing=buyer, status="on-hold")
+    settled(hub)
+    bakery = woo.add_order("bakery", lines=[{"name": "Rye loaf", "sku": "RYE", "quantity": 2, "price": "6.25"}],
+                           billing=buyer, status="on-hold")
+    assert (cafe["id"], cafe["number"]) == (bakery["id"], bakery["number"])   # the same order in two stores
+    runs = settled(hub)
+    assert [r.status for r in runs] == ["succeeded", "failed"], [r.reason for r in runs]
+    # never the café's invoice taken for the bakery's order: the reason names the fix for this store
+    bakery_label = woo.store_url("bakery").split("://", 1)[1]
+    assert "invoice.store_prefixes" in runs[1].reason and bakery_label in runs[1].reason, runs[1].reason
+    assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 1
+
+    rules = yaml.safe_load(cli.invoke(o2c, ["mapping", "export", str(shop.merchant_id)]).output)
+    rules["invoice"]["store_prefixes"] = {bakery_label: "B-"}
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    assert cli.invoke(o2c, ["mapping", "import", str(shop.merchant_id), str(path)]).exit_code == 0
+    assert cli.invoke(o2c, ["syncs", "retry", "--failed"]).exit_code == 0
+    runs = settled(hub)
+    assert runs[1].status == "succeeded", runs[1].reason
+    assert {r.connection_id for r in runs} == {cafe_conn, bakery_conn}
+    invoices = {i["DocNumber"]: i for i in platforms.quickbooks.objects(shop.realm, "Invoice")}
+    assert set(invoices) == {cafe["number"], f"B-{bakery['number']}"}
+    assert Decimal(str(invoices[cafe["number"]]["TotalAmt"])) == Decimal(cafe["total"])
+    assert Decimal(str(invoices[f"B-{bakery['number']}"]["TotalAmt"])) == Decimal(bakery["total"])
+    assert bakery_label in invoices[f"B-{bakery['number']}"]["PrivateNote"]
+
+    listed = json.loads(cli.invoke(o2c, ["orders", "list", "--json"]).output)
+    assert len(listed) == 2 and all(o["state"] == "in_sync" for o in listed), listed
+    assert {o["quickbooks"]["doc_number"] for o in listed} == set(invoices)
+
+    # the bakery's invoice paid in QuickBooks: the bakery's order moves on, the café's stays on hold
+    invoice = invoices[f"B-{bakery['number']}"]
+    platforms.quickbooks.record_payment(shop.realm, invoice["CustomerRef"]["value"], invoice["TotalAmt"],
+                                        {invoice["Id"]: invoice["TotalAmt"]})
+    assert platforms.quickbooks.wait_webhooks(10)
+    wait_until(lambda: woo.get_order("bakery", bakery["id"])["status"] == "processing", timeout=20)
+    settled(hub)
+    assert woo.get_order("cafe", cafe["id"])["status"] == "on-hold"
+    listed = json.loads(cli.invoke(o2c, ["orders", "list", "--json"]).output)
+    paid = [o["quickbooks"]["doc_number"] for o in listed if o["quickbooks"]["payment_ids"]]
+    assert paid == [f"B-{bakery['number']}"], listed
+    platforms.quickbooks.clear_webhook()

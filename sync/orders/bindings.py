@@ -22,19 +22,20 @@ from sync.ledger import Ledger, Source
 def bound(sessions: sessionmaker[Session], merchant_id: int, sources: Iterable[Source], target_platform: str,
           target_type: str) -> dict[Source, Binding]:
     """The existing bindings of ``sources`` to ``target_type`` (one query per source kind and 500 ids)."""
-    by_kind: dict[tuple[str, str], set[str]] = {}
+    by_kind: dict[tuple[str, str, str], set[str]] = {}
     for src in sources:
-        by_kind.setdefault((src.platform, src.type), set()).add(src.id)
+        by_kind.setdefault((src.platform, src.type, src.store), set()).add(src.id)
     out: dict[Source, Binding] = {}
     with sessions() as s:
-        for (platform, type_), ids in by_kind.items():
+        for (platform, type_, store), ids in by_kind.items():
             id_list = sorted(ids)
             for start in range(0, len(id_list), 500):
                 for b in s.scalars(select(Binding).where(
                         Binding.merchant_id == merchant_id, Binding.source_platform == platform,
-                        Binding.source_type == type_, Binding.source_id.in_(id_list[start:start + 500]),
+                        Binding.source_type == type_, Binding.source_store == store,
+                        Binding.source_id.in_(id_list[start:start + 500]),
                         Binding.target_platform == target_platform, Binding.target_type == target_type)):
-                    out[Source(b.source_platform, b.source_type, b.source_id)] = b
+                    out[Source(b.source_platform, b.source_type, b.source_id, b.source_store)] = b
     return out
 
 
@@ -55,7 +56,8 @@ def bind_many(sessions: sessionmaker[Session], merchant_id: int, rows: list[NewB
         return
     unique = {(r.source, r.target_platform, r.target_type): r for r in rows}  # one row per binding: the last
     rows = list(unique.values())
-    existing = {(b.source_platform, b.source_type, b.source_id, b.target_platform, b.target_type): b
+    existing = {(b.source_platform, b.source_type, b.source_id, b.source_store, b.target_platform,
+                 b.target_type): b
                 for kind in {(r.target_platform, r.target_type) for r in rows}
                 for b in bound(sessions, merchant_id, [r.source for r in rows if (r.target_platform, r.target_type)
                                                        == kind], *kind).values()}
@@ -63,11 +65,13 @@ def bind_many(sessions: sessionmaker[Session], merchant_id: int, rows: list[NewB
         with sessions() as s:
             now = utcnow()
             for r in rows:
-                key = (r.source.platform, r.source.type, r.source.id, r.target_platform, r.target_type)
+                key = (r.source.platform, r.source.type, r.source.id, r.source.store, r.target_platform,
+                       r.target_type)
                 row = existing.get(key)
                 if row is None:
                     s.add(Binding(merchant_id=merchant_id, source_platform=r.source.platform,
-                                  source_type=r.source.type, source_id=r.source.id, target_platform=r.target_platform,
+                                  source_type=r.source.type, source_id=r.source.id, source_store=r.source.store,
+                                  target_platform=r.target_platform,
                                   target_type=r.target_type, target_id=r.target_id, data=r.data, sync_run_id=r.run_id))
                 else:
                     row = s.merge(row)

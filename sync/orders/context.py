@@ -15,7 +15,7 @@ from connectors.errors import Retryable
 from hub.mapping_rules import rules_for
 from hub.models import SyncRun, SyncStep, utcnow
 from mappings import quickbooks as qbmap
-from mappings.model import Order
+from mappings.model import Order, store_label
 from mappings.rules import MappingRules
 from sync import locks, runs
 from sync.accounts import Accounts
@@ -137,6 +137,13 @@ class OrderContext:
     def rid(self, *parts: str) -> str:
         return qbmap.request_id(str(self.merchant_id), *parts)
 
+    def order_rid(self, e: Entry, *parts: str) -> str:
+        """The QuickBooks ``requestid`` of a document of this order (the store is part of it where the store
+        numbers its own orders, so two stores' order 12 never share one)."""
+        assert e.order is not None
+        store = (e.order.store,) if e.order.store else ()
+        return self.rid(e.order.platform, *store, e.order.source_id, *parts)
+
     def lock_key(self, what: str) -> str:
         """The key locked for one object across workers (``buyer:…``, ``item:…``)."""
         return f"{self.merchant_id}:{what}"
@@ -185,10 +192,10 @@ class OrderContext:
         for e in entries:
             e.rec.begin(step)
 
-    @staticmethod
-    def order_source(e: Entry) -> Source:
+    def order_source(self, e: Entry, type_: str = "order") -> Source:
+        """The order's source, keyed per store where the store numbers its own orders (WooCommerce)."""
         assert e.order is not None
-        return Source(e.order.platform, "order", e.order.source_id)
+        return self.ledger.order_source(e.order.platform, e.order.source_id, e.run.connection_id, type_)
 
     @staticmethod
     def buyer_key(e: Entry) -> str:
@@ -199,6 +206,11 @@ class OrderContext:
         return key if key != "guest" else f"order:{e.order.platform}:{e.order.source_id}"
 
 
-def names_order(text: str | None, order_id: str) -> bool:
-    """Whether a QuickBooks note (``PrivateNote``) names this order id as a word."""
-    return bool(re.search(rf"\b{re.escape(order_id)}\b", text or ""))
+def names_order(text: str | None, order_id: str, store: str = "") -> bool:
+    """Whether a QuickBooks note (``PrivateNote``) names this order id as a word, and, for an order of a
+    store that numbers its own orders, no other store (a note written before notes named the store is
+    taken as this store's)."""
+    if not re.search(rf"\b{re.escape(order_id)}\b", text or ""):
+        return False
+    named = re.search(r"\(id \S+\) at (\S+)", text or "")
+    return not store or named is None or named.group(1) == store_label(store)

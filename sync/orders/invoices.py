@@ -19,6 +19,7 @@ from connectors import jsonmoney
 from connectors.errors import Permanent
 from connectors.quickbooks import DUPLICATE_DOC_NUMBER, Fault, amount
 from mappings import quickbooks as qbmap
+from mappings.model import store_label
 from mappings.targets import required_tax_codes
 from sync.jobs import Outcome
 from sync.orders.bindings import NewBinding
@@ -87,7 +88,7 @@ def invoices(ctx: OrderContext) -> None:
         ctx.fail_all(fresh, exc)
         return
     todo = [e for e in fresh if e.live and e.invoice is None]
-    ops = [Op(str(i), e.state["payload"], ctx.rid(e.order.platform, e.order.source_id, "invoice"))
+    ops = [Op(str(i), e.state["payload"], ctx.order_rid(e, "invoice"))
            for i, e in enumerate(todo)]
     answers = ctx.ops.create_many("Invoice", ops) if ops else {}
     for op, e in zip(ops, todo, strict=True):
@@ -148,16 +149,21 @@ def _look_up_invoices(ctx: OrderContext, fresh: list[Entry]) -> None:
             e.fail(refused[doc])
             continue
         same = by_doc.get(doc) or []
-        mine = next((r for r in same if names_order(r.get("PrivateNote"), e.order.source_id)), None)
+        mine = next((r for r in same if names_order(r.get("PrivateNote"), e.order.source_id, e.order.store)), None)
         if mine is not None:
             e.invoice = mine
         elif same:
-            e.fail(_collision(doc, same[0]))
+            e.fail(_collision(doc, same[0], e))
 
 
-def _collision(doc: str, other: dict[str, Any]) -> Permanent:
+def _collision(doc: str, other: dict[str, Any], e: Entry) -> Permanent:
+    assert e.order is not None
+    fix = "set an invoice number prefix in the mapping rules"
+    if e.order.store:   # the store numbers its own orders: another store of the merchant may have this number
+        fix = (f"give this store its own invoice number prefix (mapping rules: invoice.store_prefixes, "
+               f"\"{store_label(e.order.store)}\")")
     return Permanent(f"QuickBooks already has an invoice numbered {doc} (Id {other['Id']}) for another order; "
-                     "set an invoice number prefix in the mapping rules", platform=QB, code=DUPLICATE_DOC_NUMBER)
+                     f"{fix}", platform=QB, code=DUPLICATE_DOC_NUMBER)
 
 
 def _claim_duplicate(ctx: OrderContext, e: Entry) -> None:
@@ -166,8 +172,8 @@ def _claim_duplicate(ctx: OrderContext, e: Entry) -> None:
     if found is None:
         raise Permanent(f"QuickBooks refused the invoice of order {e.order.name}: duplicate DocNumber {doc}",
                         platform=QB, code=DUPLICATE_DOC_NUMBER)
-    if not names_order(found.get("PrivateNote"), e.order.source_id):
-        raise _collision(doc, found)
+    if not names_order(found.get("PrivateNote"), e.order.source_id, e.order.store):
+        raise _collision(doc, found, e)
     e.invoice = found
 
 

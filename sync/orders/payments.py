@@ -57,7 +57,7 @@ def payments(ctx: OrderContext) -> None:
                 e.order, customer_id=e.customer_id, invoice_id=e.invoice["Id"], amount=e.state["pay"],
                 rules=ctx.rules, deposit_account_id=ctx.refs.account(deposit_account_for(e.order, ctx.rules)),
                 home_currency=ctx.home_currency)
-            ops.append((e, Op(str(len(ops)), payload, ctx.rid(e.order.platform, e.order.source_id, "payment"))))
+            ops.append((e, Op(str(len(ops)), payload, ctx.order_rid(e, "payment"))))
         ctx.each([e], build)
     answers = ctx.ops.create_many("Payment", [op for _, op in ops]) if ops else {}
     for e, op in ops:
@@ -96,7 +96,7 @@ def _check_paid(ctx: OrderContext, check: list[Entry]) -> None:
         if not e.live:
             continue
         mine = next((payments_[p] for p in linked.get(e.invoice["Id"], []) if p in payments_
-                     and names_order(payments_[p].get("PrivateNote"), e.order.source_id)), None)
+                     and names_order(payments_[p].get("PrivateNote"), e.order.source_id, e.order.store)), None)
         if mine is not None:
             e.state["payment"] = mine
             continue

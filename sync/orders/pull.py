@@ -19,7 +19,6 @@ from mappings.model import Order
 from mappings.shopify import order_from_graphql
 from mappings.woocommerce import order_from_rest
 from sync.jobs import Outcome
-from sync.ledger import Source
 from sync.narrowing import named_variables, settle
 
 if TYPE_CHECKING:
@@ -48,7 +47,8 @@ def pull(ctx: OrderContext) -> None:
 
 def _deleted(ctx: OrderContext, e: Entry) -> None:
     run = e.run
-    invoiced = ctx.ledger.find(Source(run.source_platform, "order", run.source_id), "quickbooks", "invoice")
+    invoiced = ctx.ledger.find(ctx.ledger.order_source(run.source_platform, run.source_id, run.connection_id),
+                               "quickbooks", "invoice")
     if invoiced is None:
         raise Outcome("skipped", f"order {run.source_name or run.source_id} was deleted from the store "
                                  "before it was invoiced")
@@ -87,6 +87,9 @@ def _fetch(ctx: OrderContext) -> None:
             shopify[e.run.connection_id].append(e)
         else:
             ctx.each([e], lambda e: setattr(e, "order", pull_order(ctx.accounts, e.run)))
+    for e in ctx.entries:   # where the store numbers its own orders, the order carries its store
+        if e.order is not None and not e.order.store:
+            e.order.store = ctx.ledger.store_of(e.order.platform, e.run.connection_id)
     for connection_id, group in shopify.items():
         try:
             shop = ctx.accounts.secrets_of(connection_id)[0].account if connection_id else None

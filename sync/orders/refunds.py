@@ -28,7 +28,7 @@ def refunds(ctx: OrderContext) -> None:
     if not due:
         return
     ctx.begin(due, "refunds")
-    known = ctx.ledger.bound([_source(e, r.source_id) for e in due for r in e.order.refunds], QB, "refund")
+    known = ctx.ledger.bound([_source(ctx, e, r.source_id) for e in due for r in e.order.refunds], QB, "refund")
     ctx.each(due, lambda e: _refund(ctx, e, known))
 
 
@@ -42,9 +42,10 @@ def _adjustment_item(ctx: OrderContext) -> str:
     return ids[src]
 
 
-def _source(e: Entry, refund_id: str) -> Source:
+def _source(ctx: OrderContext, e: Entry, refund_id: str) -> Source:
     assert e.order is not None
-    return Source(e.order.platform, "refund", f"{e.order.source_id}:{refund_id}")
+    return ctx.ledger.order_source(e.order.platform, f"{e.order.source_id}:{refund_id}", e.run.connection_id,
+                                   "refund")
 
 
 def _refund(ctx: OrderContext, e: Entry, known: dict[Source, object]) -> None:
@@ -54,7 +55,7 @@ def _refund(ctx: OrderContext, e: Entry, known: dict[Source, object]) -> None:
     doc = invoice.get("DocNumber") or qbmap.doc_number(order, ctx.rules)
     ids = e.item_ids
     for index, refund in enumerate(order.refunds, start=1):
-        source = _source(e, refund.source_id)
+        source = _source(ctx, e, refund.source_id)
         if source in known:
             continue
         if balance is None:  # as QuickBooks has it now (the payment step may just have paid it)
@@ -66,8 +67,7 @@ def _refund(ctx: OrderContext, e: Entry, known: dict[Source, object]) -> None:
             shipping_item_id=ids.get("shipping"), adjustment_item_id=adjustment,
             deposit_account_id=ctx.refs.account(deposit_account_for(order, ctx.rules))
             if kind == qbrefund.REFUND_RECEIPT else None, doc_number=f"{doc}-R{index}"[:21])
-        created = ctx.qb.create(kind, payload, request_id=ctx.rid(order.platform, order.source_id, "refund",
-                                                                   refund.source_id))
+        created = ctx.qb.create(kind, payload, request_id=ctx.order_rid(e, "refund", refund.source_id))
         ctx.ledger.bind_many([NewBinding(source, QB, "refund", created["Id"], {
             "order_id": order.source_id, "amount": str(refund.amount), "kind": kind}, e.run.id)])
         e.rec.record("refunds", "created", target_platform=QB, target_type=kind, target_id=created["Id"],

@@ -4,7 +4,6 @@ the outcome (``sync.outcomes``: retry timing lives there, not at the call site).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -73,21 +72,16 @@ def run_sync(run_id: int, *, hub: Hub) -> str:
     run = runs.claim(hub.sessions, run_id, st.run_lease_seconds)
     if run is None:
         return "not-due"
-    key = f"{run.merchant_id}:{run.source_platform}:{run.source_id}"
+    key = runs.lock_key(run)
     holder = locks.holder_id() + f":run{run_id}"
     if not locks.try_acquire(hub.sessions, key, holder, st.run_lease_seconds):
         runs.defer(hub.sessions, run_id, LOCK_BUSY_DELAY)
         return "deferred"
-    stop = threading.Event()
-    keeper = threading.Thread(target=_keep_lease, args=(hub, run_id, key, holder, stop),
-                              name=f"o2c-lease-{run_id}", daemon=True)
-    keeper.start()
     recorder = StepRecorder(hub, run)
     try:
-        status = _execute(hub, run, recorder)
+        with runs.leases_kept(hub.sessions, [run_id], [key], holder, st.run_lease_seconds):
+            status = _execute(hub, run, recorder)
     finally:
-        stop.set()
-        keeper.join(timeout=5)
         locks.release(hub.sessions, key, holder)
     return alerts.after_run(hub, run_id, status)  # alerts when it failed for good (never raises)
 
@@ -107,13 +101,3 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
         log.info("run %s ended %s (%s)", run.id, status, type(exc).__name__)
         return status
     return conclude(hub, run, recorder.current, None, None)
-
-
-def _keep_lease(hub: Hub, run_id: int, key: str, holder: str, stop: threading.Event) -> None:
-    lease = hub.settings.run_lease_seconds
-    while not stop.wait(max(0.5, lease / 3)):
-        try:
-            runs.extend_lease(hub.sessions, run_id, lease)
-            locks.extend(hub.sessions, key, holder, lease)
-        except Exception:  # noqa: BLE001 - a missed heartbeat only risks a duplicate claim, which is safe
-            log.warning("could not extend the lease of run %s", run_id)

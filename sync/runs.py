@@ -6,18 +6,62 @@ A run whose lease ran out while ``running`` (its worker died) is due again.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.models import SyncAttempt, SyncRun, utcnow
+from hub.models import SourceLock, SyncAttempt, SyncRun, utcnow
 from sync import order_ledger  # noqa: F401 - the order ledger follows every run written through these functions
+from sync.ledger import PER_STORE_PLATFORMS
 
 ACTIVE = ("pending", "retrying")
 FINAL = ("succeeded", "failed", "skipped")
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(run: SyncRun) -> str:
+    """The lock a worker holds while it works on a run: one source worked on by one worker at a time (per
+    store, where the store numbers its own orders)."""
+    store = f"@{run.connection_id}" if run.source_platform in PER_STORE_PLATFORMS and run.connection_id else ""
+    return f"{run.merchant_id}:{run.source_platform}:{run.source_id}{store}"
+
+
+@contextlib.contextmanager
+def leases_kept(sessions: sessionmaker[Session], run_ids: list[int], keys: list[str], holder: str,
+                lease_seconds: float) -> Iterator[None]:
+    """For the block: the runs' leases and the locks ``keys`` (held by ``holder``) extended every third of
+    the lease, so a long pass is not taken for a dead worker's; a missed heartbeat only risks a duplicate
+    claim, which the bindings make safe."""
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(max(0.5, lease_seconds / 3)):
+            try:
+                until = utcnow() + timedelta(seconds=lease_seconds)
+                with sessions() as s:
+                    s.execute(update(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running")
+                              .values(lease_until=until).execution_options(synchronize_session=False))
+                    s.execute(update(SourceLock).where(SourceLock.key.in_(keys), SourceLock.holder == holder)
+                              .values(expires_at=until).execution_options(synchronize_session=False))
+                    s.commit()
+            except Exception:  # noqa: BLE001 - see the docstring
+                log.warning("could not extend the leases of runs %s", run_ids[:5])
+
+    keeper = threading.Thread(target=keep, name=f"o2c-lease-{run_ids[0] if run_ids else 0}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join(timeout=5)
 
 
 def open_run(session: Session, *, merchant_id: int, kind: str, platform: str, source_id: str,
@@ -80,13 +124,6 @@ def claim(sessions: sessionmaker[Session], run_id: int, lease_seconds: float) ->
         s.commit()
         run.attempt_number = number  # type: ignore[attr-defined] - what the steps of this attempt record
         return run
-
-
-def extend_lease(sessions: sessionmaker[Session], run_id: int, lease_seconds: float) -> None:
-    with sessions() as s:
-        s.execute(update(SyncRun).where(SyncRun.id == run_id, SyncRun.status == "running")
-                  .values(lease_until=utcnow() + timedelta(seconds=lease_seconds)))
-        s.commit()
 
 
 def defer(sessions: sessionmaker[Session], run_id: int, seconds: float) -> None:

@@ -6,14 +6,11 @@ it works. A webhook is a list of one (``sync_order``, from ``sync.jobs``), a mic
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
-
-from hub.models import SourceLock, SyncRun, SyncStep, utcnow
+from hub.models import SyncRun, SyncStep
 from sync import alerts, locks, runs
 from sync.jobs import LOCK_BUSY_DELAY, StepRecorder
 from sync.narrowing import mark_shared
@@ -64,7 +61,7 @@ def run_orders(hub: Hub, run_ids: list[int], loaders: dict[int, Loader] | None =
     holder = locks.holder_id() + ":orders"
     held: list[tuple[SyncRun, str]] = []
     for run in claimed:
-        key = f"{run.merchant_id}:{run.source_platform}:{run.source_id}"
+        key = runs.lock_key(run)
         if any(k == key for _, k in held):  # a second run of the same order: after this one, not beside it
             runs.defer(hub.sessions, run.id, LOCK_BUSY_DELAY)
             result.deferred.append(run.id)
@@ -75,33 +72,28 @@ def run_orders(hub: Hub, run_ids: list[int], loaders: dict[int, Loader] | None =
             result.deferred.append(run.id)
     if not held:
         return result
-    stop = threading.Event()
-    keeper = threading.Thread(target=_keep_leases, args=(hub, [r.id for r, _ in held], [k for _, k in held], holder,
-                                                         stop), name="o2c-orders-lease", daemon=True)
-    keeper.start()
     try:
-        by_merchant: dict[int, list[SyncRun]] = {}
-        for run, _ in held:
-            by_merchant.setdefault(run.merchant_id, []).append(run)
-        for merchant_id, merchant_runs in by_merchant.items():
-            buffer: list[SyncStep] = []
-            entries = [Entry(run=r, rec=BufferedRecorder(hub, r, buffer), load=(loaders or {}).get(r.id))
-                       for r in merchant_runs]
-            try:
-                sync_entries(OrderContext(hub, merchant_id, entries), lambda buffer=buffer: flush(hub, buffer))
-            except Exception as exc:  # noqa: BLE001 - a failure of the batch itself: every open entry has it
-                log.exception("batch of merchant %s failed", merchant_id)
-                mark_shared(exc, len(entries))
+        with runs.leases_kept(hub.sessions, [r.id for r, _ in held], [k for _, k in held], holder, lease):
+            by_merchant: dict[int, list[SyncRun]] = {}
+            for run, _ in held:
+                by_merchant.setdefault(run.merchant_id, []).append(run)
+            for merchant_id, merchant_runs in by_merchant.items():
+                buffer: list[SyncStep] = []
+                entries = [Entry(run=r, rec=BufferedRecorder(hub, r, buffer), load=(loaders or {}).get(r.id))
+                           for r in merchant_runs]
+                try:
+                    sync_entries(OrderContext(hub, merchant_id, entries), lambda buffer=buffer: flush(hub, buffer))
+                except Exception as exc:  # noqa: BLE001 - a failure of the batch itself: every open entry has it
+                    log.exception("batch of merchant %s failed", merchant_id)
+                    mark_shared(exc, len(entries))
+                    for e in entries:
+                        e.fail(exc)
+                finally:
+                    flush(hub, buffer)
                 for e in entries:
-                    e.fail(exc)
-            finally:
-                flush(hub, buffer)
-            for e in entries:
-                status = conclude(hub, e.run, e.rec.current, e.error, e.outcome)
-                result.statuses[e.run.id] = alerts.after_run(hub, e.run.id, status)  # never raises
+                    status = conclude(hub, e.run, e.rec.current, e.error, e.outcome)
+                    result.statuses[e.run.id] = alerts.after_run(hub, e.run.id, status)  # never raises
     finally:
-        stop.set()
-        keeper.join(timeout=5)
         for _, key in held:
             locks.release(hub.sessions, key, holder)
     return result
@@ -138,19 +130,3 @@ def flush(hub: Hub, buffer: list[SyncStep]) -> None:
         s.add_all(rows)
         s.commit()
 
-
-def _keep_leases(hub: Hub, run_ids: list[int], keys: list[str], holder: str, stop: threading.Event) -> None:
-    from datetime import timedelta
-
-    lease = hub.settings.run_lease_seconds
-    while not stop.wait(max(0.5, lease / 3)):
-        try:
-            until = utcnow() + timedelta(seconds=lease)
-            with hub.sessions() as s:
-                s.execute(update(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running")
-                          .values(lease_until=until).execution_options(synchronize_session=False))
-                s.execute(update(SourceLock).where(SourceLock.key.in_(keys), SourceLock.holder == holder)
-                          .values(expires_at=until).execution_options(synchronize_session=False))
-                s.commit()
-        except Exception:  # noqa: BLE001 - a missed heartbeat only risks a duplicate claim, which is safe
-            log.warning("could not extend the leases of a batch")

@@ -14,7 +14,6 @@ grow with the load. Payment runs and runs of other kinds go through ``sync.jobs.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -29,17 +28,8 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
 
 log = logging.getLogger("o2c.microbatch")
-DEFAULT_WINDOW = 0.5
 DRAIN_MAX = 120          # runs per batch
 DRAIN_SECONDS = 60.0     # a drainer hands over after this long (the next job drains on)
-
-
-def batch_window() -> float:
-    raw = os.environ.get("O2C_BATCH_WINDOW", "")
-    try:
-        return max(0.0, float(raw)) if raw.strip() else DEFAULT_WINDOW
-    except ValueError as exc:
-        raise ValueError(f"O2C_BATCH_WINDOW must be a number of seconds, not {raw!r}") from exc
 
 
 def run_job(run_id: int) -> str:
@@ -52,7 +42,7 @@ def run_job(run_id: int) -> str:
 def run(run_id: int, *, hub: Hub, window: float | None = None) -> str:
     """Work on ``run_id``: alone (micro-batching off, or not an order run) or as part of its merchant's
     next batch. Returns the run's status, ``not-due``, or ``batched`` (left to the merchant's drainer)."""
-    window = batch_window() if window is None else window
+    window = hub.settings.batch_window if window is None else window
     if window <= 0:
         return run_sync(run_id, hub=hub)
     with hub.sessions() as s:

@@ -226,9 +226,7 @@ def test_mappings_read_no_file() -> None:
 
 # who may touch the process environment: the settings object reads it; the gunicorn runner hands it whole to
 # the job process it starts; the benchmark harness sets it for the processes it measures.
-# ``sync/microbatch.py`` still falls back to ``O2C_BATCH_WINDOW`` when no window is passed (every dispatcher
-# passes ``settings.batch_window``); it goes with the order pipeline being rewritten into ``sync/orders/``.
-ENVIRONMENT_READERS = {"hub/settings.py", "web/gunicorn_app.py", "sync/microbatch.py"}
+ENVIRONMENT_READERS = {"hub/settings.py", "web/gunicorn_app.py"}
 
 
 def test_settings_are_read_only_through_the_settings_object() -> None:

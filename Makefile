@@ -17,7 +17,7 @@ setup: $(BIN)/o2c
 demo: setup
 	$(BIN)/o2c demo
 
-## Debian's headless Chromium and ChromeDriver for tests/test_browser.py, installed when missing (root or sudo)
+## Debian's headless Chromium and ChromeDriver for tests/web/test_browser.py, installed when missing (root or sudo)
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
 	  echo "installing Debian's chromium and chromium-driver (for the browser test)"; \

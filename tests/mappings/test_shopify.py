@@ -94,7 +94,7 @@ def test_fixture_is_shaped_exactly_as_order_query_returns(name):
     import graphql
 
     from connectors.shopify_queries import ORDER_QUERY
-    from tests.test_shopify_queries_schema import _schema
+    from tests.connectors.test_shopify_queries_schema import _schema
 
     node = _load(name)
     result = graphql.graphql_sync(_schema(), ORDER_QUERY, root_value={"order": node},

@@ -17,7 +17,7 @@ from connectors import shopify_queries as q
 from demo.simulators.shopify import admin_schema
 from demo.simulators.shopify_cost import MAX_QUERY_COST, CostError, actual_cost, requested_cost
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cost(document: str, variables: dict | None = None) -> int:

@@ -32,7 +32,7 @@ from mappings.quickbooks import (
 from mappings.rules import load_rules
 from mappings.shopify import order_from_graphql
 
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
 NAMES = sorted(p.stem for p in CORPUS.glob("*.json"))
 TRACED = ("Amount", "UnitPrice", "Qty", "TaxCodeRef")
 

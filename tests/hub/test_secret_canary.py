@@ -25,8 +25,8 @@ from hub.runtime import Hub
 from hub.users import create_user
 from tests.conftest import HS_CLIENT, QB_CLIENT
 from tests.helpers import an_order, served, settled, wait_until, webhook
-from tests.test_compliance import dump
-from tests.test_console import PASSWORD, login, post
+from tests.web.test_compliance import dump
+from tests.web.test_console import PASSWORD, login, post
 from web.api.tokens import create_token
 from web.app import create_app
 

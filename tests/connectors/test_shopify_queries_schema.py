@@ -12,7 +12,7 @@ import pytest
 
 from connectors import shopify_queries
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_NAME = "shopify-admin-graphql-2025-01.introspection.json.gz"
 SHARED_COPY = REPO_ROOT.parent / "shared" / "vendor-specs" / SCHEMA_NAME
 PACKAGE_COPY = REPO_ROOT / "demo" / "simulators" / SCHEMA_NAME

@@ -23,7 +23,7 @@ from sync.orders.runner import run_orders
 from sync.preview import preview_of
 from tests.helpers import an_order
 
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
 # discounts, tax modes, gift cards, tips, refunds, foreign currency, guests, partial and no payment
 SAMPLE = ["discount_with_tax", "order_fixed_discount_uneven", "line_percent_discount", "unit_price_split",
           "tax_exclusive_8pct", "line_codes_exempt_line", "line_codes_vat_uk", "gift_card_sold",

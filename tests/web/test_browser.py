@@ -22,7 +22,7 @@ import requests
 
 from hub.users import create_user
 from tests.helpers import an_order, served, settled, webhook
-from tests.test_fault_injection import QB_FAULT_6000
+from tests.sync.test_fault_injection import QB_FAULT_6000
 from web.app import create_app
 
 EMAIL, PASSWORD = "agent@example.com", "correct horse battery"

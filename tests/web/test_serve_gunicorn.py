@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.demo.test_demo_and_serve import _free_port, _healthy
 from tests.helpers import an_order, count_events, wait_until, webhook
-from tests.test_demo_and_serve import _free_port, _healthy
 
 O2C = str(Path(sys.executable).parent / "o2c")
 

@@ -22,8 +22,8 @@ import requests
 import webhooks
 from demo.simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
+from tests.demo.test_demo_and_serve import _free_port, _healthy
 from tests.helpers import an_order, count_events, served, wait_until, webhook
-from tests.test_demo_and_serve import _free_port, _healthy
 from web.app import create_app
 
 O2C = str(Path(sys.executable).parent / "o2c")

@@ -36,8 +36,8 @@ from mappings.inputs import (
 from mappings.model import MappingError
 from mappings.woocommerce import order_from_rest
 from tests.conftest import SHOPIFY_SECRET
-from tests.test_api import new_token
-from tests.test_console import add_user, login
+from tests.web.test_api import new_token
+from tests.web.test_console import add_user, login
 from web.app import create_app
 
 SUPPORT = "support@example.com"

@@ -61,7 +61,7 @@ def _status(hub, ids: list[int]) -> dict[int, SyncRun]:  # noqa: ANN001
 
 def _plus_plan(platforms, shop) -> None:  # noqa: ANN001
     """A Shopify Plus shop (cost bucket restored at 1,000 points/s): tests about call counts and QuickBooks
-    do not wait for a Standard shop's 100 points/s (``tests/test_one_order_never_fails_another.py`` does)."""
+    do not wait for a Standard shop's 100 points/s (``tests/sync/test_one_order_never_fails_another.py`` does)."""
     platforms.shopify.set_throttle(maximum_available=10_000, restore_rate=1_000, currently_available=10_000,
                                    domain=shop.domain)
 

@@ -22,7 +22,7 @@ from hub.order_models import StoreOrder
 from hub.runtime import Hub
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled, webhook
-from tests.test_oauth import SHOPIFY_KEY, Web, web  # noqa: F401 - the ``web`` fixture
+from tests.web.test_oauth import SHOPIFY_KEY, Web, web  # noqa: F401 - the ``web`` fixture
 from web.app import create_app
 
 GRACE = {"id": 880_002, "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"}

@@ -1,5 +1,5 @@
 """The QuickBooks connect flow in a real browser (Debian's headless Chromium, the harness of
-``tests/test_browser.py``): a merchant signs in, opens Connections, clicks Connect QuickBooks, Intuit's
+``tests/web/test_browser.py``): a merchant signs in, opens Connections, clicks Connect QuickBooks, Intuit's
 fake approves, and the page shows the company connected and active; then the connection needs
 reconnecting, and its Reconnect button makes it active again."""
 
@@ -15,8 +15,8 @@ from hub.merchants import create_merchant
 from hub.models import Connection
 from hub.users import create_user
 from tests.helpers import served
-from tests.test_browser import browser  # noqa: F401 - the Chromium fixture
-from tests.test_oauth import PASSWORD, oauth_app
+from tests.web.test_browser import browser  # noqa: F401 - the Chromium fixture
+from tests.web.test_oauth import PASSWORD, oauth_app
 
 OWNER = "owner@books.example"
 

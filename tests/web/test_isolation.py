@@ -29,8 +29,8 @@ from hub.users import create_user
 from sync.failures import failure_groups
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled
-from tests.test_compliance import dump_for
-from tests.test_oauth import PASSWORD, SHOPIFY_KEY, oauth_app
+from tests.web.test_compliance import dump_for
+from tests.web.test_oauth import PASSWORD, SHOPIFY_KEY, oauth_app
 
 MINE, THEIRS = "me@mine.example", "them@theirs.example"
 SKIP_ENDPOINTS = {"static", "console.logout"}                # logging out is not an attack on anyone

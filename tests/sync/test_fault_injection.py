@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from hub.models import AuditEntry, Connection, SyncAttempt, SyncRun
 from tests.helpers import an_order, served, settled, wait_until, webhook
-from tests.test_console import SUPPORT, Console, add_user, html, post
+from tests.web.test_console import SUPPORT, Console, add_user, html, post
 from web.app import create_app
 
 QB_FAULT_6000 = json.dumps({"Fault": {"Error": [{

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from hub.models import Connection, SyncRun
 from tests.conftest import SHOPIFY_SECRET
-from tests.test_hostile_input import HUGE, PAST_INTEGER, VERIFIER, WOO_SECRET, Hostile, make_hostile, sign
+from tests.web.test_hostile_input import HUGE, PAST_INTEGER, VERIFIER, WOO_SECRET, Hostile, make_hostile, sign
 
 EXAMPLES = int(os.environ.get("O2C_FUZZ_EXAMPLES", "100"))   # per route; raise it to hunt longer
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,

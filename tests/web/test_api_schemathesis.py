@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
 
 from demo.simulators.shopify import webhook_headers
 from tests.conftest import SHOPIFY_SECRET
-from tests.test_api import add_user, new_token
-from tests.test_hostile_input import NoDispatch
+from tests.web.test_api import add_user, new_token
+from tests.web.test_hostile_input import NoDispatch
 from web.api.openapi import document
 from web.app import create_app
 

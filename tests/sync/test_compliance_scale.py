@@ -18,7 +18,7 @@ from hub.erasure import CHUNK, PAGE
 from hub.models import AuditEntry, Connection, SyncAttempt, SyncRun, SyncStep, WebhookEvent, utcnow
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled, webhook
-from tests.test_compliance import dump, post
+from tests.web.test_compliance import dump, post
 from web.app import create_app
 
 ORDERS = 5000

@@ -18,7 +18,7 @@ from quickbooks.objects.payment import Payment, PaymentLine
 from requests_oauthlib import OAuth2Session
 
 from demo.simulators.quickbooks import QBFault, QuickBooksSimulator, sign_webhook
-from tests.test_sim_quickbooks import REALM, api, item_id, make_customer, make_invoice, ref, sales_line
+from tests.demo.test_sim_quickbooks import REALM, api, item_id, make_customer, make_invoice, ref, sales_line
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import redis
 from connectors.errors import Retryable
 from connectors.ratelimit import Limit, MemoryBackend, RateLimiter, RateLimitTimeout, RedisBackend
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TWENTY_PER_SECOND = {"p": (Limit(20, 1),)}
 
 

@@ -31,8 +31,8 @@ from hub.users import create_user
 from sync.accounts import Accounts
 from tests.conftest import HS_CLIENT, QB_CLIENT, SHOPIFY_SECRET
 from tests.helpers import an_order, settled, wait_until
-from tests.test_compliance import dump
-from tests.test_oauth import PASSWORD, Web, connect_hubspot, web  # noqa: F401 - the ``web`` fixture
+from tests.web.test_compliance import dump
+from tests.web.test_oauth import PASSWORD, Web, connect_hubspot, web  # noqa: F401 - the ``web`` fixture
 
 
 def issued(web: Web) -> set[str]:  # noqa: F811

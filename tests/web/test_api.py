@@ -30,7 +30,7 @@ from hub.runtime import Hub
 from hub.users import create_user
 from tests.conftest import SHOPIFY_SECRET
 from tests.helpers import an_order, settled, wait_until, webhook
-from tests.test_console import login
+from tests.web.test_console import login
 from web.api.openapi import document
 from web.app import create_app
 

@@ -10,7 +10,7 @@ from connectors import shopify_bulk_queries as bulk
 from connectors import shopify_queries
 from demo.simulators.shopify import admin_schema
 from demo.simulators.shopify_cost import MAX_QUERY_COST, requested_cost
-from tests.test_shopify_queries_schema import _schema
+from tests.connectors.test_shopify_queries_schema import _schema
 
 
 @pytest.mark.parametrize("name", sorted(bulk.DOCUMENTS))

@@ -144,54 +144,158 @@ def free_port() -> int:
 
 
 # -- 1. webhook ingest under gunicorn ---------------------------------------------------------------
-def ingest(sims: Sims, folder: Path, *, webhooks: int, workers: int | None, clients: int = 16) -> dict[str, Any]:
+def ingest(sims: Sims, folder: Path, *, webhooks: int, workers: int | None, clients: int = 16,
+           mode: str = "embedded") -> dict[str, Any]:
+    """``o2c serve`` under gunicorn answering ``webhooks`` signed Shopify webhooks from ``clients`` threads, in
+    the embedded mode (SQLite, jobs in-process) or scale-out (PostgreSQL + Redis: jobs queued for workers)."""
     from demo.simulators.shopify import webhook_headers
 
-    session = HubSession(sims, folder)
-    shop = session.shop()
-    deliveries = []
-    warmup = 4 * clients
-    for order in add_orders(sims, shop, webhooks + warmup, 500, 60, first_id=8_000_000, days_ago=0):
-        body = json.dumps(order.webhook_body()).encode()
-        deliveries.append((body, webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET)))
-    port = free_port()
-    args = [sys.executable, "-m", "cli.main", "serve", "--port", str(port)] + (
-        ["--workers", str(workers)] if workers else [])
-    log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(args, env={**os.environ, **session.env}, stdout=log, stderr=subprocess.STDOUT)
+    extra: dict[str, str] = {}
+    database = None
+    if mode == "scale-out":
+        database = _scratch_database()
+        extra = {"O2C_DATABASE_URL": database.replace("postgresql://", "postgresql+psycopg://", 1),
+                 "O2C_REDIS_URL": BENCH_REDIS}
+        _flush_redis()
+    session = HubSession(sims, folder, **extra)
     try:
-        _wait_healthy(port)
-        latencies: list[float] = []
-        lock = threading.Lock()
-        todo = iter(range(warmup))  # every worker and thread answers a few first (imports, connections)
-        threads = [threading.Thread(target=lambda: client()) for _ in range(clients)]
+        shop = session.shop()
+        deliveries = []
+        warmup = 4 * clients
+        for order in add_orders(sims, shop, webhooks + warmup, 500, 60, first_id=8_000_000, days_ago=0):
+            body = json.dumps(order.webhook_body()).encode()
+            deliveries.append((body, webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET)))
+        port = free_port()
+        args = [sys.executable, "-m", "cli.main", "serve", "--port", str(port)] + (
+            ["--workers", str(workers)] if workers else [])
+        with _served(args, {**os.environ, **session.env}, folder / "serve.log", port):
+            latencies, wall = _drive(port, deliveries, warmup, clients)
+        from hub.models import WebhookEvent
 
-        def client() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            mine = []
-            while True:
-                with lock:
-                    i = next(todo, None)
-                if i is None:
-                    break
-                body, headers = deliveries[i]
-                t0 = time.perf_counter()
-                conn.request("POST", "/webhooks/shopify", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                mine.append(time.perf_counter() - t0)
-                if response.status != 200:
-                    raise RuntimeError(f"webhook answered {response.status}")
-            conn.close()
+        with session.hub.session() as s:
+            stored = s.scalar(select(func.count()).select_from(WebhookEvent)) or 0
+    finally:
+        session.close()
+        if database is not None:
+            _drop_database(database)
+            _flush_redis()
+    return {"sent": webhooks, "stored": stored - warmup, "rate": len(latencies) / wall,
+            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+            "workers": workers, "mode": mode}
+
+
+def reference_ingest(folder: Path, *, webhooks: int, workers: int | None, clients: int = 16) -> dict[str, Any]:
+    """The least a correct receiver does (``benchmarks.reference_receiver``: HMAC over the raw body, one inbox
+    insert in PostgreSQL, one job pushed to Redis), under gunicorn with as many workers, driven alike."""
+    from benchmarks import reference_receiver
+    from demo.simulators.shopify import webhook_headers
+
+    database = _scratch_database()
+    try:
+        reference_receiver.create_inbox(database)
+        warmup = 4 * clients
+        deliveries = []
+        for i in range(webhooks + warmup):
+            body = json.dumps({"id": 9_000_000 + i, "name": f"#{i}", "total_price": "10.00"}).encode()
+            headers = webhook_headers("reference.myshopify.com", "orders/create", body, SHOPIFY_SECRET)
+            deliveries.append((body, headers))
+        port = free_port()
+        count = workers or (2 * (os.cpu_count() or 1) + 1)
+        args = [sys.executable, "-m", "gunicorn", "--workers", str(count), "--bind", f"127.0.0.1:{port}",
+                "--log-level", "warning", "benchmarks.reference_receiver:app"]
+        env = {**os.environ, "REF_DATABASE_URL": database, "REF_REDIS_URL": BENCH_REDIS, "REF_SECRET": SHOPIFY_SECRET}
+        with _served(args, env, folder / "reference.log", port, health=None):
+            latencies, wall = _drive(port, deliveries, warmup, clients)
+        stored = reference_receiver.stored(database)
+    finally:
+        _drop_database(database)
+        _flush_redis()
+    return {"sent": webhooks, "stored": stored - warmup, "rate": len(latencies) / wall,
+            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000}
+
+
+BENCH_POSTGRES = os.environ.get("O2C_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_REDIS = os.environ.get("O2C_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+
+
+def _scratch_database() -> str:
+    import uuid
+
+    import psycopg
+
+    name = f"o2c_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(BENCH_POSTGRES, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return BENCH_POSTGRES.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(BENCH_POSTGRES, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+
+
+class _served:
+    """A server process for the block: started, waited for, and stopped (its log in ``log_path``)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, port: int,
+                 health: str | None = "/healthz") -> None:
+        self.args, self.env, self.log_path, self.port, self.health = args, env, log_path, port, health
+
+    def __enter__(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(self.port, path=self.health)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def _drive(port: int, deliveries: list[tuple[bytes, dict[str, str]]], warmup: int,
+           clients: int) -> tuple[list[float], float]:
+    """POST ``deliveries`` from ``clients`` threads on kept-alive connections: the first ``warmup`` of them to
+    warm every worker up (imports, connections), then the rest, timed. Returns the latencies and the wall time."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    todo = iter(range(warmup))
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while True:
             with lock:
-                latencies.extend(mine)
+                i = next(todo, None)
+            if i is None:
+                break
+            body, headers = deliveries[i]
+            t0 = time.perf_counter()
+            conn.request("POST", "/webhooks/shopify", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - t0)
+            if response.status != 200:
+                raise RuntimeError(f"webhook answered {response.status}")
+        conn.close()
+        with lock:
+            latencies.extend(mine)
 
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    for batch in (range(warmup), range(warmup, len(deliveries))):
         latencies.clear()
-        todo = iter(range(warmup, warmup + webhooks))
+        todo = iter(batch)
         started = time.perf_counter()
         threads = [threading.Thread(target=client) for _ in range(clients)]
         for t in threads:
@@ -199,26 +303,19 @@ def ingest(sims: Sims, folder: Path, *, webhooks: int, workers: int | None, clie
         for t in threads:
             t.join()
         wall = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
-    from hub.models import WebhookEvent
-
-    with session.hub.session() as s:
-        stored = s.scalar(select(func.count()).select_from(WebhookEvent)) or 0
-    session.close()
-    return {"sent": webhooks, "stored": stored - warmup, "rate": len(latencies) / wall,
-            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
-            "workers": workers}
+    return latencies, wall
 
 
-def _wait_healthy(port: int, timeout: float = 60.0) -> None:
+def _wait_healthy(port: int, timeout: float = 60.0, path: str | None = "/healthz") -> None:
+    """Until the server answers ``path`` with 200 (``None``: until it accepts a connection)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            conn.request("GET", "/healthz")
+            if path is None:
+                conn.connect()
+                return
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return
         except OSError:
@@ -226,7 +323,7 @@ def _wait_healthy(port: int, timeout: float = 60.0) -> None:
         finally:
             conn.close()
         time.sleep(0.2)
-    raise RuntimeError("o2c serve did not become healthy")
+    raise RuntimeError(f"the server on port {port} did not become healthy")
 
 
 # -- 2 and 3. backfill: calls per order and throughput against the QuickBooks ceiling ---------------

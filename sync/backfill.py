@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.backfill")
 STORE_PLATFORMS = ("shopify", "woocommerce")
 GROUP = 120            # orders synced together: 4 full QuickBooks batches of invoices
-LISTING_RETRIES = 8    # a throttled or failing page is asked for again this often before giving up
+LISTING_RETRIES = 8    # a failing page is asked for again this often before giving up
+THROTTLE_BUDGET = 900.0  # seconds a listing may wait for Shopify's cost bucket in all before giving up
 
 
 @dataclass
@@ -194,15 +195,23 @@ def _sources(hub: Hub, run_ids: list[int]) -> list[tuple[int, str]]:
 
 
 def _with_retries(fetch: Callable[[], Any]) -> Any:
-    """A listing call, asked again after a throttle or a transient failure (the wait the platform asks for)."""
-    for attempt in range(LISTING_RETRIES):
+    """A listing call, asked again after a throttle or a transient failure, after the wait the platform asks
+    for. A throttle (Shopify ``THROTTLED`` says how long until the bucket holds the query's cost) is not a
+    failure: it waits as told, up to ``THROTTLE_BUDGET`` seconds in all, without using up a retry."""
+    attempt, throttled = 0, 0.0
+    while True:
         try:
             return fetch()
         except Retryable as exc:
-            if attempt == LISTING_RETRIES - 1:
+            if exc.code == "THROTTLED" and throttled + (exc.retry_after or 1.0) <= THROTTLE_BUDGET:
+                wait = max(0.1, exc.retry_after or 1.0)
+                throttled += wait
+                clock.sleep(wait)
+                continue
+            attempt += 1
+            if attempt >= LISTING_RETRIES:
                 raise
-            clock.sleep(min(60.0, exc.retry_after or 2.0 ** attempt))
-    raise AssertionError("unreachable")
+            clock.sleep(min(60.0, exc.retry_after or 2.0 ** (attempt - 1)))
 
 
 def _shopify_full_pages(accounts: Accounts, conn: Connection, since: date, until: date | None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,23 +39,34 @@ def store_key(platform: str, store: str | None) -> str:
     return (store or "") if platform in PER_STORE_PLATFORMS else ""
 
 
+_accounts: dict[tuple[str, int], str] = {}   # (database, connection id) → account: it never changes
+
+
+def connection_account(db: Session | DbConnection, connection_id: int | None) -> str:
+    """The store (shop domain or store URL) behind a connection, "" when there is none."""
+    if connection_id is None:
+        return ""
+    engine = db.get_bind().engine if isinstance(db, Session) else db.engine
+    key = (str(engine.url), connection_id)
+    if key not in _accounts:
+        account = db.execute(select(Connection.account).where(Connection.id == connection_id)).scalar()
+        if account is None:
+            return ""
+        _accounts[key] = account
+    return _accounts[key]
+
+
 class Ledger:
     def __init__(self, sessions: sessionmaker[Session], merchant_id: int) -> None:
         self._sessions = sessions
         self.merchant_id = merchant_id
-        self._stores: dict[int, str] = {}   # connection id → its store (a connection's account never changes)
 
     def store_of(self, platform: str, connection_id: int | None) -> str:
         """The ``Source.store`` of what the store behind ``connection_id`` numbers (see ``order_source``)."""
         if platform not in PER_STORE_PLATFORMS or connection_id is None:
             return ""
-        if connection_id not in self._stores:
-            with self._sessions() as s:
-                account = s.scalar(select(Connection.account).where(Connection.id == connection_id))
-            if account is None:
-                return ""
-            self._stores[connection_id] = account
-        return self._stores[connection_id]
+        with self._sessions() as s:
+            return connection_account(s, connection_id)
 
     def order_source(self, platform: str, order_id: str, connection_id: int | None,
                      type_: str = "order") -> Source:

@@ -26,8 +26,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.orm import Session
 
-from hub.models import Binding, Connection, SyncRun, SyncStep, utcnow
+from hub.models import Binding, SyncRun, SyncStep, utcnow
 from hub.order_models import StoreOrder
+from sync.ledger import connection_account
 
 FOLLOWED_KINDS = ("order", "refund")
 RUN_FIELDS = ("status", "reason", "error_kind", "canonical", "source_name")
@@ -35,8 +36,6 @@ QB = "quickbooks"
 NOT_AN_ORDER = "webhook-"   # the run of a webhook that names no usable order (``webhooks.py``): no order row
 
 _table = StoreOrder.__table__
-# (database, connection id) → its account (a shop domain or store URL never changes)
-_stores: dict[tuple[str, int], str] = {}
 
 
 def state_of(run: SyncRun) -> tuple[str, str | None]:
@@ -95,7 +94,7 @@ def _after_flush(session: Session, _context: Any) -> None:
             row = run_rows.get(st.run_id)
             if row is not None and row.kind in FOLLOWED_KINDS:
                 _update(conn, _key_where(row.merchant_id, row.source_platform, row.source_id,
-                                         _store(conn, row.connection_id)), {"contact_id": st.target_id})
+                                         connection_account(conn, row.connection_id)), {"contact_id": st.target_id})
 
 
 def obj_changed_canonical(run: SyncRun, new: set[Any]) -> bool:
@@ -107,16 +106,6 @@ def _changed(obj: Any, names: tuple[str, ...]) -> bool:
     return any(attrs[n].history.has_changes() for n in names)
 
 
-def _store(conn: DbConnection, connection_id: int | None) -> str:
-    if connection_id is None:
-        return ""
-    key = (str(conn.engine.url), connection_id)
-    if key not in _stores:
-        account = conn.execute(select(Connection.account).where(Connection.id == connection_id)).scalar()
-        if account is None:
-            return ""
-        _stores[key] = account
-    return _stores[key]
 
 
 def _binding_store(conn: DbConnection, b: Binding, run: Any) -> str | None:
@@ -124,7 +113,7 @@ def _binding_store(conn: DbConnection, b: Binding, run: Any) -> str | None:
     its orders (WooCommerce), else the store of the run that wrote it (None: any store of the merchant)."""
     if b.source_store:
         return b.source_store
-    return _store(conn, run.connection_id) if run is not None else None
+    return connection_account(conn, run.connection_id) if run is not None else None
 
 
 def _runs_by_id(conn: DbConnection, ids: set[int]) -> dict[int, Any]:
@@ -148,7 +137,7 @@ def _update(conn: DbConnection, where: list[Any], values: dict[str, Any]) -> Non
 
 
 def _follow_run(conn: DbConnection, run: SyncRun, *, canonical: bool) -> None:
-    store = _store(conn, run.connection_id)
+    store = connection_account(conn, run.connection_id)
     now = utcnow()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(insert(_table).values(

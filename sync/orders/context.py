@@ -197,13 +197,19 @@ class OrderContext:
         assert e.order is not None
         return self.ledger.order_source(e.order.platform, e.order.source_id, e.run.connection_id, type_)
 
-    @staticmethod
-    def buyer_key(e: Entry) -> str:
+    def buyer_key(self, e: Entry) -> str:
         """The e-mail (or store id) of the buyer; a guest without e-mail is nobody we can recognise again:
-        one customer per order."""
+        one customer per order (per store, where the store numbers its own orders)."""
         assert e.order is not None
         key = e.order.customer.key
-        return key if key != "guest" else f"order:{e.order.platform}:{e.order.source_id}"
+        if key != "guest":
+            return key
+        return guest_key(e.order.platform, e.order.source_id, self.order_source(e).store)
+
+
+def guest_key(platform: str, order_id: str, store: str = "") -> str:
+    """The buyer key of a guest order: the order itself (``@store`` where the store numbers its orders)."""
+    return f"order:{platform}:{order_id}" + (f"@{store}" if store else "")
 
 
 def names_order(text: str | None, order_id: str, store: str = "") -> bool:

@@ -195,12 +195,26 @@ def test_the_migration_keys_existing_woocommerce_bindings_by_their_store(databas
             " (1, 'woocommerce', 'order', '12', 'quickbooks', 'invoice', '901', '{}', 1, '2026-01-02', '2026-01-02'),"
             " (2, 'woocommerce', 'order', '12', 'quickbooks', 'invoice', '902', '{}', NULL, '2026-01-02',"
             "  '2026-01-02'),"
-            " (1, 'hub', 'buyer', 'a@b.c', 'quickbooks', 'customer', '7', '{}', 1, '2026-01-02', '2026-01-02')"))
+            " (1, 'hub', 'buyer', 'a@b.c', 'quickbooks', 'customer', '7', '{}', 1, '2026-01-02', '2026-01-02'),"
+            " (1, 'hub', 'buyer', 'order:woocommerce:12', 'quickbooks', 'customer', '8', '{}', 1, '2026-01-02',"
+            "  '2026-01-02'),"
+            " (2, 'hub', 'buyer', 'order:woocommerce:12|EUR', 'quickbooks', 'customer', '9', '{}', NULL,"
+            "  '2026-01-02', '2026-01-02'),"
+            " (1, 'hub', 'buyer', 'order:woocommerce:13', 'quickbooks', 'customer', '10', '{}', NULL,"
+            "  '2026-01-02', '2026-01-02')"))
         command.upgrade(cfg, "head")
-        stores = {r.target_id: r.source_store for r in conn.execute(text("SELECT * FROM bindings"))}
+        rows = conn.execute(text("SELECT * FROM bindings")).all()
+        stores = {r.target_id: r.source_store for r in rows}
+        keys = {r.target_id: r.source_id for r in rows}
     engine.dispose()
     # from the run that wrote it; the merchant's only store; the hub's own sources stay merchant-wide
-    assert stores == {"901": "https://bakery.example", "902": "https://solo.example", "7": ""}
+    assert stores == {"901": "https://bakery.example", "902": "https://solo.example",
+                      "7": "", "8": "", "9": "", "10": ""}
+    # a guest (one customer per order) is an order of one store: its key names the store the same way, and
+    # a guest of a merchant with two stores whose run is gone keeps its key (nothing tells the store)
+    assert keys["8"] == "order:woocommerce:12@https://bakery.example"
+    assert keys["9"] == "order:woocommerce:12@https://solo.example|EUR"
+    assert keys["10"] == "order:woocommerce:13" and keys["7"] == "a@b.c"
 
 
 def test_the_api_lists_orders_and_shows_one_with_its_timeline(spine) -> None:  # noqa: ANN001

@@ -141,6 +141,34 @@ def test_paid_in_quickbooks_moves_the_order_to_processing_with_a_note(store, pla
     platforms.quickbooks.clear_webhook()
 
 
+def test_guests_of_two_stores_with_the_same_order_number_are_two_customers(store, platforms, tmp_path) -> None:  # noqa: ANN001
+    """A guest without e-mail is one QuickBooks customer per order; order 1 of the café and order 1 of the
+    bakery are two orders, so two customers, never the café's guest billed for the bakery's loaf."""
+    hub, _, shop, woo, _, _ = store
+    woo.add_store("bakery")
+    key, secret = woo.add_key("bakery")
+    cli = CliRunner()
+    result = cli.invoke(o2c, ["connect", "woocommerce", str(shop.merchant_id), "--url", woo.store_url("bakery"),
+                              "--consumer-key", key, "--consumer-secret", secret, "--webhook-secret", WEBHOOK_SECRET])
+    assert result.exit_code == 0, result.output
+    rules = yaml.safe_load(cli.invoke(o2c, ["mapping", "export", str(shop.merchant_id)]).output)
+    rules["invoice"]["store_prefixes"] = {woo.store_url("bakery").split("://", 1)[1]: "B-"}
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    assert cli.invoke(o2c, ["mapping", "import", str(shop.merchant_id), str(path)]).exit_code == 0
+    cafe = woo.add_order("cafe", lines=LINES, billing={"first_name": "Walk", "last_name": "In", "email": ""})
+    settled(hub)
+    bakery = woo.add_order("bakery", lines=[{"name": "Rye loaf", "sku": "RYE", "quantity": 2, "price": "6.25"}],
+                           billing={"first_name": "Walk", "last_name": "In", "email": ""})
+    assert cafe["id"] == bakery["id"]
+    runs = settled(hub)
+    assert [r.status for r in runs] == ["succeeded", "succeeded"], [r.reason for r in runs]
+    invoices = platforms.quickbooks.objects(shop.realm, "Invoice")
+    assert len(invoices) == 2
+    assert len({i["CustomerRef"]["value"] for i in invoices}) == 2, invoices
+    assert len(platforms.quickbooks.objects(shop.realm, "Customer")) == 2
+
+
 def test_trashed_before_invoicing_is_skipped_and_cancelled_after_voids(store, platforms) -> None:  # noqa: ANN001
     hub, base, shop, woo, conn_id, _ = store
     early = woo.add_order("cafe", lines=LINES, status="pending")

@@ -238,6 +238,15 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    """``app`` served over real HTTP on 127.0.0.1 (for a browser, or a platform that calls the hub back)."""
+    from tests.helpers import served
+
+    with served(app) as base:
+        yield base
+
+
 class O2CRunner:
     """``o2c`` invoked in-process against the hub of the test's environment."""
 

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from cli.main import main as o2c
 from tests.helpers import an_order, settled, webhook
-from web.app import create_app
 
 
 def _qb_create(p, shop, entity: str, body: dict) -> dict:  # noqa: ANN001
@@ -25,9 +24,7 @@ def _qb_create(p, shop, entity: str, body: dict) -> dict:  # noqa: ANN001
     return r.json()[entity]
 
 
-def test_export_import_round_trip_and_validation(make_hub, shop_factory, platforms, tmp_path: Path) -> None:
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_export_import_round_trip_and_validation(shop, tmp_path: Path) -> None:  # noqa: ANN001
     cli = CliRunner()
     exported = cli.invoke(o2c, ["mapping", "export", str(shop.merchant_id)])
     assert exported.exit_code == 0, exported.output
@@ -62,20 +59,17 @@ def test_export_import_round_trip_and_validation(make_hub, shop_factory, platfor
     assert cli.invoke(o2c, ["mapping", "import", str(shop.merchant_id), str(missing), "--no-check"]).exit_code == 0
 
 
-def test_rules_shape_the_next_invoice(make_hub, shop_factory, platforms, tmp_path: Path) -> None:
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_rules_shape_the_next_invoice(hub, shop, client, runner, platforms, tmp_path: Path) -> None:  # noqa: ANN001
     income = next(a for a in platforms.quickbooks.objects(shop.realm, "Account") if a["AccountType"] == "Income")
     shirts = _qb_create(platforms, shop, "Item", {"Name": "Shirts sold", "Type": "Service",
                                                   "IncomeAccountRef": {"value": income["Id"]}})
     rules = tmp_path / "rules.yaml"
     rules.write_text("items:\n  map:\n    TEE-BLK-M: Shirts sold\ninvoice:\n  prefix: 'WEB-'\n", encoding="utf-8")
-    result = CliRunner().invoke(o2c, ["mapping", "import", str(shop.merchant_id), str(rules)])
+    result = runner.invoke(["mapping", "import", str(shop.merchant_id), str(rules)])
     assert result.exit_code == 0, result.output
 
     order = an_order()
     platforms.shopify.add_order(shop.domain, order)
-    client = create_app(hub).test_client()
     client.post("/webhooks/shopify", data=webhook(order, shop.domain)[0], headers=webhook(order, shop.domain)[1])
     [run] = settled(hub)
     assert run.status == "succeeded", run.reason
@@ -86,9 +80,7 @@ def test_rules_shape_the_next_invoice(make_hub, shop_factory, platforms, tmp_pat
     assert not any(i.get("Sku") == "TEE-BLK-M" for i in platforms.quickbooks.objects(shop.realm, "Item"))
 
 
-def test_preview_shows_the_payloads_and_sends_nothing(make_hub, shop_factory, platforms) -> None:
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_preview_shows_the_payloads_and_sends_nothing(hub, shop, client, platforms) -> None:  # noqa: ANN001
     order = an_order(450_777, 1777)
     platforms.shopify.add_order(shop.domain, order)
     before = {e: len(platforms.quickbooks.objects(shop.realm, e)) for e in ("Customer", "Item", "Invoice")}
@@ -116,7 +108,6 @@ def test_preview_shows_the_payloads_and_sends_nothing(make_hub, shop_factory, pl
     assert missing.exit_code == 1 and "no order #999999" in missing.output
 
     # once synced, the preview says there is nothing left to send for it
-    client = create_app(hub).test_client()
     client.post("/webhooks/shopify", data=webhook(order, shop.domain)[0], headers=webhook(order, shop.domain)[1])
     settled(hub)
     data = json.loads(CliRunner().invoke(o2c, ["preview", str(shop.merchant_id), "#1777", "--json"]).output)
@@ -124,13 +115,11 @@ def test_preview_shows_the_payloads_and_sends_nothing(make_hub, shop_factory, pl
     assert Decimal(data["order"]["total"]) == order.total
 
 
-def test_daily_check_reports_rules_pointing_at_missing_objects(make_hub, shop_factory, platforms,
+def test_daily_check_reports_rules_pointing_at_missing_objects(hub, shop, platforms,  # noqa: ANN001
                                                                tmp_path: Path) -> None:
     from hub.models import MappingRuleSet
     from sync.rules_check import check_due_rules
 
-    hub = make_hub()
-    shop = shop_factory(hub)
     rules = tmp_path / "rules.yaml"
     rules.write_text("items:\n  fallback_item: Misc sales\n  when_missing: fallback\n", encoding="utf-8")
     saved = CliRunner().invoke(o2c, ["mapping", "import", str(shop.merchant_id), str(rules), "--no-check"])

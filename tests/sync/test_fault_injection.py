@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import select
 
 from hub.models import AuditEntry, Connection, SyncAttempt, SyncRun
-from tests.helpers import an_order, served, settled, wait_until, webhook
+from tests.helpers import an_order, settled, wait_until, webhook
 from tests.web.test_console import SUPPORT, Console, add_user, html, post
 from web.app import create_app
 
@@ -41,10 +41,8 @@ FAULT_PLAN = [
 
 
 @pytest.mark.slow
-def test_a_burst_of_webhooks_under_429s_and_5xx_syncs_every_order_exactly_once(make_hub, shop_factory,
-                                                                               platforms) -> None:  # noqa: ANN001
-    hub = make_hub()
-    shop = shop_factory(hub)
+def test_a_burst_of_webhooks_under_429s_and_5xx_syncs_every_order_exactly_once(hub, shop, live_url,  # noqa: ANN001
+                                                                               platforms) -> None:
     p = platforms
     buyers = [(880_100 + b, f"Buyer{b}", f"buyer{b}@example.com") for b in range(12)]
     orders = []
@@ -69,15 +67,15 @@ def test_a_burst_of_webhooks_under_429s_and_5xx_syncs_every_order_exactly_once(m
         injected.set()
 
     started = time.monotonic()
-    with served(create_app(hub)) as base:
-        threading.Thread(target=inject, daemon=True).start()
-        deliveries = [webhook(order, shop.domain) for order in orders]
-        with requests.Session() as http:
-            answers = [http.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code
-                       for body, headers in deliveries]
-        assert answers == [200] * 30
-        assert injected.wait(10)
-        runs = settled(hub, timeout=90)
+    base = live_url
+    threading.Thread(target=inject, daemon=True).start()
+    deliveries = [webhook(order, shop.domain) for order in orders]
+    with requests.Session() as http:
+        answers = [http.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code
+                   for body, headers in deliveries]
+    assert answers == [200] * 30
+    assert injected.wait(10)
+    runs = settled(hub, timeout=90)
     elapsed = time.monotonic() - started
 
     assert len(runs) == 30 and {r.status for r in runs} == {"succeeded"}, [(r.id, r.status, r.reason) for r in runs]

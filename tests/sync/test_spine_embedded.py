@@ -13,14 +13,11 @@ from click.testing import CliRunner
 from cli.main import main as o2c
 from hub.models import Connection
 from tests.helpers import an_order, count_events, count_runs, settled, webhook
-from web.app import create_app
 
 
 @pytest.fixture
-def spine(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
-    hub = make_hub()
-    shop = shop_factory(hub)
-    return hub, create_app(hub).test_client(), shop, platforms
+def spine(hub, client, shop, platforms):  # noqa: ANN001, ANN201
+    return hub, client, shop, platforms
 
 
 def test_paid_order_becomes_contact_customer_invoice_and_payment(spine) -> None:  # noqa: ANN001
@@ -151,10 +148,9 @@ def test_platform_failures_are_retried_with_backoff(spine) -> None:  # noqa: ANN
     assert len(p.quickbooks.objects(shop.realm, "Customer")) == 1
 
 
-def test_expired_quickbooks_token_is_refreshed_and_the_rotated_token_kept(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001, E501
-    hub = make_hub()
+def test_expired_quickbooks_token_is_refreshed_and_the_rotated_token_kept(hub, client, shop_factory,  # noqa: ANN001
+                                                                          platforms) -> None:
     shop = shop_factory(hub, qb_token_ttl=0.2)
-    client = create_app(hub).test_client()
     with hub.session() as s:
         conn = s.query(Connection).filter_by(platform="quickbooks").one()
         before = hub.secrets.decrypt(conn.secrets)
@@ -174,10 +170,8 @@ def test_expired_quickbooks_token_is_refreshed_and_the_rotated_token_kept(make_h
     assert after["access_token"] != before["access_token"]
 
 
-def test_refused_refresh_waits_for_reconnect_then_resumes(make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
-    hub = make_hub()
+def test_refused_refresh_waits_for_reconnect_then_resumes(hub, client, shop_factory, platforms) -> None:  # noqa: ANN001
     shop = shop_factory(hub, qb_token_ttl=0.1)
-    client = create_app(hub).test_client()
     with hub.session() as s:
         conn = s.query(Connection).filter_by(platform="quickbooks").one()
         secrets = hub.secrets.decrypt(conn.secrets)

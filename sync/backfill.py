@@ -194,7 +194,7 @@ def _sources(hub: Hub, run_ids: list[int]) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in s.execute(select(SyncRun.id, SyncRun.source_id).where(SyncRun.id.in_(run_ids)))]
 
 
-def _with_retries(fetch: Callable[[], Any]) -> Any:
+def listing_call(fetch: Callable[[], Any]) -> Any:
     """A listing call, asked again after a throttle or a transient failure, after the wait the platform asks
     for. A throttle (Shopify ``THROTTLED`` says how long until the bucket holds the query's cost) is not a
     failure: it waits as told, up to ``THROTTLE_BUDGET`` seconds in all, without using up a retry."""
@@ -220,7 +220,7 @@ def _shopify_full_pages(accounts: Accounts, conn: Connection, since: date, until
     client = accounts.shopify(conn.account)
     after = cursor if isinstance(cursor, str) else None
     while True:
-        data = _with_retries(lambda after=after: client.graphql(
+        data = listing_call(lambda after=after: client.graphql(
             ORDERS_FULL_PAGE_QUERY, {"first": FULL_PAGE_SIZE, "after": after, "query": query}))
         orders = data.get("orders") or {}
         info = orders.get("pageInfo") or {}
@@ -245,7 +245,7 @@ def _woocommerce_full_pages(accounts: Accounts, conn: Connection, since: date, u
     client = accounts.woocommerce(conn.id)
     page = cursor if isinstance(cursor, int) and cursor > 0 else 1
     while True:
-        result = _with_retries(lambda page=page: client.orders_page(
+        result = listing_call(lambda page=page: client.orders_page(
             page, after=start.strftime("%Y-%m-%dT%H:%M:%S"), before=end.strftime("%Y-%m-%dT%H:%M:%S") if end else None))
         more = page < result.total_pages and bool(result.orders)
         listed = [(listed_from_woocommerce(o), (lambda o=o: order_from_rest(o))) for o in result.orders if o.get("id")]

@@ -27,7 +27,14 @@ from connectors.errors import ConnectorError
 from hub.models import Connection, SyncRun
 from sync import locks, runs
 from sync.accounts import Accounts, NeedsReconnect
-from sync.backfill import BackfillResult, listed_from_shopify, listed_from_woocommerce, parse_time, queue_orders
+from sync.backfill import (
+    BackfillResult,
+    listed_from_shopify,
+    listed_from_woocommerce,
+    listing_call,
+    parse_time,
+    queue_orders,
+)
 from sync.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -168,7 +175,8 @@ def _store(hub: Hub, accounts: Accounts, conn: Connection, since: datetime) -> l
         query = f"updated_at:>='{since:%Y-%m-%dT%H:%M:%SZ}'"
         after = None
         while True:
-            nodes, after = client.orders_page(query=query, after=after)
+            # a THROTTLED answer waits for the cost bucket as Shopify says, instead of ending the pass
+            nodes, after = listing_call(lambda after=after: client.orders_page(query=query, after=after))
             queue_orders(hub, conn, [listed_from_shopify(n) for n in nodes], result, trigger="catch-up")
             if after is None:
                 break
@@ -176,7 +184,8 @@ def _store(hub: Hub, accounts: Accounts, conn: Connection, since: datetime) -> l
         client = accounts.woocommerce(conn.id)
         page = 1
         while True:
-            found = client.orders_page(page, modified_after=since.strftime("%Y-%m-%dT%H:%M:%S"))
+            found = listing_call(lambda page=page: client.orders_page(
+                page, modified_after=since.strftime("%Y-%m-%dT%H:%M:%S")))
             queue_orders(hub, conn, [listed_from_woocommerce(o) for o in found.orders if o.get("id")], result,
                          trigger="catch-up")
             if page >= found.total_pages or not found.orders:

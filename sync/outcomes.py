@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.orders")
 
 
+# how often one run may wait for a platform's rate limit (429, Shopify THROTTLED, the hub's own limiter)
+# without the wait counting as an attempt: far more than any real throttle lasts, but not forever
+THROTTLE_DEFERRALS = 100
+THROTTLE_CODES = frozenset({429, "429", "THROTTLED", "RATE_LIMIT_WAIT"})
+
+
+def is_throttle(error: BaseException) -> bool:
+    """A rate-limit answer (or the hub's own limiter refusing a slot): a wait, never a fault."""
+    return isinstance(error, Retryable) and (error.status == 429 or error.code in THROTTLE_CODES)
+
+
 def max_deferrals(max_attempts: int) -> int:
     """How often a run may be deferred for faults of calls it shared with other runs before such a fault
     counts as one of its attempts (so that a call that always fails cannot keep a run waiting forever)."""
@@ -70,6 +81,14 @@ def conclude(hub: Hub, run: SyncRun, step: str | None, error: BaseException | No
         reason = (str(error) if isinstance(error, Retryable) else
                   f"another sync holds {error}" if isinstance(error, locks.LockBusy) else
                   "database temporarily unavailable")
+        if is_throttle(error) and runs.deferrals(hub.sessions, run.id) < THROTTLE_DEFERRALS:
+            # the platform's rate limit is no fault of the run: wait as long as it says, uncounted
+            delay = retry_after if retry_after is not None and retry_after > 0 else 1.0
+            runs.postpone(hub.sessions, run.id, reason=f"{reason}: waiting {delay:g} s as the platform asks "
+                                                       "(not counted as an attempt)",
+                          error_kind="retryable", step=step, next_attempt_at=utcnow() + timedelta(seconds=delay),
+                          error_code=code, excerpt=excerpt)
+            return "retrying"
         if shared_by(error) > 1 and _defer(hub, run, step, error, reason, retry_after, code, excerpt):
             return "retrying"
         if run.attempts >= st.max_attempts:

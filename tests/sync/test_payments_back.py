@@ -352,3 +352,19 @@ def test_scheduled_catch_up_finds_orders_whose_webhook_was_lost(make_hub, shop_f
         from hub.models import Connection
         conn = s.scalars(select(Connection).where(Connection.platform == "shopify")).one()
         assert conn.settings["catchup"]["at"]  # the pass recorded where the next one starts
+
+
+def test_a_throttled_catch_up_waits_for_the_cost_bucket_and_finishes_its_pass(hub, shop, platforms) -> None:  # noqa: ANN001
+    """Shopify's bucket is empty when the catch-up asks for changed orders: the pass waits as long as
+    ``THROTTLED`` says and finds the order now, instead of giving up until the next pass."""
+    from sync.catchup import catch_up
+
+    order = an_order(490_002, 5002)
+    platforms.shopify.add_order(shop.domain, order)   # the store's webhook never arrives
+    platforms.shopify.set_throttle(restore_rate=500, currently_available=0, domain=shop.domain)
+    result = catch_up(hub, shop.merchant_id)
+    assert all(isinstance(v, list) for v in result.values()), result
+    assert any("THROTTLED" in op for op in platforms.shopify.operations)
+    [run] = settled(hub)
+    assert (run.trigger, run.status) == ("catch-up", "succeeded"), run.reason
+    assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 1

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from cli.main import main as o2c
 from hub.models import Connection
 from tests.helpers import an_order, count_events, count_runs, settled, webhook
+from web.app import create_app
 
 
 @pytest.fixture
@@ -274,3 +275,32 @@ def test_a_429_pauses_every_call_to_that_account_for_retry_after(spine) -> None:
     assert [c for c in calls if t + 0.3 < c.at < t + 1.9] == []
     assert any(c.at >= t + 1.9 for c in calls)
     assert len(p.quickbooks.objects(shop.realm, "Invoice")) == 3
+
+
+def test_rate_limit_waits_as_long_as_told_and_never_uses_up_an_attempt(make_hub, shop_factory,  # noqa: ANN001
+                                                                     platforms) -> None:
+    """Three 429s with ``Retry-After: 2`` in a row, and only two attempts allowed: the order still syncs,
+    each wait about 2 s (not Intuit's default minute), and none of the waits is counted as an attempt."""
+    from hub.models import SyncAttempt
+
+    hub = make_hub(O2C_MAX_ATTEMPTS="2")
+    shop = shop_factory(hub)
+    client = create_app(hub).test_client()
+    platforms.quickbooks.fail_next(429, 3, retry_after=2)
+    order = an_order()
+    platforms.shopify.add_order(shop.domain, order)
+    body, headers = webhook(order, shop.domain)
+    assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    [run] = settled(hub, timeout=60)
+    assert run.status == "succeeded", run.reason
+    assert run.attempts == 1
+    with hub.session() as s:
+        attempts = s.query(SyncAttempt).filter_by(run_id=run.id).order_by(SyncAttempt.id).all()
+        assert [a.outcome for a in attempts] == ["deferred"] * 3 + ["succeeded"]
+        assert all("waiting 2 s" in (a.error or "") for a in attempts[:3]), [a.error for a in attempts]
+    calls = [c for c in platforms.quickbooks.calls if c.path.startswith(f"/v3/company/{shop.realm}")]
+    throttled = [c.at for c in calls if c.status == 429]
+    after = [c.at for c in calls if c.status != 429 and c.at > throttled[-1]]
+    gaps = [b - a for a, b in zip(throttled, [*throttled[1:], after[0]], strict=True)]
+    assert all(1.9 <= g < 10 for g in gaps), gaps
+    assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 1

@@ -37,7 +37,7 @@ MORE_LINES_PAGE_SIZE = 80      # line items per ORDER_LINES_QUERY
 SHIPPING_LINES_PAGE_SIZE = 5
 MORE_SHIPPING_LINES_PAGE_SIZE = 50
 TRANSACTIONS_PAGE_SIZE = 20    # as many came back: read them all with ORDER_TRANSACTIONS_QUERY
-TRANSACTIONS_MAX = 250         # the most a plain list is asked for
+TRANSACTIONS_MAX = 240         # the most a plain list is asked for (240 × 4 points fits one query)
 REFUNDS_PAGE_SIZE = 3          # as many came back: list them with ORDER_REFUNDS_QUERY
 REFUNDS_MAX = 250
 REFUND_LINES_PAGE_SIZE = 10    # refund lines per refund in ORDER_QUERY
@@ -67,7 +67,7 @@ _SHIPPING_LINE_NODE = f"""
         discountAllocations {{ allocatedAmountSet {{ {_SHOP_MONEY} }} }}
         taxLines {{ {_TAX_LINE} }}"""
 
-_TRANSACTION = f"id kind status gateway processedAt test amountSet {{ {_SHOP_MONEY} }}"
+_TRANSACTION = f"id kind status gateway processedAt test amountSet {{ {_SHOP_MONEY} }} parentTransaction {{ id }}"
 _REFUND_HEAD = f"id legacyResourceId createdAt note totalRefundedSet {{ {_SHOP_MONEY} }}"
 _REFUND_LINE_NODE = (f"quantity lineItem {{ id }} subtotalSet {{ {_SHOP_MONEY} }} "
                      f"totalTaxSet {{ {_SHOP_MONEY} }}")
@@ -104,7 +104,7 @@ PAGED = CONNECTION_COST + PAGE_INFO_COST
 ORDER_HEAD_COST = 33           # _ORDER_HEAD: customer 2, addresses 2, 4 × 3 + 7 × 2 for the money bags, taxLines 3
 LINE_ITEM_COST = 12            # the line 1, 2 bags × 2, discountAllocations 3, taxLines 3, variant 1
 SHIPPING_LINE_COST = 11        # the line 1, 2 bags × 2, discountAllocations 3, taxLines 3
-TRANSACTION_COST = 3           # the transaction 1, amountSet 2
+TRANSACTION_COST = 4           # the transaction 1, amountSet 2, parentTransaction 1
 REFUND_HEAD_COST = 3           # the refund 1, totalRefundedSet 2
 REFUND_LINE_COST = 6           # the refund line 1, lineItem 1, 2 bags × 2
 REFUND_SHIPPING_LINE_COST = 5  # the refund shipping line 1, 2 bags × 2

@@ -241,6 +241,8 @@ class Order:
     # the store the order is from, where ids are only unique within a store (a WooCommerce store URL);
     # "" where they are unique across stores (Shopify)
     store: str = ""
+    # ids of payments (captures) the store voided since: each is in ``payments`` no more
+    voided_payments: list[str] = field(default_factory=list)
 
     @property
     def discount_total(self) -> Decimal:

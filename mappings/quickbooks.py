@@ -13,7 +13,7 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-from mappings.model import Customer, MappingError, Order, cents
+from mappings.model import Customer, MappingError, Order, Payment, cents
 from mappings.qb_common import (
     COMPANY_NAME_MAX,
     DISPLAY_NAME_MAX,
@@ -39,8 +39,10 @@ from mappings.qb_invoice import (
 )
 from mappings.rules import MappingRules
 from mappings.targets import (
+    WHOLE_ORDER,
     ItemTarget,
     PaymentSplit,
+    captures,
     deposit_account_for,
     exchange_rate_for,
     invoice_currency,
@@ -53,7 +55,8 @@ from mappings.targets import (
 from mappings.trace import Trace, field_source, text
 
 __all__ = [
-    "ItemTarget", "PaymentSplit", "Trace", "check_invoice_total", "clean_display_name", "customer_payload",
+    "WHOLE_ORDER", "ItemTarget", "PaymentSplit", "Trace", "captures", "check_invoice_total", "clean_display_name",
+    "customer_payload",
     "deposit_account_for", "doc_number", "exchange_rate_for", "explain_invoice", "explain_payment",
     "invoice_currency", "invoice_payload", "invoice_total", "item_target", "payment_payload", "payment_splits",
     "private_note", "request_id", "required_items", "required_tax_codes", "sku_key", "split_net",
@@ -110,8 +113,10 @@ def customer_payload(customer: Customer, display_name: str | None = None, *,
 def explain_payment(order: Order, *, customer_id: str, invoice_id: str, amount: Decimal,
                     deposit_account_id: str | None = None, rules: MappingRules | None = None,
                     home_currency: str | None = None, exchange_rate: Decimal | None = None,
-                    amount_source: str = "total") -> tuple[dict[str, Any], list[Trace]]:
-    """``payment_payload`` and its traces (``amount_source``: the order field the amount came from)."""
+                    amount_source: str = "total", capture: Payment | None = None,
+                    ) -> tuple[dict[str, Any], list[Trace]]:
+    """``payment_payload`` and its traces (``amount_source``: the order field the amount came from;
+    ``capture``: the store payment this QuickBooks payment is for, named in its note, dated by it)."""
     if isinstance(amount, float) or not isinstance(amount, Decimal | int):
         raise MappingError(f"payment amount for {_order_label(order)} must be a Decimal", rule="payment")
     q = cents(order.currency)
@@ -120,14 +125,20 @@ def explain_payment(order: Order, *, customer_id: str, invoice_id: str, amount: 
         raise MappingError(f"payment amount {value} for {_order_label(order)} must be positive", rule="payment")
     if not invoice_id or not customer_id:
         raise MappingError(f"payment for {_order_label(order)} needs an invoice and a customer", rule="payment")
-    paid_at = max((p.processed_at for p in order.payments if p.processed_at), default=None)
+    if capture is not None and capture.processed_at is not None:
+        paid_at = capture.processed_at
+    else:
+        paid_at = max((p.processed_at for p in order.payments if p.processed_at), default=None)
+    note = f"Payment for {private_note(order)}"
+    if capture is not None and capture.source_id != WHOLE_ORDER:
+        note += f", capture {capture.source_id}"
     payload: dict[str, Any] = {
         "TotalAmt": value,
         "CustomerRef": {"value": str(customer_id)},
         "CurrencyRef": {"value": order.currency},
         "TxnDate": (paid_at or order.created_at).date().isoformat(),
         "PaymentRefNum": truncate(order.name, PAYMENT_REF_MAX),
-        "PrivateNote": truncate(f"Payment for {private_note(order)}", PRIVATE_NOTE_MAX),
+        "PrivateNote": truncate(note, PRIVATE_NOTE_MAX),
         "Line": [{"Amount": value, "LinkedTxn": [{"TxnId": str(invoice_id), "TxnType": "Invoice"}]}],
     }
     traces = [Trace("TotalAmt", text(value), field_source(order, amount_source)),
@@ -135,7 +146,8 @@ def explain_payment(order: Order, *, customer_id: str, invoice_id: str, amount: 
               Trace("TxnDate", payload["TxnDate"], "payments[*].processed_at (latest)" if paid_at else "created_at")]
     if deposit_account_id:
         payload["DepositToAccountRef"] = {"value": str(deposit_account_id)}
-        gateways = ", ".join(dict.fromkeys(p.gateway or "?" for p in order.payments)) or "no gateway"
+        gateways = ", ".join(dict.fromkeys(p.gateway or "?" for p in ([capture] if capture else order.payments))
+                             ) or "no gateway"
         traces.append(Trace("DepositToAccountRef", str(deposit_account_id),
                             f"payments[*].gateway ({gateways}) by rule payments.deposit_accounts"))
     if home_currency is not None:
@@ -148,13 +160,14 @@ def explain_payment(order: Order, *, customer_id: str, invoice_id: str, amount: 
 
 def payment_payload(order: Order, *, customer_id: str, invoice_id: str, amount: Decimal,
                     deposit_account_id: str | None = None, rules: MappingRules | None = None,
-                    home_currency: str | None = None, exchange_rate: Decimal | None = None) -> dict[str, Any]:
+                    home_currency: str | None = None, exchange_rate: Decimal | None = None,
+                    capture: Payment | None = None) -> dict[str, Any]:
     """A QuickBooks Payment for ``amount`` applied to invoice ``invoice_id``, deposited to
     ``deposit_account_id`` when given (see ``mappings.targets.payment_splits`` for which account), with the
     invoice's ``ExchangeRate`` when the order is foreign to ``home_currency``."""
     payload, _ = explain_payment(order, customer_id=customer_id, invoice_id=invoice_id, amount=amount,
                                  deposit_account_id=deposit_account_id, rules=rules, home_currency=home_currency,
-                                 exchange_rate=exchange_rate)
+                                 exchange_rate=exchange_rate, capture=capture)
     return payload
 
 

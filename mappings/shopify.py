@@ -114,10 +114,15 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
     transactions = node.get("transactions") or []
     if not isinstance(transactions, list):
         raise MappingError(f"{where}: transactions must be a list", rule="order.transactions")
+    if not all(isinstance(t, dict) for t in transactions):
+        raise MappingError(f"{where}: a transaction is not an object", rule="order.transactions")
+    voided = {_gid_tail(_str(_dig_obj(_dig_obj(t, "parentTransaction"), "id"))) for t in transactions
+              if t.get("kind") == "VOID" and t.get("status") == "SUCCESS"} - {None, ""}
+    voided_payments = []
     for i, t in enumerate(transactions):
-        if not isinstance(t, dict):
-            raise MappingError(f"{where}: a transaction is not an object", rule="order.transactions")
-        if t.get("kind") in _PAID_KINDS and t.get("status") == "SUCCESS":
+        if t.get("kind") in _PAID_KINDS and t.get("status") == "SUCCESS" and _gid_tail(_str(t.get("id"))) in voided:
+            voided_payments.append(_gid_tail(_str(t.get("id"))) or "")
+        elif t.get("kind") in _PAID_KINDS and t.get("status") == "SUCCESS":
             payments.append(Payment(
                 source_id=_gid_tail(_str(t.get("id"))) or "",
                 amount=money(t.get("amountSet"), "transaction amountSet", required=True),
@@ -160,6 +165,7 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         presentment_currency=presentment,
         exchange_rate_currency=presentment if rate is not None else None,
         source_fields=dict(SOURCE_FIELDS),
+        voided_payments=voided_payments,
     )
 
 

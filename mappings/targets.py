@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
-from mappings.model import FeeLine, MappingError, Order, OrderLine, ShippingLine, TaxLine
+from mappings.model import FeeLine, MappingError, Order, OrderLine, Payment, ShippingLine, TaxLine
 from mappings.qb_common import order_label
 from mappings.rule_fields import percent_text
 from mappings.rules import MappingRules
@@ -173,6 +173,25 @@ class PaymentSplit:
     account: str
     amount: Decimal
     gateways: tuple[str, ...]
+
+
+WHOLE_ORDER = "order"   # the capture id of a payment the store reports without a transaction of its own
+
+
+def captures(order: Order) -> list[Payment]:
+    """The payments the invoice receives, one QuickBooks payment each: every capture (a Shopify SALE or
+    CAPTURE, a WooCommerce payment) the store holds, and, when the store says the order is paid but its
+    captures fall short (a payment marked by hand, a gateway without transactions), the rest as one payment
+    ``WHOLE_ORDER``. An unpaid or zero order has none."""
+    if order.total <= 0:
+        return []
+    paid = [p for p in order.payments if p.amount > 0]
+    rest = order.total - sum((p.amount for p in paid), Decimal("0"))
+    if order.is_paid and rest > 0:
+        gateway = order.payment_gateways[0] if order.payment_gateways else None
+        paid.append(Payment(WHOLE_ORDER, rest, gateway=gateway, processed_at=None,
+                            source_path="the order's financial status (paid)"))
+    return paid
 
 
 def deposit_account_for(order: Order, rules: MappingRules) -> str:

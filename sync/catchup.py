@@ -147,7 +147,7 @@ def _quickbooks(hub: Hub, accounts: Accounts, conn: Connection, since: datetime)
         payment_id = str(payment.get("Id") or "")
         if not payment_id or payment.get("status") == "Deleted":
             continue
-        if ledger.find_by_target("quickbooks", "payment", payment_id, source_type="order") is not None:
+        if ledger.find_by_target("quickbooks", "payment", payment_id) is not None:
             continue  # the hub recorded it itself
         changed = parse_time((payment.get("MetaData") or {}).get("LastUpdatedTime"))
         with hub.sessions() as s:

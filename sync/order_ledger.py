@@ -193,6 +193,14 @@ def _follow_binding(conn: DbConnection, b: Binding, run: Any) -> None:
         elif b.target_type == "payment":
             _add_id(conn, where, "payment_ids", b.target_id)
             _update(conn, [*where, _table.c.paid_at.is_(None)], {"paid_at": now})
+    elif b.source_type == "capture" and b.target_platform == QB and b.target_type == "payment":
+        order_id = str(data.get("order_id") or b.source_id.split(":", 1)[0])
+        where = _key_where(b.merchant_id, b.source_platform, order_id, _binding_store(conn, b, run))
+        if data.get("voided"):
+            _drop_id(conn, where, "payment_ids", b.target_id)
+        else:
+            _add_id(conn, where, "payment_ids", b.target_id)
+            _update(conn, [*where, _table.c.paid_at.is_(None)], {"paid_at": now})
     elif b.source_type == "refund" and b.target_platform == QB and b.target_type == "refund":
         order_id = str(data.get("order_id") or b.source_id.split(":", 1)[0])
         where = _key_where(b.merchant_id, b.source_platform, order_id, _binding_store(conn, b, run))
@@ -215,6 +223,14 @@ def _add_id(conn: DbConnection, where: list[Any], column: str, value: str) -> No
         if value not in ids:
             conn.execute(update(_table).where(_table.c.id == row_id).values({column: [*ids, value],
                                                                              "updated_at": utcnow()}))
+
+
+def _drop_id(conn: DbConnection, where: list[Any], column: str, value: str) -> None:
+    col = _table.c[column]
+    for row_id, ids in conn.execute(select(_table.c.id, col).where(*where)).all():
+        if value in (ids or []):
+            conn.execute(update(_table).where(_table.c.id == row_id).values(
+                {column: [i for i in ids if i != value], "updated_at": utcnow()}))
 
 
 def _money(value: Any) -> str | None:

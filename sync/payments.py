@@ -39,10 +39,10 @@ def sync_payment(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
     accounts = Accounts(hub, run.merchant_id)
     ledger = Ledger(hub.sessions, run.merchant_id)
     payment_id = run.source_id
-    own = ledger.find_by_target(QB, "payment", payment_id, source_type="order")
+    own = ledger.find_by_target(QB, "payment", payment_id)   # bound to an order or to one of its captures
     if own is not None:
         raise Outcome("skipped", f"payment {payment_id} was recorded by the hub itself for "
-                                 f"{own.source_platform} order {own.source_id}")
+                                 f"{own.source_platform} order {own.source_id.split(':', 1)[0]}")
     rec.begin("fetch")
     qb = accounts.quickbooks()
     try:

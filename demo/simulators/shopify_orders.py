@@ -142,11 +142,12 @@ class Line:
 @dataclass
 class Transaction:
     id: int
-    kind: str      # SALE | CAPTURE | AUTHORIZATION | REFUND
+    kind: str      # SALE | CAPTURE | AUTHORIZATION | REFUND | VOID
     status: str    # SUCCESS | PENDING
     gateway: str
     amount: Decimal
     processed_at: datetime
+    parent_id: int | None = None   # the transaction a CAPTURE, REFUND or VOID acts on
 
 
 @dataclass
@@ -261,8 +262,9 @@ class ShopifyOrder:
 
     @property
     def received(self) -> Decimal:
+        voided = {t.parent_id for t in self.transactions if t.kind == "VOID" and t.status == "SUCCESS"}
         return sum((t.amount for t in self.transactions
-                    if t.kind in ("SALE", "CAPTURE") and t.status == "SUCCESS"), Decimal("0"))
+                    if t.kind in ("SALE", "CAPTURE") and t.status == "SUCCESS" and t.id not in voided), Decimal("0"))
 
     @property
     def outstanding(self) -> Decimal:
@@ -285,11 +287,33 @@ class ShopifyOrder:
         return self.email or (self.customer or {}).get("email")
 
     def add_transaction(self, kind: str, amount: Decimal, status: str = "SUCCESS",
-                        at: datetime | None = None, gateway: str | None = None) -> Transaction:
+                        at: datetime | None = None, gateway: str | None = None,
+                        parent: Transaction | None = None) -> Transaction:
         txn = Transaction(id=self.order_id * 100 + len(self.transactions) + 1, kind=kind, status=status,
-                          gateway=gateway or self.gateway, amount=amount, processed_at=at or self.updated_at)
+                          gateway=gateway or self.gateway, amount=amount, processed_at=at or self.updated_at,
+                          parent_id=parent.id if parent is not None else None)
         self.transactions.append(txn)
         return txn
+
+    def capture(self, amount: Decimal | str, at: datetime) -> Transaction:
+        """A capture of part (or the rest) of an authorized order, as ``orderCapture`` does: the financial
+        status becomes partially_paid, or paid once nothing is outstanding."""
+        value = Decimal(str(amount))
+        if value <= 0 or value > self.outstanding:
+            raise ValueError(f"cannot capture {value}: {self.outstanding} is outstanding")
+        auth = next((t for t in self.transactions if t.kind == "AUTHORIZATION"), None)
+        txn = self.add_transaction("CAPTURE", value, at=at, parent=auth)
+        self.updated_at = at
+        self.financial_status = "paid" if self.outstanding <= 0 else "partially_paid"
+        return txn
+
+    def void(self, txn: Transaction, at: datetime) -> Transaction:
+        """A void of ``txn`` (a capture not yet settled): its money is no longer received."""
+        voided = self.add_transaction("VOID", txn.amount, at=at, gateway=txn.gateway, parent=txn)
+        self.updated_at = at
+        self.financial_status = ("paid" if self.outstanding <= 0 else
+                                 "partially_paid" if self.received > 0 else "authorized")
+        return voided
 
     def mark_paid(self, at: datetime) -> None:
         """What ``orderMarkAsPaid`` does: a sale for the outstanding amount, status paid."""
@@ -445,7 +469,9 @@ class ShopifyOrder:
         transactions = [{
             "id": f"gid://shopify/OrderTransaction/{t.id}", "kind": t.kind, "status": t.status,
             "gateway": t.gateway, "amountSet": self.bag(t.amount),
-            "processedAt": gql_time(t.processed_at), "test": self.test} for t in self.transactions]
+            "processedAt": gql_time(t.processed_at), "test": self.test,
+            "parentTransaction": ({"id": f"gid://shopify/OrderTransaction/{t.parent_id}"}
+                                  if t.parent_id is not None else None)} for t in self.transactions]
         tax_lines = self._gql_taxes(self.tax_summary())
         refunds = [self._gql_refund(r) for r in self.refunds]
         refunded_tax = sum((r.get("tax", Decimal("0")) for r in self.refunds), Decimal("0"))

@@ -183,6 +183,19 @@ class QuickBooksClient:
                         out[name].extend(rows)
         return out
 
+    def exchange_rate(self, currency: str, as_of: str) -> Decimal | None:
+        """QuickBooks' own rate (home currency per unit of ``currency``) for the day ``as_of`` (YYYY-MM-DD),
+        from its ``exchangerate`` entity; None when the company has none for that day."""
+        url = f"{self._qb.api_url}/company/{self.realm_id}/exchangerate"
+        try:
+            found = self._call(self._qb.get, url, params={"sourcecurrencycode": currency.upper(), "asofdate": as_of})
+        except Permanent as exc:
+            if str(exc.code) == OBJECT_NOT_FOUND:
+                return None
+            raise
+        rate = (found.get("ExchangeRate") or {}).get("Rate")
+        return amount(rate) if rate not in (None, "", 0) else None
+
     def preferences(self) -> dict[str, Any]:
         url = f"{self._qb.api_url}/company/{self.realm_id}/preferences"
         return self._call(self._qb.get, url)["Preferences"]

@@ -24,7 +24,10 @@ CREDIT_MEMO = "CreditMemo"
 
 def refund_payload(order: Order, refund: Refund, *, kind: str, customer_id: str, item_ids: dict[str, str],
                    shipping_item_id: str | None, adjustment_item_id: str | None,
-                   deposit_account_id: str | None = None, doc_number: str | None = None) -> dict[str, Any]:
+                   deposit_account_id: str | None = None, doc_number: str | None = None,
+                   exchange_rate: Decimal | None = None) -> dict[str, Any]:
+    """A refund receipt (the money went back) or a credit memo (the invoice is still open) for ``refund``;
+    ``exchange_rate``: its invoice's, when the order is in a foreign currency."""
     if kind not in (REFUND_RECEIPT, CREDIT_MEMO):
         raise ValueError(f"kind must be {REFUND_RECEIPT} or {CREDIT_MEMO}")
     q = cents(order.currency)
@@ -74,6 +77,8 @@ def refund_payload(order: Order, refund: Refund, *, kind: str, customer_id: str,
     }
     if doc_number:
         payload["DocNumber"] = doc_number
+    if exchange_rate is not None:
+        payload["ExchangeRate"] = exchange_rate
     if kind == REFUND_RECEIPT:
         if not deposit_account_id:
             raise MappingError(f"{where}: a refund receipt needs the account the money left from",

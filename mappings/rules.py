@@ -47,6 +47,7 @@ ITEM_TYPES = ("NonInventory", "Service")
 DISCOUNT_MODES = ("line", "unit_price")
 TAX_MODES = ("total_tax", "line_tax_codes")
 MULTI_CURRENCY = ("auto", "off")
+EXCHANGE_RATES = ("store", "quickbooks")
 CUSTOMER_MATCH_BY = ("email", "display_name")
 DOC_NUMBER_FIELDS = ("number", "name", "id")
 HUBSPOT_PROPERTIES = ("email", "firstname", "lastname", "phone", "company", "address", "city", "state", "zip",
@@ -123,6 +124,7 @@ class PaymentRules:
 @dataclass(frozen=True)
 class CurrencyRules:
     multi_currency: str = "auto"
+    exchange_rate: str = "store"   # store: the store's own rate, else QuickBooks'; quickbooks: always QuickBooks'
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,9 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
         tax=_tax(s["tax"]),
         payments=_payments(s["payments"]),
         currency=CurrencyRules(multi_currency=choice(s["currency"], "currency", "multi_currency", MULTI_CURRENCY,
-                                                     default="auto")),
+                                                     default="auto"),
+                               exchange_rate=choice(s["currency"], "currency", "exchange_rate", EXCHANGE_RATES,
+                                                    default="store")),
         invoice=_invoice(s["invoice"]),
         customers=CustomerRules(match_by=list_of(s["customers"], "customers", "match_by", CUSTOMER_MATCH_BY,
                                                  default=("email", "display_name"))),

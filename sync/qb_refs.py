@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from mappings.model import MappingError
@@ -28,6 +29,8 @@ class QuickBooksRefs:
         self._lock = lock
         self._rid = rid
         self._run_id = run_id
+        self._rates: dict[tuple[str, str], Decimal | None] = {}
+        self._multicurrency: bool | None = None
 
     # -- accounts -------------------------------------------------------------------------------
     def account(self, name: str | None) -> str:
@@ -84,3 +87,24 @@ class QuickBooksRefs:
             self.ledger.bind(source, QB, "currency", str(currency).upper(), run_id=self._run_id)
         return str(currency).upper() if currency else None
 
+
+    def multicurrency(self) -> bool:
+        """Whether the company has multi-currency turned on (once on, QuickBooks never turns it off: an
+        answer of yes is remembered, a no is asked again by the next pass)."""
+        if self._multicurrency is None:
+            source = Source("hub", "company", "multicurrency")
+            if self.ledger.target_id(source, QB, "preference") == "on":
+                self._multicurrency = True
+            else:
+                prefs = self.qb.preferences().get("CurrencyPrefs") or {}
+                self._multicurrency = bool(prefs.get("MultiCurrencyEnabled"))
+                if self._multicurrency:
+                    self.ledger.bind(source, QB, "preference", "on", run_id=self._run_id)
+        return self._multicurrency
+
+    def exchange_rate(self, currency: str, day: str) -> Decimal | None:
+        """QuickBooks' own rate for ``currency`` on ``day`` (YYYY-MM-DD), asked once per pass and day."""
+        key = (currency.upper(), day)
+        if key not in self._rates:
+            self._rates[key] = self.qb.exchange_rate(currency, day)
+        return self._rates[key]

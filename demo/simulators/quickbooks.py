@@ -27,7 +27,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -435,6 +435,8 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, Simu
             return self._cdc(company)
         if head == "preferences" and method == "GET":
             return {"Preferences": self._preferences(company)}
+        if head == "exchangerate" and method == "GET" and len(parts) == 1:
+            return {"ExchangeRate": self._exchange_rate_of(company)}
         if head == "companyinfo" and method == "GET":
             if len(parts) != 2 or parts[1] != company.realm_id:
                 raise not_found("CompanyInfo", parts[1] if len(parts) > 1 else "")
@@ -602,6 +604,28 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, Simu
                 "Email": {"Address": f"owner-{company.realm_id}@example.com"},
                 "MetaData": {"CreateTime": company.created, "LastUpdatedTime": company.created},
                 "NameValue": [{"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}]}
+
+    def _exchange_rate_of(self, company: Company) -> dict:
+        """``GET /exchangerate?sourcecurrencycode=EUR&asofdate=YYYY-MM-DD`` (as_of defaults to today)."""
+        source = (request.args.get("sourcecurrencycode") or "").upper()
+        day = request.args.get("asofdate") or date.today().isoformat()
+        if not company.multicurrency:
+            raise QBFault(6000, "A business validation error has occurred while processing your request",
+                          "Business Validation Error: Multicurrency is not enabled for this company", status=400)
+        if len(source) != 3 or not source.isalpha():
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"Property Name:sourcecurrencycode specified is unsupported or invalid: {source}",
+                          status=400)
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"Property Name:asofdate specified is unsupported or invalid: {day}", status=400) from None
+        rate = Decimal(1) if source == company.currency else company.rate_on(source, day)
+        if rate is None:
+            raise not_found("ExchangeRate", f"{source} {day}")
+        return {"SourceCurrencyCode": source, "TargetCurrencyCode": company.currency, "Rate": rate,
+                "AsOfDate": day, "MetaData": {"LastUpdatedTime": f"{day}T00:00:00-08:00"}}
 
     def _preferences(self, company: Company) -> dict:
         return {"Id": "1", "SyncToken": "0", "domain": "QBO", "sparse": False,

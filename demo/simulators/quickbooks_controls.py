@@ -107,14 +107,19 @@ class BookkeeperControls:
             return copy.deepcopy(add_tax_code(company, name, Decimal(str(rate_percent)), taxable=taxable,
                                               active=active))
 
-    def set_exchange_rate(self, realm_id: str, currency: str, rate: Amount) -> None:
-        """Units of home currency per unit of ``currency``, used when a transaction sends no
-        ``ExchangeRate``."""
+    def set_exchange_rate(self, realm_id: str, currency: str, rate: Amount, as_of: str | None = None) -> None:
+        """Units of home currency per unit of ``currency`` (from ``as_of``, a YYYY-MM-DD, on; without it: the
+        standing rate), what ``GET /exchangerate`` answers and what a transaction without ``ExchangeRate``
+        is booked at."""
         rate = Decimal(str(rate))
         if rate <= 0:
             raise ValueError("an exchange rate must be positive")
         with self.lock:
-            self.companies[str(realm_id)].exchange_rates[currency.upper()] = rate
+            company = self.companies[str(realm_id)]
+            if as_of is None:
+                company.exchange_rates[currency.upper()] = rate
+            else:
+                company.dated_rates[(currency.upper(), as_of)] = rate
 
     # -- helpers -------------------------------------------------------------------------------
     def _change(self, realm_id: str, entity: str, id_: str, operation: str, body: dict) -> dict:

@@ -508,6 +508,15 @@ class Company:
     multicurrency: bool = False
     country: str = "US"
     exchange_rates: dict[str, Decimal] = field(default_factory=dict)   # home units per foreign unit
+    dated_rates: dict[tuple[str, str], Decimal] = field(default_factory=dict)   # (currency, YYYY-MM-DD) → rate
+
+    def rate_on(self, currency: str, day: str) -> Decimal | None:
+        """The rate QuickBooks uses for ``currency`` on ``day``: that day's, else the latest before it,
+        else the company's standing rate (None: no rate at all)."""
+        before = [d for (c, d) in self.dated_rates if c == currency and d <= day]
+        if before:
+            return self.dated_rates[(currency, max(before))]
+        return self.exchange_rates.get(currency)
     next_id: int = 1
     objects: dict[str, dict[str, dict]] = field(default_factory=lambda: {e: {} for e in ENTITIES.values()})
     deleted: dict[str, dict[str, dict]] = field(default_factory=lambda: {e: {} for e in ENTITIES.values()})

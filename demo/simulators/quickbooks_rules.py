@@ -6,7 +6,7 @@ in the US and the global (VAT/GST) model, and currencies.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -86,7 +86,7 @@ class EntityRules:
                 raise QBFault(2010, "Request has invalid or unsupported property",
                               f"Property Name:ExchangeRate specified is unsupported or invalid: {rate}")
             return rate
-        rate = company.exchange_rates.get(currency["value"])
+        rate = company.rate_on(currency["value"], str(obj.get("TxnDate") or date.today().isoformat()))
         if rate is None:
             raise business(f"No exchange rate is available for {currency['value']}: send ExchangeRate "
                            f"(units of {company.currency} per {currency['value']})")

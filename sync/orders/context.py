@@ -6,17 +6,21 @@ entry's outcome; a failed call that served several entries is every one's, marke
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import Retryable
 from hub.mapping_rules import rules_for
 from hub.models import SyncRun, SyncStep, utcnow
 from mappings import quickbooks as qbmap
-from mappings.model import Order, store_label
+from mappings.model import MappingError, Order, store_label
+from mappings.qb_common import order_label
 from mappings.rules import MappingRules
+from mappings.targets import exchange_rate_for, invoice_currency
 from sync import locks, runs
 from sync.accounts import Accounts
 from sync.jobs import Outcome, StepRecorder
@@ -129,6 +133,34 @@ class OrderContext:
         if self._home is None:
             self._home = self.refs.home_currency() or ""
         return self._home or None
+
+    def exchange_rate(self, e: Entry) -> Decimal | None:
+        """The rate of the order's invoice, payments and refunds (home currency per unit of the order's),
+        None when the order is in the home currency. The rule ``currency.exchange_rate`` picks the store's
+        rate (when the store gives one into the home currency) or QuickBooks' own rate for the order's day;
+        a company without multi-currency, or without a rate for that day, is a failure that names the fix."""
+        assert e.order is not None
+        currency = invoice_currency(e.order, self.rules, self.home_currency)
+        if currency is None:
+            return None
+        home = self.home_currency or ""
+        if not self.refs.multicurrency():
+            raise MappingError(
+                f"{order_label(e.order)} is in {currency} but the QuickBooks company keeps its books in {home} "
+                "only: turn on multi-currency in QuickBooks (Settings → Account and settings → Advanced → "
+                "Currency), or set the rule currency.multi_currency to off to hold such orders",
+                rule="currency.multi_currency")
+        if self.rules.currency.exchange_rate == "store":
+            with contextlib.suppress(MappingError):
+                return exchange_rate_for(e.order, self.rules, self.home_currency)[0]
+        day = e.order.created_at.date().isoformat()
+        rate = self.refs.exchange_rate(currency, day)
+        if rate is None or rate <= 0:
+            raise MappingError(
+                f"{order_label(e.order)} is in {currency}; the store gives no {currency}→{home} rate and "
+                f"QuickBooks has none for {day}: enter that day's rate in QuickBooks (Settings → Currencies)",
+                rule="currency.exchange_rate")
+        return rate
 
     def hubspot(self) -> Any:
         """The HubSpot client, or None when the merchant has no HubSpot connection."""

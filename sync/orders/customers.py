@@ -51,6 +51,8 @@ def _customer_source(ctx: OrderContext, e: Entry) -> None:
     assert e.order is not None
     currency = invoice_currency(e.order, ctx.rules, ctx.home_currency)
     e.state["currency"] = currency
+    if currency is not None:   # its rate, before anything is created in that currency
+        e.state["exchange_rate"] = ctx.exchange_rate(e)
     key = ctx.buyer_key(e)
     e.state["customer_source"] = Source("hub", "buyer", key if currency is None else f"{key}|{currency}")
 

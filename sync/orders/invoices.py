@@ -40,7 +40,7 @@ def _inputs(ctx: OrderContext, e: Entry) -> dict[str, Any]:
     return {"customer_id": e.customer_id, "item_ids": {k: v for k, v in ids.items() if k not in special},
             "shipping_item_id": ids.get("shipping"), "tip_item_id": ids.get("tip"), "fee_item_id": ids.get("fee"),
             "tax_code_ids": ctx.refs.tax_codes(required_tax_codes(e.order, ctx.rules)) or None,
-            "home_currency": ctx.home_currency}
+            "home_currency": ctx.home_currency, "exchange_rate": e.state.get("exchange_rate")}
 
 
 def _summary(invoice: dict[str, Any], fingerprint: str | None, e: Entry) -> dict[str, Any]:

@@ -66,7 +66,8 @@ def _refund(ctx: OrderContext, e: Entry, known: dict[Source, object]) -> None:
             order, refund, kind=kind, customer_id=e.customer_id, item_ids=ids,
             shipping_item_id=ids.get("shipping"), adjustment_item_id=adjustment,
             deposit_account_id=ctx.refs.account(deposit_account_for(order, ctx.rules))
-            if kind == qbrefund.REFUND_RECEIPT else None, doc_number=f"{doc}-R{index}"[:21])
+            if kind == qbrefund.REFUND_RECEIPT else None, doc_number=f"{doc}-R{index}"[:21],
+            exchange_rate=e.state.get("exchange_rate"))
         created = ctx.qb.create(kind, payload, request_id=ctx.order_rid(e, "refund", refund.source_id))
         ctx.ledger.bind_many([NewBinding(source, QB, "refund", created["Id"], {
             "order_id": order.source_id, "amount": str(refund.amount), "kind": kind}, e.run.id)])

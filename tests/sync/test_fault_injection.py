@@ -104,7 +104,8 @@ def test_a_burst_of_webhooks_under_429s_and_5xx_syncs_every_order_exactly_once(h
     print(f"\nburst: {len(orders)} orders, faults served {faults_served} (planned {len(FAULT_PLAN) + 3}), "
           f"{counted} attempts counted, {len(deferred)} deferred (a fault of a call shared with other runs), "
           f"{len(retried) - len(deferred)} retried, runs with >1 attempt: "
-          f"{sum(1 for r in runs if r.attempts > 1)}, {elapsed:.1f} s")
+          f"{sum(1 for r in runs if r.attempts > 1)}, calls {({n: len(sim.calls) for n, sim in sims.items()})}, "
+          f"{elapsed:.1f} s")
     assert sum(faults_served.values()) >= 10 and all(faults_served.values())
     assert retried and len(attempts) - len(deferred) == counted   # the retries are on record
     # a fault costs an attempt only to a run that had the failed call to itself: at most one per fault served

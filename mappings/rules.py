@@ -80,6 +80,8 @@ class ItemRules:
 @dataclass(frozen=True)
 class ShippingRules:
     item: str = "Shipping"
+    # carrier (as the store names it, e.g. "UPS") → the invoice's ship method; unmapped: the carrier's name
+    methods: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,15 @@ _SECTIONS: dict[str, type] = {
 
 
 _defaults: dict[str, Any] | None = None
+SHIP_METHOD_MAX = 31   # QuickBooks' ShipMethodRef
+
+
+def _ship_methods(section: dict) -> dict[str, str]:
+    out = {}
+    for carrier, method in mapping(section, "shipping", "methods").items():
+        key = qb_name(carrier, "shipping.methods", 100, what="carrier")
+        out[str(key).lower()] = qb_name(method, f"shipping.methods.{carrier}", SHIP_METHOD_MAX, what="ship method")
+    return out
 
 
 def provide_defaults(data: Any) -> None:
@@ -256,7 +267,8 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
         s[sec] = section
     return MappingRules(
         items=_items(s["items"]),
-        shipping=ShippingRules(item=name(s["shipping"], "shipping", "item", ITEM_NAME_MAX, default="Shipping")),
+        shipping=ShippingRules(item=name(s["shipping"], "shipping", "item", ITEM_NAME_MAX, default="Shipping"),
+                               methods=_ship_methods(s["shipping"])),
         tips=TipRules(item=name(s["tips"], "tips", "item", ITEM_NAME_MAX, default="Tips"),
                       account=name(s["tips"], "tips", "account", ACCOUNT_NAME_MAX, default=None, optional=True)),
         fees=FeeRules(item=name(s["fees"], "fees", "item", ITEM_NAME_MAX, default="Fees"),

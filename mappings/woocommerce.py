@@ -26,6 +26,7 @@ from mappings.model import (
     Address,
     Customer,
     FeeLine,
+    Fulfillment,
     MappingError,
     Order,
     OrderLine,
@@ -162,7 +163,17 @@ def order_from_rest(data: Any) -> Order:
         total_outstanding=Decimal("0").quantize(q) if paid else total,
         payments=payments, payment_gateways=[gateway] if gateway else [], cancelled_at=cancelled_at,
         note=_str(data.get("customer_note")) or None, total_refunded=refunded, refunds=refunds,
+        fulfillments=_completed(data, status, source_id, where),
     )
+
+
+def _completed(data: dict, status: str, source_id: str, where: str) -> list[Fulfillment]:
+    """WooCommerce has no shipments of its own: a ``completed`` order is one that left, on
+    ``date_completed`` (the Shipment Tracking extension's numbers are not read yet)."""
+    if status != "completed":
+        return []
+    done = _date(data, "date_completed", where) or _date(data, "date_modified", where)
+    return [Fulfillment(source_id=f"{source_id}-completed", created_at=done)]
 
 
 # --- pieces ------------------------------------------------------------------------------------

@@ -172,6 +172,12 @@ def _from_canonical(order: dict[str, Any]) -> dict[str, Any]:
     created = _time(order.get("created_at"))
     if created is not None:
         values["ordered_at"] = created
+    shipped = [f for f in order.get("fulfillments") or [] if isinstance(f, dict) and f.get("status") == "success"]
+    if shipped:
+        values["fulfillment_status"] = "shipped" if len(shipped) == 1 else f"shipped in {len(shipped)} parts"
+        first = min((t for t in (_time(f.get("created_at")) for f in shipped) if t is not None), default=None)
+        if first is not None:
+            values["fulfilled_at"] = first
     return values
 
 

@@ -54,6 +54,11 @@ def check_rules(hub: Hub, merchant_id: int, rules: MappingRules) -> RulesReport:
                                     "on first use")
             else:
                 report.missing.append(f"{ref.field}: QuickBooks has no {ref.kind} named {ref.name!r}")
+        prefs = qb.preferences() or {}
+        if not (prefs.get("SalesFormsPrefs") or {}).get("AllowShipping", True):
+            report.notes.append("shipping.methods: shipping is turned off on this company's sales forms, so "
+                                "invoices carry no ship date, tracking number or ship method; turn it on in "
+                                "QuickBooks (Account and settings → Sales → Shipping) to have them")
         report.checked = True
     except ConnectorError as exc:
         report.notes.append(f"QuickBooks objects not checked: {exc}")

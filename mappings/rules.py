@@ -58,6 +58,10 @@ _PLACEHOLDERS = ", ".join("{" + n + "}" for n in DOC_NUMBER_FIELDS)
 # A realistic long order, used to check that prefix + doc number fits in 21 characters.
 _SAMPLE_ORDER = {"number": "100000", "name": "#100000", "id": "5000000000000"}
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+# the order's state → the stage of its deal in HubSpot's default pipeline ("shipped" has no stage of its own
+# there: a merchant with a fulfilment stage in a pipeline of theirs maps it)
+DEFAULT_DEAL_STAGES = {"awaiting_payment": "contractsent", "paid": "closedwon", "shipped": "closedwon",
+                       "refunded": "closedlost", "cancelled": "closedlost"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,9 @@ class HubSpotRules:
     lifecycle_stage: str | None = "customer"
     properties: tuple[str, ...] = HUBSPOT_PROPERTIES
     custom: dict[str, str | None] = field(default_factory=dict)   # total_spent → HubSpot property name
+    deals: bool = True                 # one deal per order, with its line items
+    deal_pipeline: str = "default"
+    deal_stages: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DEAL_STAGES))
 
 
 @dataclass(frozen=True)
@@ -464,4 +471,19 @@ def _hubspot(section: dict) -> HubSpotRules:
         if prop in custom.values():
             raise RulesError(f"hubspot.custom.{key}", f"writes {prop} already written by another figure")
         custom[key] = prop
-    return HubSpotRules(lifecycle_stage=stage, properties=properties, custom=custom)
+    deals = section.get("deals", True)
+    if not isinstance(deals, bool):
+        raise RulesError("hubspot.deals", "must be true or false")
+    pipeline = section.get("deal_pipeline", "default")
+    if not isinstance(pipeline, str) or not _STAGE_RE.match(pipeline):
+        raise RulesError("hubspot.deal_pipeline", "must be a HubSpot deal pipeline id such as default")
+    stages = dict(DEFAULT_DEAL_STAGES)
+    for key, stage_id in mapping(section, "hubspot", "deal_stages").items():
+        if key not in DEFAULT_DEAL_STAGES:
+            raise RulesError(f"hubspot.deal_stages.{key}",
+                             f"unknown order state (known: {', '.join(DEFAULT_DEAL_STAGES)})")
+        if not isinstance(stage_id, str | int) or not _STAGE_RE.match(str(stage_id)):
+            raise RulesError(f"hubspot.deal_stages.{key}", "must be a HubSpot deal stage id")
+        stages[key] = str(stage_id)
+    return HubSpotRules(lifecycle_stage=stage, properties=properties, custom=custom, deals=deals,
+                        deal_pipeline=pipeline, deal_stages=stages)

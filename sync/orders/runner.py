@@ -17,6 +17,7 @@ from sync.narrowing import mark_shared
 from sync.orders.contacts import contacts
 from sync.orders.context import BufferedRecorder, Entry, Loader, OrderContext
 from sync.orders.customers import customers
+from sync.orders.deals import deals
 from sync.orders.invoices import invoices, voids
 from sync.orders.items import items
 from sync.orders.payments import payments
@@ -32,7 +33,7 @@ log = logging.getLogger("o2c.orders")
 # the O2C steps in order, each over the whole list (the pull also settles deleted orders; the voids
 # cancelled ones)
 STEPS: tuple[Callable[[OrderContext], None], ...] = (pull, voids, contacts, customers, items, invoices, payments,
-                                                     refunds)
+                                                     refunds, deals)
 
 
 @dataclass

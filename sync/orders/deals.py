@@ -25,6 +25,12 @@ def deals(ctx: OrderContext) -> None:
     if not ctx.rules.hubspot.deals:
         return
     live = [e for e in ctx.live() if e.state.get("contact_id")]
+    # a cancelled order (its invoice voided, the run done) moves its deal, when it has one, to its stage
+    cancelled = [e for e in ctx.entries if e.order is not None and e.error is None and e.outcome is not None
+                 and e.outcome.reason == "voided"]
+    if cancelled:
+        had = ctx.ledger.bound([ctx.order_source(e) for e in cancelled], HS, "deal")
+        live += [e for e in cancelled if ctx.order_source(e) in had]
     if not live:
         return
     ctx.begin(live, "deal")

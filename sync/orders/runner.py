@@ -35,6 +35,9 @@ log = logging.getLogger("o2c.orders")
 STEPS: tuple[Callable[[OrderContext], None], ...] = (pull, voids, contacts, customers, items, invoices, payments,
                                                      refunds, deals)
 
+# steps that also act for orders already done in this pass (a cancelled order's deal)
+ALWAYS = (pull, deals)
+
 
 @dataclass
 class RunsResult:
@@ -104,8 +107,8 @@ def sync_entries(ctx: OrderContext, flush_steps: Callable[[], None] = lambda: No
     """Run every step over the entries of ``ctx`` (claimed runs of one merchant); each entry ends with its
     own error or outcome, or neither (success)."""
     for step in STEPS:
-        if step is not pull and not ctx.live():
-            break
+        if step not in ALWAYS and not ctx.live():
+            continue
         step(ctx)
         flush_steps()
 

@@ -142,3 +142,20 @@ def test_rules_naming_a_stage_the_pipeline_lacks_are_refused_when_saved(shop, pl
                      encoding="utf-8")
     saved = runner.invoke(["mapping", "import", str(shop.merchant_id), str(rules)])
     assert saved.exit_code == 0, saved.output
+
+
+def test_a_cancelled_unpaid_order_closes_its_deal_lost(hub, client, shop, platforms) -> None:  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    order = an_order(financial_status="pending")
+    platforms.shopify.add_order(shop.domain, order)
+    deliver(client, order, shop, "orders/create")
+    settled(hub)
+    assert deal_of(platforms, shop, order)["properties"]["dealstage"] == "contractsent"
+    platforms.shopify.update_order(shop.domain, order.order_id, cancelled_at=datetime.now(UTC),
+                                   cancel_reason="CUSTOMER")
+    deliver(client, order, shop, "orders/cancelled")
+    runs = settled(hub)
+    assert runs[-1].status == "succeeded", runs[-1].reason
+    assert deal_of(platforms, shop, order)["properties"]["dealstage"] == "closedlost"
+    assert len(platforms.hubspot.deals(shop.portal)) == 1

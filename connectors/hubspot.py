@@ -60,6 +60,12 @@ class HubSpotClient:
     def associate_contacts(self, pairs: list[tuple[str, str]]) -> None:
         self._deals.associate_contacts(pairs)
 
+    def companies_of(self, contact_ids: list[str]) -> dict[str, str]:
+        return self._deals.companies_of(contact_ids)
+
+    def associate_companies(self, pairs: list[tuple[str, str]]) -> None:
+        self._deals.associate_companies(pairs)
+
     def upsert_contacts(self, contacts: list[dict[str, str]]) -> list[UpsertedContact]:
         """Create or update contacts by e-mail (each dict holds HubSpot property names)."""
         out: list[UpsertedContact] = []

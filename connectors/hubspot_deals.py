@@ -115,6 +115,23 @@ class HubSpotDeals:
             created += len(answer.get("results") or [])
         return created
 
+    def companies_of(self, contact_ids: list[str]) -> dict[str, str]:
+        """contact id → its company (the first associated), for the contacts that have one."""
+        out: dict[str, str] = {}
+        for start in range(0, len(contact_ids), BATCH_LIMIT):
+            answer = self._call("POST", "/crm/v4/associations/contacts/companies/batch/read",
+                                {"inputs": [{"id": c} for c in contact_ids[start:start + BATCH_LIMIT]]})
+            for r in answer.get("results") or []:
+                if r.get("to"):
+                    out[str(r["from"]["id"])] = str(r["to"][0]["toObjectId"])
+        return out
+
+    def associate_companies(self, pairs: list[tuple[str, str]]) -> None:
+        """Deal → company associations (HubSpot's default type)."""
+        for start in range(0, len(pairs), BATCH_LIMIT):
+            self._call("POST", "/crm/v4/associations/deals/companies/batch/associate/default", {"inputs": [
+                {"from": {"id": deal}, "to": {"id": company}} for deal, company in pairs[start:start + BATCH_LIMIT]]})
+
     def associate_contacts(self, pairs: list[tuple[str, str]]) -> None:
         """Deal → contact associations (HubSpot's default type; associating twice changes nothing)."""
         for start in range(0, len(pairs), BATCH_LIMIT):

@@ -319,6 +319,12 @@ class _DryRunHubSpot:
                                            "payload": [props for _, props in items]})
         return len(items)
 
+    def companies_of(self, contact_ids: list[str]) -> dict[str, str]:
+        return {}
+
+    def associate_companies(self, pairs: list[tuple[str, str]]) -> None:
+        """Not reached: a preview finds no company (its contacts are not created)."""
+
     def associate_contacts(self, pairs: list[tuple[str, str]]) -> None:
         if pairs:
             self._preview.requests.append({"platform": "hubspot", "operation": "associate",

@@ -21,6 +21,7 @@ from typing import Any
 
 BATCH_LIMIT = 100
 DEAL_TO_CONTACT, CONTACT_TO_DEAL, DEAL_TO_LINE_ITEM, LINE_ITEM_TO_DEAL = 3, 4, 19, 20
+CONTACT_TO_COMPANY, DEAL_TO_COMPANY, COMPANY_TO_DEAL = 1, 5, 6
 DEFAULT_STAGES = (("appointmentscheduled", "Appointment scheduled", "0.2"),
                   ("qualifiedtobuy", "Qualified to buy", "0.4"),
                   ("presentationscheduled", "Presentation scheduled", "0.6"),
@@ -42,7 +43,7 @@ class DealsMixin:
 
     def _crm(self, hub: str) -> dict[str, Any]:
         if hub not in self.crm:
-            self.crm[hub] = {"deals": {}, "line_items": {}, "assoc": set(), "properties": {},
+            self.crm[hub] = {"deals": {}, "line_items": {}, "companies": {}, "assoc": set(), "properties": {},
                              "pipelines": [{"id": "default", "label": "Sales Pipeline", "displayOrder": 0,
                                             "stages": [{"id": i, "label": label, "displayOrder": n,
                                                         "metadata": {"probability": p, "isClosed":
@@ -58,6 +59,20 @@ class DealsMixin:
                 {"id": pipeline_id, "label": pipeline_id.title(), "displayOrder": 1,
                  "stages": [{"id": i, "label": label, "displayOrder": n, "metadata": {"probability": p}}
                             for n, (i, label, p) in enumerate(stages)]})
+
+    def add_company(self, hub_id: str | int, name: str, *, contact_id: str | None = None) -> str:
+        """A company (the buyer's employer), associated with ``contact_id`` as its primary company."""
+        with self.lock:
+            crm = self._crm(str(hub_id))
+            company = self._new_object(crm["companies"], {"name": name})
+            if contact_id is not None:
+                crm["assoc"].add(("contacts", str(contact_id), "companies", company["id"], CONTACT_TO_COMPANY))
+            return company["id"]
+
+    def deal_companies(self, hub_id: str | int, deal_id: str) -> list[str]:
+        with self.lock:
+            return sorted(t for (ft, f, tt, t, k) in self._crm(str(hub_id))["assoc"]
+                          if ft == "deals" and f == deal_id and tt == "companies" and k == DEAL_TO_COMPANY)
 
     def deals(self, hub_id: str | int) -> list[dict[str, Any]]:
         with self.lock:
@@ -89,6 +104,10 @@ class DealsMixin:
              self._r_associate_contacts, ["POST"]),
             ("/crm/v4/associations/deals/line_items/batch/read", "deal_line_item_assoc",
              self._r_deal_line_items, ["POST"]),
+            ("/crm/v4/associations/contacts/companies/batch/read", "contact_company_assoc",
+             self._r_contact_companies, ["POST"]),
+            ("/crm/v4/associations/deals/companies/batch/associate/default", "deal_company_assoc",
+             self._r_associate_companies, ["POST"]),
         ]
         for path, endpoint, view, methods in rules:
             self.app.add_url_rule(path, endpoint, self._guarded(view), methods=methods)
@@ -317,3 +336,34 @@ class DealsMixin:
             if to:
                 results.append({"from": {"id": deal}, "to": to})
         return 200, {"status": "COMPLETE", "results": results, "startedAt": _now_iso(), "completedAt": _now_iso()}
+
+    def _r_contact_companies(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
+        from demo.simulators.hubspot import _now_iso
+
+        crm = self._crm(hub)
+        results = []
+        for item in self._inputs(body):
+            contact = str((item or {}).get("id", ""))
+            to = [{"toObjectId": int(t), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": k}]}
+                  for (ft, f, tt, t, k) in sorted(crm["assoc"]) if ft == "contacts" and f == contact
+                  and tt == "companies"]
+            if to:
+                results.append({"from": {"id": contact}, "to": to})
+        return 200, {"status": "COMPLETE", "results": results, "startedAt": _now_iso(), "completedAt": _now_iso()}
+
+    def _r_associate_companies(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
+        from demo.simulators.hubspot import HubSpotError, _now_iso
+
+        crm = self._crm(hub)
+        pairs = []
+        for i, item in enumerate(self._inputs(body)):
+            deal = str(((item or {}).get("from") or {}).get("id", ""))
+            company = str(((item or {}).get("to") or {}).get("id", ""))
+            if deal not in crm["deals"] or company not in crm["companies"]:
+                raise HubSpotError(400, f"inputs[{i}]: deal {deal} or company {company} does not exist",
+                                   "VALIDATION_ERROR")
+            pairs.append((deal, company))
+        for deal, company in pairs:
+            crm["assoc"].add(("deals", deal, "companies", company, DEAL_TO_COMPANY))
+            crm["assoc"].add(("companies", company, "deals", deal, COMPANY_TO_DEAL))
+        return 200, {"status": "COMPLETE", "results": [], "startedAt": _now_iso(), "completedAt": _now_iso()}

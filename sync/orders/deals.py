@@ -69,7 +69,11 @@ def _upsert(ctx: OrderContext, client: object, todo: list[Entry]) -> None:
     answers = {d.key: d for d in client.upsert_deals(ORDER_KEY, [(e.state["deal"][ORDER_KEY], e.state["deal"])
                                                                for e in todo])}
     first_time = [e for e in todo if e.state["deal_bound"] is None and e.state["deal"][ORDER_KEY] in answers]
-    client.associate_contacts([(answers[e.state["deal"][ORDER_KEY]].id, e.state["contact_id"]) for e in first_time])
+    pairs = [(answers[e.state["deal"][ORDER_KEY]].id, e.state["contact_id"]) for e in first_time]
+    client.associate_contacts(pairs)
+    companies = client.companies_of(sorted({c for _, c in pairs})) if pairs else {}
+    if companies:   # and the contact's company, when it has one
+        client.associate_companies([(deal, companies[c]) for deal, c in pairs if c in companies])
     found_again = [answers[e.state["deal"][ORDER_KEY]].id for e in first_time
                    if not answers[e.state["deal"][ORDER_KEY]].new]
     existing = client.line_items_of(found_again, ["name", "hs_sku", "quantity"]) if found_again else {}

@@ -159,3 +159,15 @@ def test_a_cancelled_unpaid_order_closes_its_deal_lost(hub, client, shop, platfo
     assert runs[-1].status == "succeeded", runs[-1].reason
     assert deal_of(platforms, shop, order)["properties"]["dealstage"] == "closedlost"
     assert len(platforms.hubspot.deals(shop.portal)) == 1
+
+
+def test_the_deal_is_associated_with_the_contacts_company_too(hub, client, shop, platforms) -> None:  # noqa: ANN001
+    ada = platforms.hubspot.add_contact(shop.portal, {"email": "ada@example.com", "firstname": "Ada"})
+    company = platforms.hubspot.add_company(shop.portal, "Analytical Engines Ltd", contact_id=ada["id"])
+    order = an_order()
+    platforms.shopify.add_order(shop.domain, order)
+    deliver(client, order, shop, "orders/create")
+    settled(hub)
+    deal = deal_of(platforms, shop, order)
+    assert platforms.hubspot.deal_contacts(shop.portal, deal["id"]) == [ada["id"]]
+    assert platforms.hubspot.deal_companies(shop.portal, deal["id"]) == [company]

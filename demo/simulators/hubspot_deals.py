@@ -324,32 +324,24 @@ class DealsMixin:
              "labels": []} for d, c in pairs], "startedAt": _now_iso(), "completedAt": _now_iso()}
 
     def _r_deal_line_items(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
+        return self._read_associations(hub, body, "deals", "line_items")
+
+    def _read_associations(self, hub: str, body: dict[str, Any], from_type: str, to_type: str) -> tuple[int, Any]:
+        """``POST /crm/v4/associations/{from}/{to}/batch/read``: each input's associated objects."""
         from demo.simulators.hubspot import _now_iso
 
         crm = self._crm(hub)
         results = []
         for item in self._inputs(body):
-            deal = str((item or {}).get("id", ""))
+            source = str((item or {}).get("id", ""))
             to = [{"toObjectId": int(t), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": k}]}
-                  for (ft, f, tt, t, k) in sorted(crm["assoc"]) if ft == "deals" and f == deal
-                  and tt == "line_items"]
+                  for (ft, f, tt, t, k) in sorted(crm["assoc"]) if ft == from_type and f == source and tt == to_type]
             if to:
-                results.append({"from": {"id": deal}, "to": to})
+                results.append({"from": {"id": source}, "to": to})
         return 200, {"status": "COMPLETE", "results": results, "startedAt": _now_iso(), "completedAt": _now_iso()}
 
     def _r_contact_companies(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
-        from demo.simulators.hubspot import _now_iso
-
-        crm = self._crm(hub)
-        results = []
-        for item in self._inputs(body):
-            contact = str((item or {}).get("id", ""))
-            to = [{"toObjectId": int(t), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": k}]}
-                  for (ft, f, tt, t, k) in sorted(crm["assoc"]) if ft == "contacts" and f == contact
-                  and tt == "companies"]
-            if to:
-                results.append({"from": {"id": contact}, "to": to})
-        return 200, {"status": "COMPLETE", "results": results, "startedAt": _now_iso(), "completedAt": _now_iso()}
+        return self._read_associations(hub, body, "contacts", "companies")
 
     def _r_associate_companies(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
         from demo.simulators.hubspot import HubSpotError, _now_iso

@@ -28,6 +28,9 @@ class OrderQuery:
     state: str | None = None
     platform: str | None = None
     before: int | None = None          # keyset: rows with a smaller id
+    search: str | None = None          # the order's name or store id, or its invoice number
+    ordered_from: datetime | None = None
+    ordered_to: datetime | None = None  # exclusive
 
 
 def list_orders(s: Session, q: OrderQuery, *, limit: int | None = 100) -> list[StoreOrder]:
@@ -42,6 +45,14 @@ def list_orders(s: Session, q: OrderQuery, *, limit: int | None = 100) -> list[S
         stmt = stmt.where(StoreOrder.platform == q.platform)
     if q.before is not None:
         stmt = stmt.where(StoreOrder.id < q.before)
+    if q.search:
+        text = q.search.strip()
+        names = {text, text.lstrip("#"), "#" + text.lstrip("#")}
+        stmt = stmt.where(or_(StoreOrder.name.in_(names), StoreOrder.order_id == text, StoreOrder.doc_number == text))
+    if q.ordered_from is not None:
+        stmt = stmt.where(StoreOrder.ordered_at >= q.ordered_from)
+    if q.ordered_to is not None:
+        stmt = stmt.where(StoreOrder.ordered_at < q.ordered_to)
     stmt = stmt.order_by(StoreOrder.id.desc())
     if limit is not None:
         stmt = stmt.limit(limit)

@@ -81,6 +81,6 @@ def create_app(hub: Hub | None = None) -> Flask:
 
     @app.get("/")
     def home():  # noqa: ANN202 - the console (which asks for sign-in)
-        return redirect(url_for("console.runs"))
+        return redirect(url_for("console.orders"))
 
     return app

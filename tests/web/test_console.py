@@ -93,7 +93,7 @@ def console(make_hub, shop_factory, platforms, monkeypatch) -> Console:  # noqa:
 
 def test_sign_in_needs_csrf_and_the_right_password_and_is_rate_limited(console: Console) -> None:
     anonymous = console.client(None)
-    assert anonymous.get("/").headers["Location"].endswith("/console/runs")
+    assert anonymous.get("/").headers["Location"].endswith("/console/orders")
     r = anonymous.get("/console/runs?status=failed")
     assert r.status_code == 302 and "/console/login?next=" in r.headers["Location"]
     assert anonymous.post("/console/login", data={"email": SUPPORT, "password": PASSWORD}).status_code == 400
@@ -109,7 +109,7 @@ def test_sign_in_needs_csrf_and_the_right_password_and_is_rate_limited(console: 
     browser = console.app.test_client()
     browser.environ_base["REMOTE_ADDR"] = "10.0.0.2"  # the limit is per e-mail and address
     r = login(browser, SUPPORT.upper(), PASSWORD)
-    assert r.status_code == 302 and r.headers["Location"].endswith("/console/runs")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/console/orders")
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     assert SUPPORT in html(browser.get("/console/runs"))
@@ -336,3 +336,43 @@ def test_o2c_user_create_reads_the_password_from_stdin_and_is_audited(console: C
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "user.created"))
         assert (entry.actor, entry.target_id) == ("cli", str(user_id))
     assert console.client("agent@example.com")
+
+
+def test_support_lands_on_the_orders_and_reads_one_orders_story(console: Console) -> None:
+    from hub.mapping_rules import save_overrides
+
+    hub = console.hub
+    with hub.session() as s:   # the tee's rule names an item the books don't have: its order fails
+        save_overrides(s, console.shop.merchant_id, {"items": {"map": {"TEE-BLK-M": "Shirts sold"}}})
+        s.commit()
+    console.send(an_order(450_101, 1101))
+    settled(hub)
+    console.send(an_order(450_102, 1102, email="bob@example.com",
+                          lines=[{"sku": "MUG-1", "title": "Mug", "quantity": 1, "price": "12.50"}]))
+    settled(hub)
+    support = console.client()
+    page = html(support.get("/console/orders"))
+    assert page.index('data-order="shopify:450102"') < page.index('data-order="shopify:450101"')
+    failing = html(support.get("/console/orders?state=failing"))
+    assert 'data-order="shopify:450101"' in failing and "450102" not in failing and "Shirts sold" in failing
+    found = html(support.get("/console/orders?q=%231102"))
+    assert 'data-order="shopify:450102"' in found and "450101" not in found
+    assert support.get("/console/orders?state=bogus").status_code == 400
+    assert support.get("/console/orders?ordered_from=yesterday").status_code == 400
+
+    story = html(support.get(f"/console/orders/{console.shop.merchant_id}/shopify/450102"))
+    with hub.session() as s:
+        from hub.order_models import StoreOrder
+        row = s.scalars(select(StoreOrder).where(StoreOrder.order_id == "450102")).one()
+    assert f"https://app.qbo.intuit.com/app/invoice?txnId={row.invoice_id}" in story
+    assert "QuickBooks payment" in story and "HubSpot deal" in story and "Timeline" in story
+    assert support.get(f"/console/orders/{console.shop.merchant_id}/shopify/999").status_code == 404
+
+    # a merchant's own user sees its own orders only; another merchant's order does not exist for it
+    with hub.session() as s:
+        from hub.merchants import create_merchant
+        stranger = create_merchant(s, "Someone else").id
+    add_user(hub, "owner@example.com", "merchant", stranger)
+    owner = console.client("owner@example.com")
+    assert "450102" not in html(owner.get("/console/orders"))
+    assert owner.get(f"/console/orders/{console.shop.merchant_id}/shopify/450102").status_code == 404

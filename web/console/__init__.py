@@ -15,6 +15,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     connect_buttons,
     connections,
     failures,
+    orders,
     pages,
     runs,
     staff,

@@ -29,7 +29,7 @@ def _safe_next(target: str | None) -> str:
     """Only a console path of this site (never another host) is a place to return to."""
     if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("console.runs")
+    return url_for("console.orders")
 
 
 def _lockout_message(lockout: Lockout, email: str) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from hub.models import Connection
 
 QBO = "https://app.qbo.intuit.com/app"
+QBO_SANDBOX = "https://app.sandbox.qbo.intuit.com/app"   # a sandbox company's pages
 _QBO_PAGES = {"invoice": "invoice?txnId=", "payment": "recvpayment?txnId=", "customer": "customerdetail?nameId=",
               "refund": "refundreceipt?txnId=", "creditmemo": "creditmemo?txnId="}
 
@@ -22,13 +23,14 @@ def accounts_of(s: Session, merchant_id: int) -> dict[str, str]:
 
 
 def object_link(platform: str | None, kind: str | None, object_id: str | None,
-                accounts: dict[str, str]) -> str | None:
-    """The address of the object in its platform's app, or None when there is no page for it."""
+                accounts: dict[str, str], *, sandbox: bool = False) -> str | None:
+    """The address of the object in its platform's app, or None when there is no page for it
+    (``sandbox``: the QuickBooks app is the sandbox's)."""
     if not (platform and kind and object_id):
         return None
     oid = quote(str(object_id), safe="")
     if platform == "quickbooks" and kind in _QBO_PAGES:
-        return f"{QBO}/{_QBO_PAGES[kind]}{oid}"
+        return f"{QBO_SANDBOX if sandbox else QBO}/{_QBO_PAGES[kind]}{oid}"
     if platform == "shopify" and kind in ("order", "customer") and accounts.get("shopify"):
         shop = accounts["shopify"].removesuffix(".myshopify.com")
         return f"https://admin.shopify.com/store/{quote(shop, safe='')}/{kind}s/{oid}"

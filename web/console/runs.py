@@ -27,7 +27,7 @@ from web.console.security import hub
 
 @bp.get("/")
 def index() -> Response:
-    return redirect(url_for("console.runs"))
+    return redirect(url_for("console.orders"))
 
 
 @bp.get("/runs")

@@ -1,0 +1,246 @@
+"""Shopify Payments payouts become one QuickBooks deposit each, equal to the payout to the cent: it links the
+very payments the hub created for the orders (through the real webhook path), carries refunds, fees and
+adjustments on their own lines, is posted once, and a payout that does not tie out is held with its
+difference until the cause is fixed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from demo.simulators.shopify_orders import ShopifyOrder
+from hub.mapping_rules import save_overrides
+from tests.helpers import an_order, settled, webhook
+
+PAYOUT_DAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def deliver(client: Any, order: ShopifyOrder, shop: Any, topic: str = "orders/create") -> None:
+    body, headers = webhook(order, shop.domain, topic)
+    assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+
+
+def refund_webhook(client: Any, shop: Any, order_id: int, refund: dict) -> None:
+    from demo.simulators.shopify import webhook_headers
+    from tests.conftest import SHOPIFY_SECRET
+
+    body = json.dumps({"id": refund["id"], "order_id": order_id, "note": None}).encode()
+    headers = webhook_headers(shop.domain, "refunds/create", body, SHOPIFY_SECRET, webhook_id=f"refund-{refund['id']}")
+    assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+
+
+def paid_orders(platforms: Any, client: Any, hub: Any, shop: Any, count: int, start: int = 0) -> list[ShopifyOrder]:
+    orders = []
+    for n in range(start, start + count):
+        order = an_order(460_001 + n, 2001 + n, email=f"buyer{n % 7}@example.com",
+                         created_at=PAYOUT_DAY - timedelta(days=2, minutes=n))
+        platforms.shopify.add_order(shop.domain, order)
+        deliver(client, order, shop)
+        orders.append(order)
+    runs = settled(hub, timeout=300)
+    assert all(r.status == "succeeded" for r in runs), [r.reason for r in runs if r.status != "succeeded"]
+    return orders
+
+
+def payouts_json(runner: Any, shop: Any) -> list[dict[str, Any]]:
+    result = runner.invoke(["payouts", "list", "--merchant", str(shop.merchant_id), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def sync(runner: Any, shop: Any) -> str:
+    result = runner.invoke(["payouts", "sync", "--merchant", str(shop.merchant_id)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def writes(platforms: Any, realm: str) -> list[tuple[str, str]]:
+    """The QuickBooks writes (method, path) made so far."""
+    return [(c.method, c.path) for c in platforms.quickbooks.calls if c.method == "POST" and "/query" not in c.path
+            and c.path.rstrip("/").rsplit("/", 1)[-1] in ("deposit", "account")]
+
+
+@pytest.mark.parametrize("count", [40, pytest.param(200, marks=pytest.mark.slow)])
+def test_a_payout_of_many_orders_with_refunds_fees_and_an_adjustment_is_one_deposit_equal_to_it(
+        hub, shop, client, runner, platforms, count) -> None:  # noqa: ANN001
+    sim = platforms.shopify
+    orders = paid_orders(platforms, client, hub, shop, count)
+    refunded = orders[::25]                    # a refund on every 25th order, synced as refund receipts
+    for order in refunded:
+        refund = sim.refund_order(shop.domain, order.order_id, {1: 1})
+        refund_webhook(client, shop, order.order_id, refund)
+    assert all(r.status in ("succeeded", "skipped") for r in settled(hub, timeout=120))
+    for order in orders:
+        sim.record_order(shop.domain, order.order_id)
+    adjustment = sim.add_adjustment(shop.domain, "-4.20", reason="chargeback protection correction")
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    charges = [t for t in payout.transactions if t.type == "CHARGE"]
+    assert len(charges) == count and payout.net == sum((t.net for t in payout.transactions), Decimal("0"))
+    assert all(t.fee == (t.amount * Decimal("0.029") + Decimal("0.30")).quantize(Decimal("0.01")) for t in charges)
+
+    sync(runner, shop)   # scheduled: read, nothing posted
+    [row] = payouts_json(runner, shop)
+    assert (row["status"], row["deposit_id"], row["net"]) == ("scheduled", None, str(payout.net))
+    assert platforms.quickbooks.objects(shop.realm, "Deposit") == []
+
+    sim.pay_payout(shop.domain, payout.id)
+    sync(runner, shop)
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert Decimal(str(deposit["TotalAmt"])) == payout.net
+    checking = next(a for a in platforms.quickbooks.objects(shop.realm, "Account") if a["Name"] == "Checking")
+    assert deposit["DepositToAccountRef"]["value"] == checking["Id"]
+    assert deposit["TxnDate"] == "2026-11-30" and f"payout {payout.id} " in deposit["PrivateNote"]
+    linked = [ln["LinkedTxn"][0]["TxnId"] for ln in deposit["Line"] if ln.get("LinkedTxn")]
+    hub_payments = {p["Id"] for p in platforms.quickbooks.objects(shop.realm, "Payment")}
+    assert len(linked) == count and set(linked) == hub_payments
+    direct = [ln for ln in deposit["Line"] if not ln.get("LinkedTxn")]
+    names = {a["Id"]: a["Name"] for a in platforms.quickbooks.objects(shop.realm, "Account")}
+    by_account: dict[str, Decimal] = {}
+    for ln in direct:
+        name = names[ln["DepositLineDetail"]["AccountRef"]["value"]]
+        by_account[name] = by_account.get(name, Decimal("0")) + Decimal(str(ln["Amount"]))
+    refunds = sum((r["amount"] for o in refunded for r in o.refunds), Decimal("0"))
+    assert by_account == {"Undeposited Funds": -refunds, "Payout Adjustments": adjustment.amount,
+                          "Payment Processing Fees": -sum((t.fee for t in charges), Decimal("0"))}
+    assert {a["Name"]: a["AccountType"] for a in platforms.quickbooks.objects(shop.realm, "Account")
+            if a["Name"] in by_account} == {"Undeposited Funds": "Other Current Asset",
+                                            "Payout Adjustments": "Expense", "Payment Processing Fees": "Expense"}
+    [row] = payouts_json(runner, shop)
+    assert (row["status"], row["deposit_id"], row["difference"], row["reason"]) == (
+        "posted", deposit["Id"], "0.00", None)
+    assert row["issued_at"].startswith("2026-11-30T09:00:00")
+
+    # the order ledger shows each order's deposit
+    ledger = json.loads(runner.invoke(["orders", "list", "--json"]).output)
+    assert {o["quickbooks"]["deposit_id"] for o in ledger} == {deposit["Id"]}
+    assert all(o["deposited_at"] for o in ledger)
+
+    # re-running asks QuickBooks nothing and creates nothing
+    before = len(platforms.quickbooks.calls)
+    sync(runner, shop)
+    sync(runner, shop)
+    assert platforms.quickbooks.objects(shop.realm, "Deposit") == [deposit]
+    assert len(platforms.quickbooks.calls) == before
+    # a deposited payment is locked in QuickBooks
+    from connectors.quickbooks import QuickBooksClient
+    qb = QuickBooksClient(shop.realm, platforms.quickbooks.issue_token(shop.realm), api_url=platforms.quickbooks.url)
+    payment = qb.get("Payment", linked[0])
+    with pytest.raises(Exception, match="is in deposit"):
+        qb.void("Payment", payment["Id"], payment["SyncToken"])
+
+
+def test_an_unexplained_adjustment_holds_the_payout_with_its_difference_until_a_rule_explains_it(
+        hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
+    sim = platforms.shopify
+    orders = paid_orders(platforms, client, hub, shop, 3)
+    for order in orders:
+        sim.record_order(shop.domain, order.order_id)
+    label = sim.add_adjustment(shop.domain, "-7.35", type="SHIPPING_LABEL", fee="0.15", reason="label #88")
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, payout.id)
+
+    sync(runner, shop)
+    [row] = payouts_json(runner, shop)
+    assert row["status"] == "held" and row["deposit_id"] is None
+    assert Decimal(row["difference"]) == label.net == Decimal("-7.50")
+    assert "payouts.other_types.SHIPPING_LABEL" in row["reason"]
+    [why] = row["unexplained"]
+    assert (why["type"], Decimal(why["net"])) == ("SHIPPING_LABEL", Decimal("-7.50"))
+    assert platforms.quickbooks.objects(shop.realm, "Deposit") == []
+    sync(runner, shop)   # still unexplained: still held, still nothing posted
+    assert payouts_json(runner, shop)[0]["status"] == "held"
+    assert platforms.quickbooks.objects(shop.realm, "Deposit") == []
+
+    with hub.session() as s:   # the merchant names an account for shipping labels
+        save_overrides(s, shop.merchant_id, {"payouts": {"other_types": {"SHIPPING_LABEL": "Shipping Labels"}}})
+        s.commit()
+    sync(runner, shop)
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert Decimal(str(deposit["TotalAmt"])) == payout.net
+    [row] = payouts_json(runner, shop)
+    assert (row["status"], row["deposit_id"], row["difference"], row["unexplained"]) == (
+        "posted", deposit["Id"], "0.00", [])
+    labels = next(a for a in platforms.quickbooks.objects(shop.realm, "Account") if a["Name"] == "Shipping Labels")
+    assert [Decimal(str(ln["Amount"])) for ln in deposit["Line"]
+            if (ln.get("DepositLineDetail") or {}).get("AccountRef", {}).get("value") == labels["Id"]] == [label.amount]
+    sync(runner, shop)
+    assert len(platforms.quickbooks.objects(shop.realm, "Deposit")) == 1
+
+
+def test_a_charge_whose_order_the_hub_has_not_synced_holds_the_payout_until_the_order_syncs(
+        hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
+    sim = platforms.shopify
+    orders = paid_orders(platforms, client, hub, shop, 2)
+    late = an_order(469_001, 2901, email="late@example.com", created_at=PAYOUT_DAY - timedelta(days=3))
+    sim.add_order(shop.domain, late)          # its webhook was lost
+    for order in [*orders, late]:
+        sim.record_order(shop.domain, order.order_id)
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, payout.id)
+
+    sync(runner, shop)
+    [row] = payouts_json(runner, shop)
+    late_charge = next(t for t in payout.transactions if t.order_id == late.order_id)
+    assert row["status"] == "held" and Decimal(row["difference"]) == late_charge.net
+    assert [u["order"] for u in row["unexplained"]] == ["#2901"] and "no QuickBooks payment" in row["reason"]
+
+    deliver(client, late, shop)               # the order syncs (invoice and payment) ...
+    assert settled(hub)[-1].status == "succeeded"
+    sync(runner, shop)                        # ... and the payout posts
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert Decimal(str(deposit["TotalAmt"])) == payout.net
+    assert payouts_json(runner, shop)[0]["status"] == "posted"
+
+
+def test_a_worker_killed_between_the_deposit_create_and_the_binding_leaves_one_deposit(
+        hub, shop, client, runner, platforms, monkeypatch) -> None:  # noqa: ANN001
+    from sync.ledger import Ledger
+
+    sim = platforms.shopify
+    for order in paid_orders(platforms, client, hub, shop, 2):
+        sim.record_order(shop.domain, order.order_id)
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, payout.id)
+    real_bind = Ledger.bind
+
+    def killed(self, source, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if source.type == "payout":
+            raise SystemExit("worker killed")
+        return real_bind(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "bind", killed)
+    result = runner.invoke(["payouts", "sync", "--merchant", str(shop.merchant_id)])
+    assert result.exit_code != 0
+    assert len(platforms.quickbooks.objects(shop.realm, "Deposit")) == 1
+    monkeypatch.setattr(Ledger, "bind", real_bind)
+    sync(runner, shop)
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert payouts_json(runner, shop)[0]["deposit_id"] == deposit["Id"]
+
+
+def test_payouts_are_served_by_the_api(hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
+    from hub.users import create_user
+    from web.api.tokens import create_token
+
+    with hub.session() as s:
+        create_user(s, "support@example.com", "correct horse battery", "support")
+        s.commit()
+        token = create_token(s, "support@example.com", "payouts")[1]
+        s.commit()
+    sim = platforms.shopify
+    for order in paid_orders(platforms, client, hub, shop, 1):
+        sim.record_order(shop.domain, order.order_id)
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, payout.id)
+    sync(runner, shop)
+    answer = client.get(f"/api/v1/payouts?merchant={shop.merchant_id}", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    [row] = answer.get_json()["payouts"]
+    assert set(row) >= {"merchant", "platform", "payout_id", "status", "currency", "net", "issued_at", "deposit_id",
+                        "difference", "reason"}
+    assert (row["payout_id"], row["status"], row["net"]) == (str(payout.id), "posted", str(payout.net))
+    assert "/payouts" in client.get("/api/v1/openapi.json").get_json()["paths"]

@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from connectors.errors import ConnectorError
 from connectors.quickbooks import amount, quote
 from hub.mapping_rules import rules_for
-from hub.models import utcnow
+from hub.models import Merchant, utcnow
 from hub.order_models import StoreOrder
 from hub.payout_models import PayoutTransaction, StorePayout
 from mappings import quickbooks as qbmap
@@ -45,7 +45,7 @@ from mappings.deposits import (
 )
 from mappings.model import MappingError
 from mappings.rules import MappingRules
-from sync import locks
+from sync import alerts, locks
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source, store_key
 from sync.orders.bindings import bound
@@ -58,6 +58,7 @@ log = logging.getLogger("o2c.deposits")
 QB = "quickbooks"
 IN_MAX = 100
 UNDEPOSITED = Source("hub", "account", "undeposited_funds")
+PAYOUT_HELD = "payout.held"
 
 
 def payout_source(row: StorePayout) -> Source:
@@ -229,7 +230,17 @@ def _hold(hub: Hub, row_id: int, difference: Decimal | None, unexplained: list[d
         row.reason = reason[:2000]
         row.updated_at = utcnow()
         s.commit()
+        event = {"event": PAYOUT_HELD, "cause": f"{PAYOUT_HELD}:{row.platform}:{row.payout_id}",
+                 "merchant": {"id": row.merchant_id, "name": getattr(s.get(Merchant, row.merchant_id), "name", None)},
+                 "message": f"Payout {row.payout_id} ({row.net} {row.currency}) of {row.store} is held, not posted to "
+                            f"QuickBooks: {reason}",
+                 "payout": {"platform": row.platform, "payout_id": row.payout_id, "net": row.net,
+                            "difference": row.difference, "unexplained": list(row.unexplained or [])},
+                 "at": utcnow().isoformat(timespec="seconds") + "Z",
+                 "api_url": f"{hub.settings.public_url}/api/v1/payouts?merchant={row.merchant_id}"}
+        merchant_id = row.merchant_id
     log.warning("payout %s held: %s", row_id, reason)
+    alerts.notify(hub, event["cause"], event, merchant_id)   # at most once an hour per payout and channel
 
 
 def _posted(hub: Hub, row: StorePayout, deposit_id: str, total: Decimal, order_ids: list[str]) -> None:

@@ -24,6 +24,7 @@ from connectors.errors import ConnectorError
 from hub.models import Connection, utcnow
 from hub.payout_models import PayoutTransaction, StorePayout
 from mappings.deposits import transaction_kind
+from sync import locks
 from sync.accounts import Accounts
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.payouts")
 LOOKBACK_DAYS = 90
 SHOPIFY_PROCESSOR = "shopify_payments"
+POLL_INTERVAL = timedelta(hours=1)   # Shopify pays out daily at most: the catch-up schedule looks hourly
 
 
 @dataclass
@@ -61,6 +63,34 @@ def sync_payouts(hub: Hub, merchant_id: int) -> SyncReport:
             report.errors.append(f"{conn.account}: {exc}")
     post_paid_payouts(hub, merchant_id, report)
     return report
+
+
+def poll_due_payouts(hub: Hub) -> None:
+    """Called by each catch-up pass (Shopify has no payout webhook): every merchant whose shop was last looked at
+    ``POLL_INTERVAL`` ago (or connected that long ago) gets a payout sync; never raises."""
+    now = utcnow()
+    try:
+        with hub.sessions() as s:
+            conns = list(s.scalars(select(Connection).where(Connection.platform == "shopify",
+                                                            Connection.status == "active")))
+        due = sorted({c.merchant_id for c in conns if now - (_time(((c.settings or {}).get("payouts") or {})
+                                                                    .get("polled_at")) or c.created_at)
+                      >= POLL_INTERVAL})
+        for merchant_id in due:
+            holder = locks.holder_id() + ":payouts"
+            if not locks.try_acquire(hub.sessions, f"payouts:{merchant_id}", holder, ttl=900):
+                continue
+            try:
+                sync_payouts(hub, merchant_id)
+                with hub.sessions() as s:
+                    for c in s.scalars(select(Connection).where(Connection.merchant_id == merchant_id,
+                                                                Connection.platform == "shopify")):
+                        c.settings = {**(c.settings or {}), "payouts": {"polled_at": now.isoformat()}}
+                    s.commit()
+            finally:
+                locks.release(hub.sessions, f"payouts:{merchant_id}", holder)
+    except Exception as exc:  # noqa: BLE001 - a platform or the database away: the next pass tries again
+        log.warning("payout poll failed: %s", exc)
 
 
 def read_shopify_payouts(hub: Hub, accounts: Accounts, conn: Connection) -> int:
@@ -100,7 +130,7 @@ def _upsert_payout(s: Session, conn: Connection, payout_id: str, node: dict[str,
     net = node.get("net") or {}
     values = dict(status=str(node.get("status") or "SCHEDULED").lower(),
                   direction="withdrawal" if node.get("transactionType") == "WITHDRAWAL" else "deposit",
-                  currency=str(net.get("currencyCode") or "")[:3], net=str(Decimal(str(net.get("amount") or "0"))),
+                  currency=str(net.get("currencyCode") or "")[:3], net=str(_money(net)),
                   issued_at=_time(node.get("issuedAt")))
     if row is None:
         row = StorePayout(merchant_id=conn.merchant_id, platform="shopify", store=conn.account,
@@ -130,7 +160,8 @@ def _replace_transactions(s: Session, row_id: int, merchant_id: int, nodes: list
             reason=n.get("adjustmentReason"), occurred_at=_time(n.get("transactionDate"))))
 
 
-def _money(bag: Any, default: Decimal = Decimal("0")) -> Decimal:
+def _money(bag: Any, default: Decimal = Decimal("0.00")) -> Decimal:
+    """A MoneyV2 (``{"amount": "12.5"}``) as a Decimal to the cent (``12.50``)."""
     if isinstance(bag, dict) and bag.get("amount") is not None:
         return Decimal(str(bag["amount"])).quantize(Decimal("0.01"))
     return default

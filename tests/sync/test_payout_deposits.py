@@ -6,11 +6,14 @@ difference until the cause is fixed."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from demo.simulators.shopify_orders import ShopifyOrder
 from hub.mapping_rules import save_overrides
@@ -244,3 +247,80 @@ def test_payouts_are_served_by_the_api(hub, shop, client, runner, platforms) -> 
                         "difference", "reason"}
     assert (row["payout_id"], row["status"], row["net"]) == (str(payout.id), "posted", str(payout.net))
     assert "/payouts" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_the_catch_up_pass_polls_payouts_hourly_and_posts_the_paid_ones(hub, shop, client, runner,  # noqa: ANN001
+                                                                       platforms) -> None:
+    from sqlalchemy import update
+
+    from hub.models import Connection
+    from sync.catchup import _due_pass, _running
+
+    sim = platforms.shopify
+    for order in paid_orders(platforms, client, hub, shop, 2):
+        sim.record_order(shop.domain, order.order_id)
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, payout.id)
+
+    def polls() -> int:
+        return sum(1 for _, name, *_ in sim.operations if name == "HubPayouts")
+
+    def catch_up_pass() -> None:
+        assert _running.acquire(blocking=False)
+        _due_pass(hub, 0.0)
+
+    catch_up_pass()        # connected just now: the first look is an hour after connecting
+    assert polls() == 0 and platforms.quickbooks.objects(shop.realm, "Deposit") == []
+    with hub.session() as s:
+        s.execute(update(Connection).where(Connection.merchant_id == shop.merchant_id).values(
+            created_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=2)))
+        s.commit()
+    catch_up_pass()
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert Decimal(str(deposit["TotalAmt"])) == payout.net and polls() == 1
+    catch_up_pass()        # looked at a moment ago: not again within the hour
+    assert polls() == 1 and payouts_json(runner, shop)[0]["status"] == "posted"
+
+
+
+def test_a_held_payout_is_alerted_once_and_a_withdrawal_is_held_never_posted(make_hub, shop_factory,  # noqa: ANN001
+                                                                             platforms) -> None:
+    from tests.conftest import O2CRunner
+    from web.app import create_app
+
+    alerts: list[dict[str, Any]] = []
+
+    @Request.application
+    def app(request: Request) -> Response:   # the operator's alert webhook
+        alerts.append(json.loads(request.get_data(as_text=True)))
+        return Response("{}", 200, mimetype="application/json")
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hub = make_hub(O2C_ALERT_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/alerts")
+        shop = shop_factory(hub)
+        client, runner, sim = create_app(hub).test_client(), O2CRunner(), platforms.shopify
+        [order] = paid_orders(platforms, client, hub, shop, 1)
+        sim.record_order(shop.domain, order.order_id)
+        sim.add_adjustment(shop.domain, "-3.10", type="BILLING_DEBIT")
+        first = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+        sim.pay_payout(shop.domain, first.id)
+        sim.add_adjustment(shop.domain, "-25.00", type="RESERVED_FUNDS")
+        withdrawal = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY + timedelta(days=1))
+        sim.pay_payout(shop.domain, withdrawal.id)
+
+        sync(runner, shop)
+        sync(runner, shop)   # held again: no second alert within the hour
+        rows = {r["payout_id"]: r for r in payouts_json(runner, shop)}
+        assert rows[str(first.id)]["status"] == rows[str(withdrawal.id)]["status"] == "held"
+        assert "withdrawal" in rows[str(withdrawal.id)]["reason"] and rows[str(withdrawal.id)]["net"] == "-25.00"
+        assert platforms.quickbooks.objects(shop.realm, "Deposit") == []
+        causes = sorted(b["cause"] for b in alerts)
+        assert causes == sorted([f"payout.held:shopify:{first.id}", f"payout.held:shopify:{withdrawal.id}"])
+        [alert] = [b for b in alerts if b["payout"]["payout_id"] == str(first.id)]
+        assert alert["event"] == "payout.held" and alert["payout"]["difference"] == "-3.10"
+        assert "BILLING_DEBIT" in alert["message"] and alert["merchant"]["id"] == shop.merchant_id
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -324,3 +324,38 @@ def test_a_held_payout_is_alerted_once_and_a_withdrawal_is_held_never_posted(mak
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_reconcile_reports_held_payouts_and_a_deposit_deleted_in_quickbooks_which_is_not_posted_again(
+        hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
+    sim = platforms.shopify
+    orders = paid_orders(platforms, client, hub, shop, 2)
+    for order in orders:
+        sim.record_order(shop.domain, order.order_id)
+    posted = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY - timedelta(days=1))
+    sim.pay_payout(shop.domain, posted.id)
+    late = an_order(469_501, 2951, email="late@example.com", created_at=PAYOUT_DAY - timedelta(days=1))
+    sim.add_order(shop.domain, late)   # its webhook was lost: no payment
+    sim.record_order(shop.domain, late.order_id)
+    held = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, held.id)
+    sync(runner, shop)
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+
+    def report() -> dict[str, Any]:
+        result = runner.invoke(["reconcile", str(shop.merchant_id), "--json"])
+        assert result.exit_code == 0, result.output
+        return {r["kind"]: r for r in json.loads(result.output)["discrepancies"]
+                if r["kind"] not in ("order_without_invoice",)}
+
+    rows = report()
+    assert set(rows) == {"paid_payout_without_deposit", "payout_charge_without_payment"}
+    assert rows["paid_payout_without_deposit"]["order"]["id"] == str(held.id)
+    assert rows["payout_charge_without_payment"]["order"]["name"] == "#2951"
+
+    platforms.quickbooks.delete(shop.realm, "Deposit", deposit["Id"])   # a bookkeeper deletes the deposit
+    sync(runner, shop)                                                   # not silently re-posted ...
+    assert platforms.quickbooks.objects(shop.realm, "Deposit") == []
+    rows = report()                                                      # ... but reported
+    assert rows["deposit_missing"]["quickbooks"]["id"] == deposit["Id"]
+    assert rows["deposit_missing"]["order"]["id"] == str(posted.id)

@@ -359,3 +359,29 @@ def test_reconcile_reports_held_payouts_and_a_deposit_deleted_in_quickbooks_whic
     rows = report()                                                      # ... but reported
     assert rows["deposit_missing"]["quickbooks"]["id"] == deposit["Id"]
     assert rows["deposit_missing"]["order"]["id"] == str(posted.id)
+
+
+def test_a_payout_costs_three_quickbooks_calls_once_its_accounts_are_known(hub, shop, client, runner,  # noqa: ANN001
+                                                                           platforms) -> None:
+    sim, qb = platforms.shopify, platforms.quickbooks
+    for order in paid_orders(platforms, client, hub, shop, 3):
+        sim.record_order(shop.domain, order.order_id)
+    sim.add_adjustment(shop.domain, "-1.00")
+    sim.pay_payout(shop.domain, sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY).id)
+    before = len(qb.calls)
+    sync(runner, shop)
+    first = [(c.method, c.path.rsplit("/", 1)[-1], c.query[:90]) for c in qb.calls[before:]]
+    for order in paid_orders(platforms, client, hub, shop, 30, start=3):
+        sim.record_order(shop.domain, order.order_id)
+    sim.add_adjustment(shop.domain, "2.50")
+    second = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY + timedelta(days=1))
+    sim.pay_payout(shop.domain, second.id)
+    before = len(qb.calls)
+    sync(runner, shop)
+    calls = [(c.method, c.path.rsplit("/", 1)[-1]) for c in qb.calls[before:]]
+    # the payments (one IN query), the day's deposits (the look-up before the create), the create
+    assert calls == [("POST", "query"), ("POST", "query"), ("POST", "deposit")], calls
+    # the first payout also finds (and creates) its rule accounts, each then remembered as a binding
+    assert [p for _, p, _ in first].count("account") == 2 and len(first) == 11, first
+    assert len(qb.objects(shop.realm, "Deposit")) == 2
+    assert Decimal(str(qb.objects(shop.realm, "Deposit")[1]["TotalAmt"])) == second.net

@@ -45,7 +45,7 @@ from mappings.deposits import (
 )
 from mappings.model import MappingError
 from mappings.rules import MappingRules
-from sync import alerts, locks
+from sync import alerts, locks, runs
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source, store_key
 from sync.orders.bindings import bound
@@ -120,6 +120,7 @@ def post_payout(hub: Hub, row_id: int) -> str:
         causes = "; ".join(sorted({u["cause"] for u in plan.unexplained})) or "the lines do not add up"
         _hold(hub, row_id, plan.difference(net), plan.unexplained,
               f"deposit would be {plan.total}, payout is {net}: {causes}")
+        _sync_unknown_orders(hub, row, [u for u in plan.unexplained if u["kind"] == "charge" and u["order_id"]])
         return "held"
     issued = (row.issued_at or utcnow()).date().isoformat()
     memo = deposit_memo(row.processor, row.payout_id, issued)
@@ -214,6 +215,30 @@ class _Accounts:
                     request_id=qbmap.request_id(str(self.merchant_id), "account", name))
         self.ledger.bind(source, QB, "account", str(found["Id"]), data={"name": name})
         return str(found["Id"])
+
+
+def _sync_unknown_orders(hub: Hub, row: StorePayout, charges: list[dict[str, Any]]) -> None:
+    """A charge of an order the hub never saw (its webhooks lost): the order gets its sync run now, through the
+    normal pipeline (invoice, then payment), so the next pass finds its payment. An order the hub knows is left
+    to its own runs (the order ledger says why it has no payment)."""
+    wanted = {str(u["order_id"]): u.get("order") for u in charges}
+    if not wanted:
+        return
+    with hub.sessions() as s:
+        known = set(s.scalars(select(StoreOrder.order_id).where(
+            StoreOrder.merchant_id == row.merchant_id, StoreOrder.platform == row.platform,
+            StoreOrder.store == row.store, StoreOrder.order_id.in_(list(wanted)))))
+        opened = []
+        for order_id, name in wanted.items():
+            if order_id not in known:
+                run, new = runs.open_run(s, merchant_id=row.merchant_id, kind="order", platform=row.platform,
+                                         source_id=order_id, source_name=name, trigger="payout",
+                                         connection_id=row.connection_id)
+                if new:
+                    opened.append(run.id)
+        s.commit()
+    for run_id in opened:
+        hub.dispatcher.dispatch(run_id)
 
 
 def _hold(hub: Hub, row_id: int, difference: Decimal | None, unexplained: list[dict[str, Any]] | None,

@@ -174,7 +174,7 @@ def test_an_unexplained_adjustment_holds_the_payout_with_its_difference_until_a_
     assert len(platforms.quickbooks.objects(shop.realm, "Deposit")) == 1
 
 
-def test_a_charge_whose_order_the_hub_has_not_synced_holds_the_payout_until_the_order_syncs(
+def test_a_charge_of_an_order_the_hub_never_heard_of_holds_the_payout_until_the_order_syncs(
         hub, shop, client, runner, platforms) -> None:  # noqa: ANN001
     sim = platforms.shopify
     orders = paid_orders(platforms, client, hub, shop, 2)
@@ -191,9 +191,9 @@ def test_a_charge_whose_order_the_hub_has_not_synced_holds_the_payout_until_the_
     assert row["status"] == "held" and Decimal(row["difference"]) == late_charge.net
     assert [u["order"] for u in row["unexplained"]] == ["#2901"] and "no QuickBooks payment" in row["reason"]
 
-    deliver(client, late, shop)               # the order syncs (invoice and payment) ...
-    assert settled(hub)[-1].status == "succeeded"
-    sync(runner, shop)                        # ... and the payout posts
+    runs = settled(hub)                       # the hub syncs the order it never heard of (invoice, payment) ...
+    assert (runs[-1].source_id, runs[-1].trigger, runs[-1].status) == (str(late.order_id), "payout", "succeeded")
+    sync(runner, shop)                        # ... and the payout posts on the next pass
     [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
     assert Decimal(str(deposit["TotalAmt"])) == payout.net
     assert payouts_json(runner, shop)[0]["status"] == "posted"
@@ -334,22 +334,26 @@ def test_reconcile_reports_held_payouts_and_a_deposit_deleted_in_quickbooks_whic
         sim.record_order(shop.domain, order.order_id)
     posted = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY - timedelta(days=1))
     sim.pay_payout(shop.domain, posted.id)
-    late = an_order(469_501, 2951, email="late@example.com", created_at=PAYOUT_DAY - timedelta(days=1))
-    sim.add_order(shop.domain, late)   # its webhook was lost: no payment
+    late = an_order(469_501, 2951, email="late@example.com", financial_status="authorized",
+                    created_at=PAYOUT_DAY - timedelta(days=1))
+    sim.add_order(shop.domain, late)
+    deliver(client, late, shop)        # invoiced, nothing captured yet ...
+    assert settled(hub)[-1].status == "succeeded"
+    late.capture(late.total, PAYOUT_DAY - timedelta(hours=20))   # ... then captured, the update webhook lost
     sim.record_order(shop.domain, late.order_id)
     held = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
     sim.pay_payout(shop.domain, held.id)
     sync(runner, shop)
     [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert [r.source_id for r in settled(hub)].count(str(late.order_id)) == 1   # a known order: no run opened
 
     def report() -> dict[str, Any]:
         result = runner.invoke(["reconcile", str(shop.merchant_id), "--json"])
         assert result.exit_code == 0, result.output
-        return {r["kind"]: r for r in json.loads(result.output)["discrepancies"]
-                if r["kind"] not in ("order_without_invoice",)}
+        return {r["kind"]: r for r in json.loads(result.output)["discrepancies"]}
 
     rows = report()
-    assert set(rows) == {"paid_payout_without_deposit", "payout_charge_without_payment"}
+    assert set(rows) == {"paid_payout_without_deposit", "payout_charge_without_payment", "paid_order_without_payment"}
     assert rows["paid_payout_without_deposit"]["order"]["id"] == str(held.id)
     assert rows["payout_charge_without_payment"]["order"]["name"] == "#2951"
 

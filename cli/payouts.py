@@ -12,7 +12,7 @@ from cli.base import _Fail, _hub, main, merchant_id_of
 
 @main.group()
 def payouts() -> None:
-    """Store payouts (Shopify Payments) and their QuickBooks deposits: posted, or held with the difference."""
+    """Store payouts (Shopify Payments, WooPayments) and their QuickBooks deposits: posted, or held (difference)."""
 
 
 @payouts.command("sync")
@@ -28,7 +28,7 @@ def payouts_sync(merchant_ref: str | None) -> None:
     else:
         with hub.session() as s:
             merchants = sorted(set(s.scalars(select(Connection.merchant_id).where(
-                Connection.platform == "shopify", Connection.status == "active"))))
+                Connection.platform.in_(("shopify", "woocommerce")), Connection.status == "active"))))
     failed = []
     for merchant_id in merchants:
         report = sync_payouts(hub, merchant_id)

@@ -18,7 +18,7 @@ from mappings.payout_rules import PayoutRules
 
 ZERO = Decimal("0.00")
 KINDS = ("charge", "refund", "dispute", "reserve", "adjustment", "transfer", "other")
-_DISPUTE_TYPES = {"DISPUTE_WITHDRAWAL", "DISPUTE_REVERSAL", "CHARGEBACK_HOLD", "CHARGEBACK_HOLD_RELEASE",
+_DISPUTE_TYPES = {"DISPUTE", "DISPUTE_WITHDRAWAL", "DISPUTE_REVERSAL", "CHARGEBACK_HOLD", "CHARGEBACK_HOLD_RELEASE",
                   "CHARGEBACK_FEE", "CHARGEBACK_FEE_REFUND"}
 _RESERVE_TYPES = {"RESERVED_FUNDS", "RESERVED_FUNDS_WITHDRAWAL", "RESERVED_FUNDS_REVERSAL"}
 PROCESSOR_LABELS = {"shopify_payments": "Shopify Payments", "woocommerce_payments": "WooPayments"}

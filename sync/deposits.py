@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from connectors.errors import ConnectorError
 from connectors.quickbooks import amount, quote
 from hub.mapping_rules import rules_for
-from hub.models import Merchant, utcnow
+from hub.models import Binding, Merchant, utcnow
 from hub.order_models import StoreOrder
 from hub.payout_models import PayoutTransaction, StorePayout
 from mappings import quickbooks as qbmap
@@ -75,6 +75,8 @@ def post_paid_payouts(hub: Hub, merchant_id: int, report: SyncReport) -> None:
         try:
             with locks.held(hub.sessions, f"payout:{row_id}", ttl=300, wait=60):
                 outcome = post_payout(hub, row_id)
+        except locks.LockBusy:   # another worker is posting it right now
+            continue
         except (ConnectorError, MappingError) as exc:
             _hold(hub, row_id, None, None, f"QuickBooks: {exc}")
             outcome = "held"
@@ -161,6 +163,9 @@ def _payments_of(hub: Hub, qb: Any, row: StorePayout, txns: list[Txn],
         b = found.get(per_capture.get(t.id)) or found.get(per_order[t.id])   # type: ignore[arg-type]
         if b is not None and not (b.data or {}).get("voided"):
             chosen[t.id] = b.target_id
+    for t in charges:   # a capture the store names otherwise (WooCommerce: one payment per order): the order's only one
+        if t.id not in chosen and (only := _only_capture_payment(hub, row, store, str(t.order_id))) is not None:
+            chosen[t.id] = only
     ids = sorted(set(chosen.values()))
     current: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), IN_MAX):
@@ -179,6 +184,16 @@ def _payments_of(hub: Hub, qb: Any, row: StorePayout, txns: list[Txn],
             out[t.id] = LinkablePayment(pid, amount(current[pid].get("TotalAmt")),
                                         account is None or str(account) == undeposited_id)
     return out
+
+
+def _only_capture_payment(hub: Hub, row: StorePayout, store: str, order_id: str) -> str | None:
+    with hub.sessions() as s:
+        found = [b for b in s.scalars(select(Binding).where(
+            Binding.merchant_id == row.merchant_id, Binding.source_platform == row.platform,
+            Binding.source_type == "capture", Binding.source_store == store,
+            Binding.source_id.like(f"{order_id}:%"), Binding.target_platform == QB, Binding.target_type == "payment"))
+            if not (b.data or {}).get("voided")]
+    return found[0].target_id if len(found) == 1 else None
 
 
 class _Accounts:

@@ -11,6 +11,7 @@ each payout not yet posted; a posted payout is never read again.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from connectors import shopify_payouts
-from connectors.errors import ConnectorError
+from connectors import shopify_payouts, woopayments
+from connectors.errors import ConnectorError, Permanent
 from hub.models import Connection, utcnow
 from hub.payout_models import PayoutTransaction, StorePayout
 from mappings.deposits import transaction_kind
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.payouts")
 LOOKBACK_DAYS = 90
 SHOPIFY_PROCESSOR = "shopify_payments"
+WOOPAYMENTS_PROCESSOR = "woocommerce_payments"
+STORE_PLATFORMS = ("shopify", "woocommerce")
+_WCPAY_STATUS = {"paid": "paid", "failed": "failed", "canceled": "canceled", "in_transit": "in_transit"}
+_ORDER_POST = re.compile(r"[?&]post=(\d+)")
 POLL_INTERVAL = timedelta(hours=1)   # Shopify pays out daily at most: the catch-up schedule looks hourly
 
 
@@ -53,11 +58,12 @@ def sync_payouts(hub: Hub, merchant_id: int) -> SyncReport:
     accounts = Accounts(hub, merchant_id)
     with hub.sessions() as s:
         conns = list(s.scalars(select(Connection).where(
-            Connection.merchant_id == merchant_id, Connection.platform == "shopify",
+            Connection.merchant_id == merchant_id, Connection.platform.in_(STORE_PLATFORMS),
             Connection.status == "active").order_by(Connection.id)))
     for conn in conns:
         try:
-            report.read += read_shopify_payouts(hub, accounts, conn)
+            read = read_shopify_payouts if conn.platform == "shopify" else read_woopayments_deposits
+            report.read += read(hub, accounts, conn)
         except ConnectorError as exc:
             log.warning("payouts of %s could not be read: %s", conn.account, exc)
             report.errors.append(f"{conn.account}: {exc}")
@@ -71,7 +77,7 @@ def poll_due_payouts(hub: Hub) -> None:
     now = utcnow()
     try:
         with hub.sessions() as s:
-            conns = list(s.scalars(select(Connection).where(Connection.platform == "shopify",
+            conns = list(s.scalars(select(Connection).where(Connection.platform.in_(STORE_PLATFORMS),
                                                             Connection.status == "active")))
         due = sorted({c.merchant_id for c in conns if now - (_time(((c.settings or {}).get("payouts") or {})
                                                                     .get("polled_at")) or c.created_at)
@@ -84,7 +90,7 @@ def poll_due_payouts(hub: Hub) -> None:
                 sync_payouts(hub, merchant_id)
                 with hub.sessions() as s:
                     for c in s.scalars(select(Connection).where(Connection.merchant_id == merchant_id,
-                                                                Connection.platform == "shopify")):
+                                                                Connection.platform.in_(STORE_PLATFORMS))):
                         c.settings = {**(c.settings or {}), "payouts": {"polled_at": now.isoformat()}}
                     s.commit()
             finally:
@@ -110,8 +116,13 @@ def read_shopify_payouts(hub: Hub, accounts: Accounts, conn: Connection) -> int:
         if not payout_id.isdigit():
             continue
         count += 1
+        net = node.get("net") or {}
+        values = dict(status=str(node.get("status") or "SCHEDULED").lower(),
+                      direction="withdrawal" if node.get("transactionType") == "WITHDRAWAL" else "deposit",
+                      currency=str(net.get("currencyCode") or "")[:3], net=str(_money(net)),
+                      issued_at=_time(node.get("issuedAt")))
         with hub.sessions() as s:
-            row = _upsert_payout(s, conn, payout_id, node)
+            row = _upsert_payout(s, conn, payout_id, values, SHOPIFY_PROCESSOR)
             posted = row.deposit_state == "posted"
             s.commit()
             row_id = row.id
@@ -123,18 +134,65 @@ def read_shopify_payouts(hub: Hub, accounts: Accounts, conn: Connection) -> int:
     return count
 
 
-def _upsert_payout(s: Session, conn: Connection, payout_id: str, node: dict[str, Any]) -> StorePayout:
+def read_woopayments_deposits(hub: Hub, accounts: Accounts, conn: Connection) -> int:
+    """Store the store's WooPayments deposits, with the transactions of those not posted; a store without
+    WooPayments (no such route) has none."""
+    client = accounts.woocommerce(conn.id)
+    count = 0
+    try:
+        listed = list(woopayments.deposits(client))
+    except Permanent as exc:
+        if exc.status == 404:
+            return 0
+        raise
+    for d in listed:
+        payout_id = str(d.get("id") or "").strip()
+        if not payout_id:
+            continue
+        count += 1
+        net = woopayments.amount(d.get("amount"))
+        stamp = d.get("date")
+        issued = (datetime.fromtimestamp(int(stamp) / 1000, UTC).replace(tzinfo=None)
+                  if isinstance(stamp, int | float) else None)
+        values = dict(status=_WCPAY_STATUS.get(str(d.get("status") or ""), "scheduled"),
+                      direction="withdrawal" if d.get("type") == "withdrawal" or net < 0 else "deposit",
+                      currency=str(d.get("currency") or "").upper()[:3], net=str(net), issued_at=issued)
+        with hub.sessions() as s:
+            row = _upsert_payout(s, conn, payout_id, values, WOOPAYMENTS_PROCESSOR)
+            posted = row.deposit_state == "posted"
+            s.commit()
+            row_id = row.id
+        if not posted:
+            txns = woopayments.deposit_transactions(client, payout_id)
+            with hub.sessions() as s:
+                _replace_transactions(s, row_id, conn.merchant_id, [_from_woopayments(t) for t in txns])
+                s.commit()
+    return count
+
+
+def _from_woopayments(t: dict[str, Any]) -> dict[str, Any]:
+    """A WooPayments transaction in the shape ``_replace_transactions`` reads (Shopify's)."""
+    order = t.get("order") if isinstance(t.get("order"), dict) else None
+    order_id = None
+    if order:
+        found = _ORDER_POST.search(str(order.get("url") or ""))
+        order_id = found.group(1) if found else str(order.get("number") or "") or None
+    money = {k: {"amount": str(woopayments.amount(t.get(k)))} for k in ("amount", "fees", "net")}
+    return {"id": t.get("transaction_id"), "type": str(t.get("type") or "").upper(), "sourceType": None,
+            "amount": money["amount"], "fee": money["fees"], "net": money["net"],
+            "associatedOrder": {"id": order_id, "name": f"#{order.get('number')}"} if order_id else None,
+            "sourceOrderTransactionId": t.get("charge_id"), "transactionDate": t.get("date"),
+            "adjustmentReason": None}
+
+
+def _upsert_payout(s: Session, conn: Connection, payout_id: str, values: dict[str, Any],
+                   processor: str) -> StorePayout:
     row = s.scalar(select(StorePayout).where(
-        StorePayout.merchant_id == conn.merchant_id, StorePayout.platform == "shopify",
+        StorePayout.merchant_id == conn.merchant_id, StorePayout.platform == conn.platform,
         StorePayout.store == conn.account, StorePayout.payout_id == payout_id))
-    net = node.get("net") or {}
-    values = dict(status=str(node.get("status") or "SCHEDULED").lower(),
-                  direction="withdrawal" if node.get("transactionType") == "WITHDRAWAL" else "deposit",
-                  currency=str(net.get("currencyCode") or "")[:3], net=str(_money(net)),
-                  issued_at=_time(node.get("issuedAt")))
     if row is None:
-        row = StorePayout(merchant_id=conn.merchant_id, platform="shopify", store=conn.account,
-                          connection_id=conn.id, payout_id=payout_id, processor=SHOPIFY_PROCESSOR, unexplained=[],
+        row = StorePayout(merchant_id=conn.merchant_id, platform=conn.platform, store=conn.account,
+                          connection_id=conn.id, payout_id=payout_id, processor=processor, unexplained=[],
                           **values)
         s.add(row)
         s.flush()
@@ -171,9 +229,10 @@ def _time(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed   # naive: already UTC
 
 
 # -- views -----------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Txn:
     order_id: str | None = None
     order_name: str | None = None
     capture_id: str | None = None
+    day: str | None = None          # YYYY-MM-DD of the transaction (summary mode sums per day)
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,13 @@ def account_names(txns: list[Txn], rules: PayoutRules, refunds_default: str) -> 
 def plan_deposit(txns: list[Txn], payments: dict[str, LinkablePayment | str], accounts: dict[str, str],
                  rules: PayoutRules, refunds_default: str) -> DepositPlan:
     """The deposit's lines. ``payments``: charge id → its payment, or the reason it has none; ``accounts``:
-    account name → QuickBooks id (every name ``account_names`` and the fee rules give that exists)."""
+    account name → QuickBooks id (every name ``account_names`` and the fee rules give, and in summary mode
+    ``refunds_default``: the account the payments were deposited to, which the day's charge lines draw from)."""
     plan = DepositPlan()
     named = account_names(txns, rules, refunds_default)
     fees = {"charge": ZERO, "refund": ZERO, "other": ZERO}
     linked: set[str] = set()
+    days: dict[tuple[str, str], Decimal] = {}     # summary mode: (charge | refund, day) → sum
 
     def unexplained(t: Txn, cause: str) -> None:
         plan.unexplained.append({"transaction": t.id, "kind": t.kind, "type": t.type, "order": t.order_name,
@@ -136,20 +139,32 @@ def plan_deposit(txns: list[Txn], payments: dict[str, LinkablePayment | str], ac
                 continue
             if found.id not in linked:
                 linked.add(found.id)
-                plan.lines.append({"Amount": found.amount,
-                                   "LinkedTxn": [{"TxnId": found.id, "TxnType": "Payment", "TxnLineId": "0"}]})
-                plan.total += found.amount
                 plan.order_ids.append(t.order_id)
+                if rules.mode == "summary":
+                    days[("charge", t.day or "")] = days.get(("charge", t.day or ""), ZERO) + found.amount
+                else:
+                    plan.lines.append({"Amount": found.amount,
+                                       "LinkedTxn": [{"TxnId": found.id, "TxnType": "Payment", "TxnLineId": "0"}]})
+                    plan.total += found.amount
             fees["charge"] += t.fee
             continue
         account = named.get(t.id)
         if account is None:
             unexplained(t, f"no account for transaction type {t.type}: name one in payouts.other_types.{t.type}")
             continue
+        if rules.mode == "summary" and t.kind == "refund":
+            days[("refund", t.day or "")] = days.get(("refund", t.day or ""), ZERO) + t.amount
+            fees["refund"] += t.fee
+            continue
         label = {"refund": "Refund", "dispute": "Dispute", "reserve": "Reserve", "adjustment": "Adjustment"}.get(
             t.kind, t.type.replace("_", " ").title())
         direct(t.amount, account, f"{label}{' of order ' + t.order_name if t.order_name else ''} ({t.type} {t.id})")
         fees["refund" if t.kind == "refund" else "other"] += t.fee
+    for (kind, day), total in sorted(days.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if kind == "charge":   # the payments' account (Undeposited Funds): the day's payments leave it
+            direct(total, refunds_default, f"Charges of {day or 'the payout'}")
+        else:
+            direct(total, rules.refunds_account or refunds_default, f"Refunds of {day or 'the payout'}")
     for kind, account, text in (("charge", rules.charge_fees_account, "Charge fees"),
                                 ("refund", rules.refund_fees_account, "Refund fees"),
                                 ("other", rules.adjustment_fees_account, "Adjustment fees")):

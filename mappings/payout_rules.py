@@ -7,15 +7,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mappings.rule_fields import ACCOUNT_NAME_MAX, RulesError, mapping, name, qb_name
+from mappings.rule_fields import ACCOUNT_NAME_MAX, RulesError, choice, mapping, name, qb_name
 
 EXPENSE = "Expense"
 ASSET = "Other Current Asset"
 _TYPE_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,59}$")
 
 
+MODES = ("lines", "summary")
+
+
 @dataclass(frozen=True)
 class PayoutRules:
+    # lines: each charge links its payment (one line per order); summary: one line per day for the charges (and
+    # one for the refunds) to the payments' account, for very high volumes (the payments stay listed as
+    # undeposited in QuickBooks' deposit screen, the Undeposited Funds balance is cleared)
+    mode: str = "lines"
     # processor (shopify_payments, woocommerce_payments) → the bank account its payouts reach
     deposit_accounts: dict[str, str] = field(default_factory=dict)
     default_deposit_account: str = "Checking"
@@ -56,6 +63,7 @@ def payout_rules(section: dict[str, Any]) -> PayoutRules:
 
     base = PayoutRules()
     return PayoutRules(
+        mode=choice(section, sec, "mode", MODES, default="lines"),
         deposit_accounts=deposit,
         default_deposit_account=account("default_deposit_account", base.default_deposit_account),
         charge_fees_account=account("charge_fees_account", base.charge_fees_account),

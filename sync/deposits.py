@@ -92,7 +92,7 @@ def post_payout(hub: Hub, row_id: int) -> str:
         assert row is not None
         s.expunge(row)
         txns = [Txn(t.transaction_id, t.kind, t.type, Decimal(t.amount), Decimal(t.fee), Decimal(t.net), t.order_id,
-                    t.order_name, t.capture_id)
+                    t.order_name, t.capture_id, t.occurred_at.date().isoformat() if t.occurred_at else None)
                 for t in s.scalars(select(PayoutTransaction).where(PayoutTransaction.payout_row_id == row_id)
                                    .order_by(PayoutTransaction.id))]
         rules = rules_for(s, row.merchant_id)
@@ -116,6 +116,8 @@ def post_payout(hub: Hub, row_id: int) -> str:
     payments = _payments_of(hub, qb, row, txns, refs.undeposited_id())
     refunds_default = rules.payments.account_for(row.processor)
     wanted = {a for a in account_names(txns, rules.payouts, refunds_default).values() if a}
+    if rules.payouts.mode == "summary":
+        wanted.add(refunds_default)
     accounts = {name: refs.account(name) for name in sorted(wanted | set(fee_accounts(rules.payouts)))}
     plan = plan_deposit(txns, payments, accounts, rules.payouts, refunds_default)
     if not plan.balances(net):

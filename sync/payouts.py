@@ -123,10 +123,10 @@ def read_shopify_payouts(hub: Hub, accounts: Accounts, conn: Connection) -> int:
                       issued_at=_time(node.get("issuedAt")))
         with hub.sessions() as s:
             row = _upsert_payout(s, conn, payout_id, values, SHOPIFY_PROCESSOR)
-            posted = row.deposit_state == "posted"
+            done = row.deposit_state == "posted" or row.status in ("failed", "canceled")   # nothing to post
             s.commit()
             row_id = row.id
-        if not posted:
+        if not done:
             txns = shopify_payouts.payout_transactions(graphql, payout_id)
             with hub.sessions() as s:
                 _replace_transactions(s, row_id, conn.merchant_id, txns)
@@ -159,10 +159,10 @@ def read_woopayments_deposits(hub: Hub, accounts: Accounts, conn: Connection) ->
                       currency=str(d.get("currency") or "").upper()[:3], net=str(net), issued_at=issued)
         with hub.sessions() as s:
             row = _upsert_payout(s, conn, payout_id, values, WOOPAYMENTS_PROCESSOR)
-            posted = row.deposit_state == "posted"
+            done = row.deposit_state == "posted" or row.status in ("failed", "canceled")   # nothing to post
             s.commit()
             row_id = row.id
-        if not posted:
+        if not done:
             txns = woopayments.deposit_transactions(client, payout_id)
             with hub.sessions() as s:
                 _replace_transactions(s, row_id, conn.merchant_id, [_from_woopayments(t) for t in txns])

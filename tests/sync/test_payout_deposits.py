@@ -389,3 +389,42 @@ def test_a_payout_costs_three_quickbooks_calls_once_its_accounts_are_known(hub, 
     assert [p for _, p, _ in first].count("account") == 2 and len(first) == 11, first
     assert len(qb.objects(shop.realm, "Deposit")) == 2
     assert Decimal(str(qb.objects(shop.realm, "Deposit")[1]["TotalAmt"])) == second.net
+
+
+def test_summary_mode_posts_one_line_per_day_and_still_ties_out_to_the_cent(hub, shop, client, runner,  # noqa: ANN001
+                                                                            platforms) -> None:
+    sim = platforms.shopify
+    with hub.session() as s:
+        save_overrides(s, shop.merchant_id, {"payouts": {"mode": "summary"}})
+        s.commit()
+    orders = []
+    for n in range(9):   # three days of orders
+        order = an_order(465_001 + n, 2501 + n, created_at=PAYOUT_DAY - timedelta(days=1 + n % 3, minutes=n))
+        sim.add_order(shop.domain, order)
+        deliver(client, order, shop)
+        orders.append(order)
+    assert all(r.status == "succeeded" for r in settled(hub))
+    refund = sim.refund_order(shop.domain, orders[0].order_id, {1: 1})
+    refund_webhook(client, shop, orders[0].order_id, refund)
+    settled(hub)
+    for order in orders:
+        sim.record_order(shop.domain, order.order_id)
+    sim.add_adjustment(shop.domain, "-0.99")
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, payout.id)
+    sync(runner, shop)
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    assert Decimal(str(deposit["TotalAmt"])) == payout.net
+    assert not any(ln.get("LinkedTxn") for ln in deposit["Line"])
+    charges = sorted(ln["Description"] for ln in deposit["Line"] if ln["Description"].startswith("Charges of"))
+    assert charges == ["Charges of 2026-11-27", "Charges of 2026-11-28", "Charges of 2026-11-29"]
+    by_day: dict[str, Decimal] = {}
+    for order in orders:
+        day = order.created_at.date().isoformat()
+        by_day[day] = by_day.get(day, Decimal("0")) + order.total
+    assert {ln["Description"][-10:]: Decimal(str(ln["Amount"])) for ln in deposit["Line"]
+            if ln["Description"].startswith("Charges of")} == by_day
+    assert [Decimal(str(ln["Amount"])) for ln in deposit["Line"] if ln["Description"].startswith("Refunds of")] == [
+        -refund["amount"]]
+    assert len(deposit["Line"]) == 3 + 1 + 1 + 1   # three days of charges, the refunds, the adjustment, the fees
+    assert payouts_json(runner, shop)[0]["status"] == "posted"

@@ -72,17 +72,25 @@ def post_paid_payouts(hub: Hub, merchant_id: int, report: SyncReport) -> None:
             (StorePayout.deposit_state.is_(None)) | (StorePayout.deposit_state != "posted"))
             .order_by(StorePayout.issued_at, StorePayout.id)))
     for row_id in ids:
-        try:
-            with locks.held(hub.sessions, f"payout:{row_id}", ttl=300, wait=60):
-                outcome = post_payout(hub, row_id)
-        except locks.LockBusy:   # another worker is posting it right now
+        outcome = post_one(hub, row_id)
+        if outcome is None:
             continue
-        except (ConnectorError, MappingError) as exc:
-            _hold(hub, row_id, None, None, f"QuickBooks: {exc}")
-            outcome = "held"
         with hub.sessions() as s:
             payout_id = s.get(StorePayout, row_id).payout_id
         (report.posted if outcome == "posted" else report.held).append(payout_id)
+
+
+def post_one(hub: Hub, row_id: int, *, wait: float = 60.0) -> str | None:
+    """Post one paid payout under its lock: ``posted``, ``held`` (QuickBooks' refusal too, as the reason), or
+    None when another worker is at it right now. The console's Re-try calls this."""
+    try:
+        with locks.held(hub.sessions, f"payout:{row_id}", ttl=300, wait=wait):
+            return post_payout(hub, row_id)
+    except locks.LockBusy:   # another worker is posting it right now
+        return None
+    except (ConnectorError, MappingError) as exc:
+        _hold(hub, row_id, None, None, f"QuickBooks: {exc}")
+        return "held"
 
 
 def post_payout(hub: Hub, row_id: int) -> str:

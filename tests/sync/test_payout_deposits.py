@@ -428,3 +428,39 @@ def test_summary_mode_posts_one_line_per_day_and_still_ties_out_to_the_cent(hub,
         -refund["amount"]]
     assert len(deposit["Line"]) == 3 + 1 + 1 + 1   # three days of charges, the refunds, the adjustment, the fees
     assert payouts_json(runner, shop)[0]["status"] == "posted"
+
+
+def test_the_console_board_shows_a_held_payout_with_its_cause_and_re_try_posts_it(hub, shop, client, runner,  # noqa: ANN001
+                                                                                 platforms) -> None:
+    from hub.users import create_user
+    from tests.web.test_console import html, login, post
+
+    with hub.session() as s:
+        create_user(s, "support@example.com", "correct horse battery", "support")
+        s.commit()
+    sim = platforms.shopify
+    for order in paid_orders(platforms, client, hub, shop, 2):
+        sim.record_order(shop.domain, order.order_id)
+    sim.add_adjustment(shop.domain, "-3.10", type="BILLING_DEBIT")
+    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sync(runner, shop)
+    assert login(client, "support@example.com", "correct horse battery").status_code == 302
+    page = html(client.get("/console/payouts"))
+    assert f'data-payout="{payout.id}" data-status="scheduled"' in page and "Re-try" not in page
+    sim.pay_payout(shop.domain, payout.id)
+    sync(runner, shop)
+    page = html(client.get("/console/payouts"))
+    assert f'data-payout="{payout.id}" data-status="held"' in page and "difference -3.10" in page
+    assert "payouts.other_types.BILLING_DEBIT" in page
+
+    with hub.session() as s:
+        save_overrides(s, shop.merchant_id, {"payouts": {"other_types": {"BILLING_DEBIT": "Shopify Bills"}}})
+        s.commit()
+    answer = post(client, f"/console/payouts/shopify/{payout.id}/retry")
+    assert answer.status_code == 302
+    [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
+    page = html(client.get("/console/payouts"))
+    assert f'data-payout="{payout.id}" data-status="posted"' in page and f"deposit {deposit['Id']}" in page
+    post(client, f"/console/payouts/shopify/{payout.id}/retry")   # again: the binding answers, nothing new
+    assert platforms.quickbooks.objects(shop.realm, "Deposit") == [deposit]
+    assert post(client, "/console/payouts/shopify/999999/retry").status_code == 404

@@ -41,6 +41,9 @@ def test_demo_syncs_every_order_exactly_once(tmp_path: Path, monkeypatch: pytest
     assert cafe["synced"] == cafe["invoices"] == cafe["invoiced_once"] == cafe["orders"]
     assert cafe["invoice_total_mismatches"] == 0 and 0 < cafe["payments"] < cafe["orders"]
     assert summary["seconds"] < 60  # the demo runs in CI: it must stay quick (about 15 s here)
+    # Shopify Payments pays the captured orders out: one deposit equal to the payout to the cent
+    payout = summary["payout"]
+    assert payout["deposit_id"] and payout["tied_out"] and payout["deposit_total"] == payout["net"]
 
 
 @pytest.mark.slow

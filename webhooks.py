@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connectors.topics import QUICKBOOKS_RUN_KINDS, RUN_KINDS
+from connectors.topics import QUICKBOOKS_RUN_KINDS, RUN_KINDS, SHOPIFY_ORDER_REF_TOPICS
 from hub import audit
 from hub.inbox import store_delivery
 from hub.models import Connection, WebhookEvent
@@ -172,7 +172,7 @@ def shopify() -> tuple[Response, int]:
         if event is None:
             return jsonify(status="duplicate"), 200
         if RUN_KINDS.get(("shopify", topic)) == "order":
-            if topic == "refunds/create":  # a refund's body names its order: the order run carries the refund
+            if topic in SHOPIFY_ORDER_REF_TOPICS:  # a refund's or fulfilment's body names its order
                 payload = {"id": payload.get("order_id")}
             run_id = _order_run(s, conn, event, payload, topic)
         s.commit()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,8 @@ from hubspot.crm.contacts import (
 )
 
 from connectors import redact
-from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
+from connectors.errors import AuthExpired, Retryable, with_excerpt
+from connectors.hubspot_deals import HubSpotDeals, UpsertedDeal, error_from
 
 PLATFORM = "hubspot"
 API_URL = "https://api.hubapi.com"
@@ -39,6 +39,26 @@ class HubSpotClient:
         self._client = Client.create(access_token=access_token, host=self._host)
         self._batch = self._client.crm.contacts.batch_api
         self._timeout = timeout
+        self._deals = HubSpotDeals(self._client, self._host, timeout=timeout, throttle=throttle)
+
+    # -- deals (connectors.hubspot_deals) ---------------------------------------------------------------
+    def deal_pipelines(self) -> list[dict[str, Any]]:
+        return self._deals.pipelines()
+
+    def ensure_deal_property(self, name: str, label: str, *, unique: bool = False, number: bool = False) -> None:
+        self._deals.ensure_property(name, label, unique=unique, number=number)
+
+    def upsert_deals(self, key_property: str, deals: list[tuple[str, dict[str, str]]]) -> list[UpsertedDeal]:
+        return self._deals.upsert_deals(key_property, deals)
+
+    def line_items_of(self, deal_ids: list[str], properties: list[str]) -> dict[str, list[dict[str, str]]]:
+        return self._deals.line_items_of(deal_ids, properties)
+
+    def create_line_items(self, items: list[tuple[str, dict[str, str]]]) -> int:
+        return self._deals.create_line_items(items)
+
+    def associate_contacts(self, pairs: list[tuple[str, str]]) -> None:
+        self._deals.associate_contacts(pairs)
 
     def upsert_contacts(self, contacts: list[dict[str, str]]) -> list[UpsertedContact]:
         """Create or update contacts by e-mail (each dict holds HubSpot property names)."""
@@ -67,30 +87,7 @@ class HubSpotClient:
 
 
 def _api_error(exc: ApiException) -> Exception:
-    status = exc.status or 0
-    headers = exc.headers or {}
-    message, category = _body_message(exc.body)
-    if status == 429:
-        interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
-        retry_after = headers.get("Retry-After")
-        wait = float(retry_after) if retry_after else (float(interval) / 1000 if interval else 10.0)
-        return Retryable("HubSpot rate limit reached", platform=PLATFORM, status=429, code=category or 429,
-                         retry_after=wait)
-    if status >= 500 or status == 0:
-        return Retryable(f"HubSpot answered HTTP {status}", platform=PLATFORM, status=status, code=status)
-    if status == 401:
-        return AuthExpired("HubSpot refused the access token", platform=PLATFORM, status=401,
-                           code=category or 401)
-    return Permanent(message or f"HubSpot answered HTTP {status}", platform=PLATFORM, status=status,
-                     code=category or status)
-
-
-def _body_message(body: Any) -> tuple[str | None, str | None]:
-    try:
-        data = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        return None, None
-    return data.get("message"), data.get("category") or data.get("errorType")
+    return error_from(exc.status or 0, exc.headers, exc.body)
 
 
 @dataclass

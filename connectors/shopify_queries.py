@@ -37,6 +37,8 @@ MORE_LINES_PAGE_SIZE = 80      # line items per ORDER_LINES_QUERY
 SHIPPING_LINES_PAGE_SIZE = 5
 MORE_SHIPPING_LINES_PAGE_SIZE = 50
 TRANSACTIONS_PAGE_SIZE = 20    # as many came back: read them all with ORDER_TRANSACTIONS_QUERY
+FULFILLMENTS_MAX = 5           # an order's fulfilments read with it (a plain list)
+TRACKING_MAX = 3               # tracking numbers per fulfilment
 TRANSACTIONS_MAX = 240         # the most a plain list is asked for (240 × 4 points fits one query)
 REFUNDS_PAGE_SIZE = 3          # as many came back: list them with ORDER_REFUNDS_QUERY
 REFUNDS_MAX = 250
@@ -94,14 +96,16 @@ _ORDER_HEAD = f"""
     totalOutstandingSet {{ {_SHOP_MONEY} }}
     totalRefundedSet {{ {_SHOP_MONEY} }}
     totalTipReceivedSet {{ {_SHOP_MONEY} }}
-    taxLines {{ {_TAX_LINE} }}"""
+    taxLines {{ {_TAX_LINE} }}
+    fulfillments(first: {FULFILLMENTS_MAX}) {{ id createdAt updatedAt status
+      trackingInfo(first: {TRACKING_MAX}) {{ company number url }} }}"""
 
 # requested cost of one node of each selection above (checked against demo.simulators.shopify_cost by a test)
 OBJECT_COST = 1
 CONNECTION_COST = 2            # a connection, before its nodes
 PAGE_INFO_COST = 1             # its pageInfo (an object)
 PAGED = CONNECTION_COST + PAGE_INFO_COST
-ORDER_HEAD_COST = 33           # _ORDER_HEAD: customer 2, addresses 2, 4 × 3 + 7 × 2 for the money bags, taxLines 3
+ORDER_HEAD_COST = 53           # customer 2, addresses 2, 4 × 3 + 7 × 2 money bags, taxLines 3, fulfilments 20
 LINE_ITEM_COST = 12            # the line 1, 2 bags × 2, discountAllocations 3, taxLines 3, variant 1
 SHIPPING_LINE_COST = 11        # the line 1, 2 bags × 2, discountAllocations 3, taxLines 3
 TRANSACTION_COST = 4           # the transaction 1, amountSet 2, parentTransaction 1

@@ -4,8 +4,11 @@ code (``sync.compliance``), so that a topic is added in one place."""
 
 from __future__ import annotations
 
-# Shopify: the order topics the receiver syncs (a refund's body names its order: the order run carries it)
-SHOPIFY_ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create")
+# Shopify: the order topics the receiver syncs; a refund's or a fulfilment's body names its order
+# (``order_id``): the order's run carries it
+SHOPIFY_ORDER_REF_TOPICS = ("refunds/create", "fulfillments/create", "fulfillments/update")
+SHOPIFY_ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
+                        "orders/partially_fulfilled", *SHOPIFY_ORDER_REF_TOPICS)
 SHOPIFY_LIFECYCLE_TOPICS = ("app/uninstalled",)
 # mandatory, not in WebhookSubscriptionTopic: Shopify takes them from the app's configuration
 # (shopify.app.toml ``compliance_topics`` or the Partner Dashboard)

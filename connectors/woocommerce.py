@@ -52,7 +52,19 @@ class WooCommerceClient:
         self.url = normalise_store_url(url)
         self._api = API(url=self.url, consumer_key=consumer_key, consumer_secret=consumer_secret,
                         version="wc/v3", timeout=timeout)
+        self._tracking = API(url=self.url, consumer_key=consumer_key, consumer_secret=consumer_secret,
+                             version="wc-shipment-tracking/v3", timeout=timeout)
         self._throttle = throttle
+
+    def shipment_trackings(self, order_id: str | int) -> list[dict[str, Any]] | None:
+        """The order's tracking items from the Shipment Tracking extension, or None when the store has no
+        such extension (its route does not exist)."""
+        response = self._send("GET", f"orders/{int(order_id)}/shipment-trackings", missing_ok=True,
+                              api=self._tracking)
+        if response.status_code == 404:
+            return None
+        items = self._json(response)
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
     # -- orders ---------------------------------------------------------------------------------
     def fetch_order(self, order_id: str | int) -> dict[str, Any] | None:
@@ -122,13 +134,13 @@ class WooCommerceClient:
         return self._json(response)
 
     def _send(self, method: str, endpoint: str, *, data: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None, missing_ok: bool = False) -> requests.Response:
+              params: dict[str, Any] | None = None, missing_ok: bool = False, api: Any = None) -> requests.Response:
         if self._throttle:
             self._throttle()
         kwargs: dict[str, Any] = {"params": dict(params or {})}
         try:
             if method == "GET":
-                response = self._api.get(endpoint, **kwargs)
+                response = (api or self._api).get(endpoint, **kwargs)
             elif method == "POST":
                 response = self._api.post(endpoint, data, **kwargs)
             elif method == "PUT":

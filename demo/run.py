@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -189,14 +190,28 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
     woo_events = [dl for dl in woo.deliveries if dl.kind == "event"]
 
     merchants = (merchant_id, cafe_id)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with hub.session() as s:
-            open_runs = s.scalars(select(SyncRun.id).where(SyncRun.merchant_id.in_(merchants),
-                                                            SyncRun.status.in_(OPEN))).all()
-        if not open_runs:
-            break
-        time.sleep(0.2)
+
+    def settle() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with hub.session() as s:
+                open_runs = s.scalars(select(SyncRun.id).where(SyncRun.merchant_id.in_(merchants),
+                                                                SyncRun.status.in_(OPEN))).all()
+            if not open_runs:
+                return
+            time.sleep(0.2)
+
+    settle()
+    # the warehouse ships the first orders: each fulfilment's webhook puts its tracking on the invoice
+    # and moves the order's HubSpot deal to its shipped stage
+    shipped = built[:max(1, orders // 3)] if orders else []
+    for order in shipped:
+        f = order.fulfil(order.created_at + timedelta(days=1), company="UPS", numbers=[f"1Z{order.number:08d}"])
+        body = json.dumps(f.webhook_body()).encode()
+        requests.post(f"{url}/webhooks/shopify", data=body, timeout=10,
+                      headers=webhook_headers(shop, "fulfillments/create", body, secret))
+        sent += 1
+    settle()
     elapsed = time.monotonic() - started
 
     with hub.session() as s:
@@ -214,6 +229,9 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
     invoices = sum(st["invoices"] for st in stores.values())
     mismatched = sum(st["invoice_total_mismatches"] for st in stores.values())
     payments = sum(len(quickbooks.objects(r, "Payment")) for r in (realm, woo_realm))
+    deals = len(hubspot.deals(portal)) + len(hubspot.deals(woo_portal))
+    shipped_invoices = sum(1 for r in (realm, woo_realm) for i in quickbooks.objects(r, "Invoice")
+                           if i.get("TrackingNum") or i.get("ShipDate"))
     summary = {
         "merchant": merchant_id, "merchants": list(merchants), "orders": orders + len(woo_sent),
         "webhooks_sent": sent, "webhooks_accepted": accepted, "webhooks_duplicate": duplicates,
@@ -221,6 +239,7 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
         "woocommerce_deliveries": len(woo_events), "woocommerce_deliveries_ok": sum(dl.ok for dl in woo_events),
         "runs": by_status, "stores": stores, "contacts": contacts, "customers": customers_qb,
         "invoices": invoices, "payments": payments, "invoice_total_mismatches": mismatched,
+        "deals": deals, "shipped_invoices": shipped_invoices, "orders_shipped": len(shipped),
         "failures": [(r.id, r.source_name, r.reason) for r in all_runs if r.status == "failed"],
         "seconds": round(elapsed, 2), "url": url,
         "api_calls": {"shopify": shopify.count_calls(), "woocommerce": woo.count_calls(),
@@ -283,6 +302,9 @@ def _print_summary(echo: Any, summary: dict[str, Any], shopify_orders: int, woo_
     echo(f"  exactly one per order:    Shopify {shop['invoiced_once']}/{shop['orders']}, "
          f"WooCommerce {cafe['invoiced_once']}/{cafe['orders']}")
     echo(f"QuickBooks payments:        {summary['payments']}")
+    echo(f"Shipped:                    {summary['orders_shipped']} Shopify orders shipped; invoices with ship "
+         f"date and tracking: {summary['shipped_invoices']} (WooCommerce completed orders included)")
+    echo(f"HubSpot deals:              {summary['deals']} (one per order, stage following the order)")
     echo(f"Failures:                   {len(summary['failures'])}")
     for run_id, name, reason in summary["failures"]:
         echo(f"  run {run_id} {name}: {reason}")

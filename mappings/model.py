@@ -177,6 +177,23 @@ class Refund:
 
 
 @dataclass
+class Fulfillment:
+    """Goods that left (Shopify fulfilment; a WooCommerce order completed): ``status`` ``success``, or
+    ``cancelled`` (a reversal: it no longer counts), with the carrier and its tracking."""
+
+    source_id: str
+    created_at: datetime | None
+    status: str = "success"
+    carrier: str | None = None
+    tracking_numbers: list[str] = field(default_factory=list)
+    tracking_urls: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> bool:
+        return self.status == "success"
+
+
+@dataclass
 class Payment:
     """Money received against the order (a successful sale or capture). A gift card redeemed at checkout
     is a payment too (Shopify gateway ``gift_card``)."""
@@ -243,6 +260,13 @@ class Order:
     store: str = ""
     # ids of payments (captures) the store voided since: each is in ``payments`` no more
     voided_payments: list[str] = field(default_factory=list)
+    fulfillments: list[Fulfillment] = field(default_factory=list)
+
+    @property
+    def shipments(self) -> list[Fulfillment]:
+        """The fulfilments that count (not cancelled), oldest first."""
+        return sorted((f for f in self.fulfillments if f.counts),
+                      key=lambda f: (f.created_at is None, f.created_at or datetime.min, f.source_id))
 
     @property
     def discount_total(self) -> Decimal:
@@ -309,6 +333,8 @@ class Order:
                                   "lines": [RefundLine(**{**ln, "amount": Decimal(ln["amount"]),
                                                           "tax": Decimal(ln["tax"])}) for ln in r["lines"]]})
                         for r in d.get("refunds", [])]
+        d["fulfillments"] = [Fulfillment(**{**f, "created_at": datetime.fromisoformat(f["created_at"])
+                                            if f.get("created_at") else None}) for f in d.get("fulfillments", [])]
         return cls(**d)
 
 

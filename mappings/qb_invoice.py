@@ -46,6 +46,20 @@ def private_note(order: Order) -> str:
     return order_label(order)
 
 
+TRACKING_NUM_MAX = 31   # Invoice.TrackingNum
+SHIP_METHOD_MAX = 31    # Invoice.ShipMethodRef
+
+
+def tracking_text(numbers: list[str]) -> str:
+    """Tracking numbers joined with ", " within ``TRACKING_NUM_MAX``; those that don't fit are counted
+    ("1Z999AA10123456784 +2 more"), a single number too long cut."""
+    for shown in range(len(numbers), 0, -1):
+        text = ", ".join(numbers[:shown]) + (f" +{len(numbers) - shown} more" if shown < len(numbers) else "")
+        if len(text) <= TRACKING_NUM_MAX:
+            return text
+    return numbers[0][:TRACKING_NUM_MAX] if numbers else ""
+
+
 def split_net(net: Decimal, qty: int, q: Decimal) -> list[tuple[int, Decimal]]:
     """``net`` over ``qty`` units as ``[(qty, unit price)]`` with ``Σ qty × price == net`` exactly: one
     part when it divides into minor units ``q``, else two parts whose unit prices are one unit apart."""
@@ -67,19 +81,23 @@ def explain_invoice(order: Order, rules: MappingRules, **resolved: Any) -> tuple
 def invoice_payload(order: Order, *, customer_id: str, item_ids: dict[str, str], shipping_item_id: str | None = None,
                     rules: MappingRules, customer_memo: str | None = None, tip_item_id: str | None = None,
                     fee_item_id: str | None = None, tax_code_ids: dict[str, str] | None = None,
-                    home_currency: str | None = None, exchange_rate: Decimal | None = None) -> dict[str, Any]:
+                    home_currency: str | None = None, exchange_rate: Decimal | None = None,
+                    shipping_fields: bool = True) -> dict[str, Any]:
     """A QuickBooks Invoice create body for ``order`` (see the module docstring).
 
     ``item_ids``: ``sku_key(line)`` → Item Id for every order line (gift cards included);
     ``shipping_item_id`` / ``tip_item_id`` / ``fee_item_id``: the items of ``shipping.item``,
     ``tips.item``, ``fees.item`` when the order has such lines; ``tax_code_ids``: TaxCode name → Id for
     ``mappings.targets.required_tax_codes`` (``tax.mode: line_tax_codes``); ``home_currency``: the
-    company's home currency (None: unknown, no ``ExchangeRate``); ``exchange_rate`` overrides the order's.
+    company's home currency (None: unknown, no ``ExchangeRate``); ``exchange_rate`` overrides the order's;
+    ``shipping_fields``: the company shows shipping on sales forms (``SalesFormsPrefs.AllowShipping``), so
+    a shipped order's invoice carries ``ShipDate``, ``TrackingNum`` and ``ShipMethodRef``.
     """
     payload, _ = explain_invoice(order, rules, customer_id=customer_id, item_ids=item_ids,
                                  shipping_item_id=shipping_item_id, customer_memo=customer_memo,
                                  tip_item_id=tip_item_id, fee_item_id=fee_item_id, tax_code_ids=tax_code_ids,
-                                 home_currency=home_currency, exchange_rate=exchange_rate)
+                                 home_currency=home_currency, exchange_rate=exchange_rate,
+                                 shipping_fields=shipping_fields)
     return payload
 
 
@@ -88,12 +106,13 @@ class _Invoice:
                  shipping_item_id: str | None = None, tip_item_id: str | None = None,
                  fee_item_id: str | None = None, tax_code_ids: dict[str, str] | None = None,
                  home_currency: str | None = None, exchange_rate: Decimal | None = None,
-                 customer_memo: str | None = None) -> None:
+                 customer_memo: str | None = None, shipping_fields: bool = True) -> None:
         self.order, self.rules = order, rules
         self.customer_id, self.item_ids = customer_id, item_ids or {}
         self.ids = {"shipping": shipping_item_id, "tip": tip_item_id, "fee": fee_item_id}
         self.tax_code_ids = tax_code_ids or {}
         self.home_currency, self.exchange_rate, self.memo = home_currency, exchange_rate, customer_memo
+        self.shipping_fields = shipping_fields
         self.q = cents(order.currency)
         self.lines: list[dict[str, Any]] = []
         self.traces: list[Trace] = []
@@ -146,7 +165,31 @@ class _Invoice:
             payload["ShipAddr"] = ship
         if self.memo:
             payload["CustomerMemo"] = {"value": truncate(clean(self.memo), 1000)}
+        if self.shipping_fields:
+            self._shipment(payload)
         return payload, self.traces
+
+    def _shipment(self, payload: dict[str, Any]) -> None:
+        """Once goods left: the first shipment's date, every tracking number that fits QuickBooks' field,
+        and the ship method (the carrier, or its name by rule ``shipping.methods``)."""
+        shipments = self.order.shipments
+        if not shipments:
+            return
+        first = shipments[0]
+        if first.created_at is not None:
+            payload["ShipDate"] = first.created_at.date().isoformat()
+            self.trace("ShipDate", payload["ShipDate"], "fulfillments[0].created_at (the first shipment)")
+        numbers = list(dict.fromkeys(n for f in shipments for n in f.tracking_numbers))
+        joined = tracking_text(numbers)
+        if joined:
+            payload["TrackingNum"] = joined
+            self.trace("TrackingNum", joined, f"fulfillments[*].tracking_numbers ({len(numbers)}, within "
+                                              f"QuickBooks' {TRACKING_NUM_MAX} characters)")
+        carrier = next((f.carrier for f in shipments if f.carrier), None)
+        if carrier:
+            method = self.rules.shipping.methods.get(carrier.lower()) or truncate(clean(carrier), SHIP_METHOD_MAX)
+            payload["ShipMethodRef"] = {"value": method, "name": method}
+            self.trace("ShipMethodRef", method, f"fulfillments[*].carrier ({carrier}) by rule shipping.methods")
 
     # -- lines ----------------------------------------------------------------------------------
     def _add(self, amount: Decimal, description: str, item_id: str, qty: int, unit: Decimal,

@@ -59,6 +59,10 @@ _PLACEHOLDERS = ", ".join("{" + n + "}" for n in DOC_NUMBER_FIELDS)
 # A realistic long order, used to check that prefix + doc number fits in 21 characters.
 _SAMPLE_ORDER = {"number": "100000", "name": "#100000", "id": "5000000000000"}
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+# the order's state → the stage of its deal in HubSpot's default pipeline ("shipped" has no stage of its own
+# there: a merchant with a fulfilment stage in a pipeline of theirs maps it)
+DEFAULT_DEAL_STAGES = {"awaiting_payment": "contractsent", "paid": "closedwon", "shipped": "closedwon",
+                       "refunded": "closedlost", "cancelled": "closedlost"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class ItemRules:
 @dataclass(frozen=True)
 class ShippingRules:
     item: str = "Shipping"
+    # carrier (as the store names it, e.g. "UPS") → the invoice's ship method; unmapped: the carrier's name
+    methods: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,9 @@ class HubSpotRules:
     lifecycle_stage: str | None = "customer"
     properties: tuple[str, ...] = HUBSPOT_PROPERTIES
     custom: dict[str, str | None] = field(default_factory=dict)   # total_spent → HubSpot property name
+    deals: bool = True                 # one deal per order, with its line items
+    deal_pipeline: str = "default"
+    deal_stages: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DEAL_STAGES))
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,15 @@ _SECTIONS: dict[str, type] = {
 
 
 _defaults: dict[str, Any] | None = None
+SHIP_METHOD_MAX = 31   # QuickBooks' ShipMethodRef
+
+
+def _ship_methods(section: dict) -> dict[str, str]:
+    out = {}
+    for carrier, method in mapping(section, "shipping", "methods").items():
+        key = qb_name(carrier, "shipping.methods", 100, what="carrier")
+        out[str(key).lower()] = qb_name(method, f"shipping.methods.{carrier}", SHIP_METHOD_MAX, what="ship method")
+    return out
 
 
 def provide_defaults(data: Any) -> None:
@@ -259,7 +277,8 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
         s[sec] = section
     return MappingRules(
         items=_items(s["items"]),
-        shipping=ShippingRules(item=name(s["shipping"], "shipping", "item", ITEM_NAME_MAX, default="Shipping")),
+        shipping=ShippingRules(item=name(s["shipping"], "shipping", "item", ITEM_NAME_MAX, default="Shipping"),
+                               methods=_ship_methods(s["shipping"])),
         tips=TipRules(item=name(s["tips"], "tips", "item", ITEM_NAME_MAX, default="Tips"),
                       account=name(s["tips"], "tips", "account", ACCOUNT_NAME_MAX, default=None, optional=True)),
         fees=FeeRules(item=name(s["fees"], "fees", "item", ITEM_NAME_MAX, default="Fees"),
@@ -456,4 +475,19 @@ def _hubspot(section: dict) -> HubSpotRules:
         if prop in custom.values():
             raise RulesError(f"hubspot.custom.{key}", f"writes {prop} already written by another figure")
         custom[key] = prop
-    return HubSpotRules(lifecycle_stage=stage, properties=properties, custom=custom)
+    deals = section.get("deals", True)
+    if not isinstance(deals, bool):
+        raise RulesError("hubspot.deals", "must be true or false")
+    pipeline = section.get("deal_pipeline", "default")
+    if not isinstance(pipeline, str) or not _STAGE_RE.match(pipeline):
+        raise RulesError("hubspot.deal_pipeline", "must be a HubSpot deal pipeline id such as default")
+    stages = dict(DEFAULT_DEAL_STAGES)
+    for key, stage_id in mapping(section, "hubspot", "deal_stages").items():
+        if key not in DEFAULT_DEAL_STAGES:
+            raise RulesError(f"hubspot.deal_stages.{key}",
+                             f"unknown order state (known: {', '.join(DEFAULT_DEAL_STAGES)})")
+        if not isinstance(stage_id, str | int) or not _STAGE_RE.match(str(stage_id)):
+            raise RulesError(f"hubspot.deal_stages.{key}", "must be a HubSpot deal stage id")
+        stages[key] = str(stage_id)
+    return HubSpotRules(lifecycle_stage=stage, properties=properties, custom=custom, deals=deals,
+                        deal_pipeline=pipeline, deal_stages=stages)

@@ -29,6 +29,7 @@ from mappings.model import (
     Address,
     Customer,
     FeeLine,
+    Fulfillment,
     MappingError,
     Order,
     OrderLine,
@@ -131,6 +132,8 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
                 source_path=f"Shopify transactions[{i}]",
             ))
 
+    fulfillments = _fulfillments(node.get("fulfillments"), where)
+
     gateways = node.get("paymentGatewayNames") or []
     if not isinstance(gateways, list):
         raise MappingError(f"{where}: paymentGatewayNames must be a list", rule="order.paymentGatewayNames")
@@ -166,7 +169,31 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         exchange_rate_currency=presentment if rate is not None else None,
         source_fields=dict(SOURCE_FIELDS),
         voided_payments=voided_payments,
+        fulfillments=fulfillments,
     )
+
+
+def _fulfillments(raw: Any, where: str) -> list[Fulfillment]:
+    """``Order.fulfillments``: each with its status (cancelled ones kept, as reversals) and tracking."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(f, dict) for f in raw):
+        raise MappingError(f"{where}: fulfillments must be a list of objects", rule="order.fulfillments")
+    out = []
+    for f in raw:
+        tracking = [t for t in (f.get("trackingInfo") or []) if isinstance(t, dict)]
+        status = (_str(f.get("status")) or "").upper()
+        if status in ("PENDING", "OPEN", "ERROR", "FAILURE"):
+            continue   # nothing left the warehouse
+        out.append(Fulfillment(
+            source_id=_gid_tail(_str(f.get("id"))) or "",
+            created_at=_datetime(f.get("createdAt"), "fulfillment createdAt", where),
+            status="cancelled" if status == "CANCELLED" else "success",
+            carrier=next((clean_text(_str(t.get("company")) or "") or None for t in tracking if t.get("company")),
+                         None),
+            tracking_numbers=[n for n in (clean_text(_str(t.get("number")) or "") for t in tracking) if n],
+            tracking_urls=[u for u in (_str(t.get("url")) or "" for t in tracking) if u]))
+    return out
 
 
 def order_ref_from_webhook(body: dict) -> tuple[str, str, str, str | None]:

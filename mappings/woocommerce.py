@@ -17,6 +17,7 @@ How WooCommerce stores an order, and what the canonical order makes of it:
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +27,7 @@ from mappings.model import (
     Address,
     Customer,
     FeeLine,
+    Fulfillment,
     MappingError,
     Order,
     OrderLine,
@@ -55,8 +57,10 @@ def order_ref_from_webhook(body: Any) -> tuple[str, str | None]:
     return order_id, (f"#{number}"[:100] if number else None)
 
 
-def order_from_rest(data: Any) -> Order:
-    """Map a ``GET /wp-json/wc/v3/orders/{id}`` body to an ``Order``; ``MappingError`` says what is wrong."""
+def order_from_rest(data: Any, trackings: list[dict[str, Any]] | None = None) -> Order:
+    """Map a ``GET /wp-json/wc/v3/orders/{id}`` body to an ``Order``; ``MappingError`` says what is wrong.
+    ``trackings``: the order's Shipment Tracking items (``wc-shipment-tracking/v3``), when the store has the
+    extension."""
     if not isinstance(data, dict):
         raise MappingError(f"WooCommerce order must be a JSON object, got {type(data).__name__}", rule="order")
     source_id = _str(data.get("id"))
@@ -162,7 +166,37 @@ def order_from_rest(data: Any) -> Order:
         total_outstanding=Decimal("0").quantize(q) if paid else total,
         payments=payments, payment_gateways=[gateway] if gateway else [], cancelled_at=cancelled_at,
         note=_str(data.get("customer_note")) or None, total_refunded=refunded, refunds=refunds,
+        fulfillments=_completed(data, status, source_id, where, trackings),
     )
+
+
+def _completed(data: dict, status: str, source_id: str, where: str,
+               trackings: list[dict[str, Any]] | None) -> list[Fulfillment]:
+    """WooCommerce has no shipments of its own: a ``completed`` order is one that left, on
+    ``date_completed``; with the Shipment Tracking extension, each tracking item is a shipment (its
+    provider, number, link and ``date_shipped``)."""
+    if status != "completed":
+        return []
+    done = _date(data, "date_completed", where) or _date(data, "date_modified", where)
+    out = []
+    for i, t in enumerate(trackings or []):
+        number = clean_text(_str(t.get("tracking_number"))).strip()
+        shipped = _shipped_on(t.get("date_shipped")) or done
+        out.append(Fulfillment(source_id=_str(t.get("tracking_id")) or f"{source_id}-tracking-{i}",
+                               created_at=shipped, carrier=clean_text(_str(t.get("tracking_provider"))) or None,
+                               tracking_numbers=[number] if number else [],
+                               tracking_urls=[u] if (u := _str(t.get("tracking_link"))) else []))
+    return out or [Fulfillment(source_id=f"{source_id}-completed", created_at=done)]
+
+
+def _shipped_on(value: Any) -> datetime | None:
+    """Shipment Tracking's ``date_shipped``: a date (YYYY-MM-DD) or a Unix timestamp."""
+    text = _str(value).strip()
+    if is_ascii_digits(text) and len(text) <= 12:
+        return datetime.fromtimestamp(int(text), UTC)
+    with contextlib.suppress(ValueError):
+        return datetime.fromisoformat(text[:10]).replace(tzinfo=UTC)
+    return None
 
 
 # --- pieces ------------------------------------------------------------------------------------

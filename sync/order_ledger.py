@@ -172,6 +172,12 @@ def _from_canonical(order: dict[str, Any]) -> dict[str, Any]:
     created = _time(order.get("created_at"))
     if created is not None:
         values["ordered_at"] = created
+    shipped = [f for f in order.get("fulfillments") or [] if isinstance(f, dict) and f.get("status") == "success"]
+    if shipped:
+        values["fulfillment_status"] = "shipped" if len(shipped) == 1 else f"shipped in {len(shipped)} parts"
+        first = min((t for t in (_time(f.get("created_at")) for f in shipped) if t is not None), default=None)
+        if first is not None:
+            values["fulfilled_at"] = first
     return values
 
 
@@ -193,6 +199,9 @@ def _follow_binding(conn: DbConnection, b: Binding, run: Any) -> None:
         elif b.target_type == "payment":
             _add_id(conn, where, "payment_ids", b.target_id)
             _update(conn, [*where, _table.c.paid_at.is_(None)], {"paid_at": now})
+    elif b.source_type == "order" and b.target_platform == "hubspot" and b.target_type == "deal":
+        _update(conn, _key_where(b.merchant_id, b.source_platform, b.source_id, _binding_store(conn, b, run)),
+                {"deal_id": b.target_id})
     elif b.source_type == "capture" and b.target_platform == QB and b.target_type == "payment":
         order_id = str(data.get("order_id") or b.source_id.split(":", 1)[0])
         where = _key_where(b.merchant_id, b.source_platform, order_id, _binding_store(conn, b, run))

@@ -20,6 +20,7 @@ from connectors.quickbooks import DUPLICATE_NAME, Fault, amount
 from hub.mapping_rules import rules_for
 from mappings import quickbooks as qbmap
 from mappings.hubspot import explain_contact
+from mappings.hubspot_deals import explain_deal
 from mappings.model import MappingError, Order
 from mappings.rules import MappingRules
 from mappings.shopify import order_from_graphql
@@ -99,6 +100,9 @@ def preview_of(hub: Hub, merchant_id: int, order: Order, accounts: Accounts | No
     if order.customer.email and accounts.connection("hubspot") is not None:
         _, contact_traces = explain_contact(order.customer, order, rules)
         preview.traces.update({f"hubspot.{t.path}": f"{t.value} ← {t.source}" for t in contact_traces})
+        if rules.hubspot.deals:
+            _, deal_traces = explain_deal(order, rules)
+            preview.traces.update({f"hubspot.deal.{t.path}": f"{t.value} ← {t.source}" for t in deal_traces})
     return preview
 
 
@@ -297,3 +301,25 @@ class _DryRunHubSpot:
         self._preview.requests.append({"platform": "hubspot", "operation": "upsert", "entity": "contact",
                                        "payload": contacts})
         return [SimpleNamespace(id="new-contact", email=c.get("email", ""), created=True) for c in contacts]
+
+    def ensure_deal_property(self, name: str, label: str, **_: Any) -> None:
+        """Read-only in a preview: a missing property is created by the real sync."""
+
+    def upsert_deals(self, key_property: str, deals: list[tuple[str, dict[str, str]]]) -> list[Any]:
+        self._preview.requests.append({"platform": "hubspot", "operation": "upsert", "entity": "deal",
+                                       "payload": [props for _, props in deals]})
+        return [SimpleNamespace(id=f"new-deal-{n}", key=key, new=True) for n, (key, _) in enumerate(deals, 1)]
+
+    def line_items_of(self, deal_ids: list[str], properties: list[str]) -> dict[str, list[dict[str, str]]]:
+        return {d: [] for d in deal_ids}
+
+    def create_line_items(self, items: list[tuple[str, dict[str, str]]]) -> int:
+        if items:
+            self._preview.requests.append({"platform": "hubspot", "operation": "create", "entity": "line_item",
+                                           "payload": [props for _, props in items]})
+        return len(items)
+
+    def associate_contacts(self, pairs: list[tuple[str, str]]) -> None:
+        if pairs:
+            self._preview.requests.append({"platform": "hubspot", "operation": "associate",
+                                           "entity": "deal_contact", "payload": [list(p) for p in pairs]})

@@ -31,6 +31,7 @@ class QuickBooksRefs:
         self._run_id = run_id
         self._rates: dict[tuple[str, str], Decimal | None] = {}
         self._multicurrency: bool | None = None
+        self._preferences: dict[str, Any] | None = None
 
     # -- accounts -------------------------------------------------------------------------------
     def account(self, name: str | None) -> str:
@@ -96,7 +97,7 @@ class QuickBooksRefs:
             if self.ledger.target_id(source, QB, "preference") == "on":
                 self._multicurrency = True
             else:
-                prefs = self.qb.preferences().get("CurrencyPrefs") or {}
+                prefs = self.preferences().get("CurrencyPrefs") or {}
                 self._multicurrency = bool(prefs.get("MultiCurrencyEnabled"))
                 if self._multicurrency:
                     self.ledger.bind(source, QB, "preference", "on", run_id=self._run_id)
@@ -108,3 +109,13 @@ class QuickBooksRefs:
         if key not in self._rates:
             self._rates[key] = self.qb.exchange_rate(currency, day)
         return self._rates[key]
+
+    def preferences(self) -> dict[str, Any]:
+        """The company's preferences, read once per pass."""
+        if self._preferences is None:
+            self._preferences = self.qb.preferences() or {}
+        return self._preferences
+
+    def allow_shipping(self) -> bool:
+        """Whether sales forms show shipping (ship date, tracking, ship method) in this company."""
+        return bool((self.preferences().get("SalesFormsPrefs") or {}).get("AllowShipping", True))

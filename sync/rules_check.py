@@ -54,10 +54,37 @@ def check_rules(hub: Hub, merchant_id: int, rules: MappingRules) -> RulesReport:
                                     "on first use")
             else:
                 report.missing.append(f"{ref.field}: QuickBooks has no {ref.kind} named {ref.name!r}")
+        prefs = qb.preferences() or {}
+        if not (prefs.get("SalesFormsPrefs") or {}).get("AllowShipping", True):
+            report.notes.append("shipping.methods: shipping is turned off on this company's sales forms, so "
+                                "invoices carry no ship date, tracking number or ship method; turn it on in "
+                                "QuickBooks (Account and settings → Sales → Shipping) to have them")
         report.checked = True
     except ConnectorError as exc:
         report.notes.append(f"QuickBooks objects not checked: {exc}")
+    _check_deal_pipeline(accounts, rules, report)
     return report
+
+
+def _check_deal_pipeline(accounts: Accounts, rules: MappingRules, report: RulesReport) -> None:
+    """The deal pipeline and stages the rules name exist in the merchant's HubSpot account."""
+    if not rules.hubspot.deals or accounts.connection("hubspot") is None:
+        return
+    try:
+        pipelines = {p.get("id"): p for p in accounts.hubspot().deal_pipelines()}
+    except ConnectorError as exc:
+        report.notes.append(f"HubSpot deal pipelines not checked: {exc}")
+        return
+    pipeline = pipelines.get(rules.hubspot.deal_pipeline)
+    if pipeline is None:
+        report.missing.append(f"hubspot.deal_pipeline: HubSpot has no deal pipeline {rules.hubspot.deal_pipeline!r} "
+                              f"(it has {', '.join(sorted(str(p) for p in pipelines)) or 'none'})")
+        return
+    stages = {s.get("id") for s in pipeline.get("stages") or []}
+    for state, stage in rules.hubspot.deal_stages.items():
+        if stage not in stages:
+            report.missing.append(f"hubspot.deal_stages.{state}: the pipeline {pipeline.get('id')!r} has no stage "
+                                  f"{stage!r}")
 
 
 def record_check(hub: Hub, merchant_id: int, report: RulesReport) -> None:

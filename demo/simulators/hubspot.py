@@ -27,6 +27,7 @@ from typing import Any
 from flask import Response, request
 
 from demo.simulators.base import SimulatedPlatform
+from demo.simulators.hubspot_deals import DealsMixin
 
 BATCH_LIMIT = 100
 SEARCH_LIMIT = 200
@@ -46,8 +47,9 @@ class HubSpotError(Exception):
                      "category": category, **extra}
 
 
-class HubSpotSimulator(SimulatedPlatform):
-    """Portals (hub ids) with contacts, OAuth apps and per-account rate limits."""
+class HubSpotSimulator(DealsMixin, SimulatedPlatform):
+    """Portals (hub ids) with contacts, deals and line items (``hubspot_deals``), OAuth apps and per-account
+    rate limits."""
 
     name = "hubspot"
 
@@ -58,6 +60,7 @@ class HubSpotSimulator(SimulatedPlatform):
         self.search_delay = search_delay
         self._initial_limits = (rate_limit, rate_interval, search_delay)
         self.accounts: dict[str, dict[str, dict[str, Any]]] = {}   # hub id → contact id → contact
+        self.crm: dict[str, dict[str, Any]] = {}                    # hub id → deals, line items, … (DealsMixin)
         self.apps: dict[str, str] = {}                              # client id → secret
         self.refresh_tokens: dict[str, tuple[str, str | None]] = {}  # token → (hub id, client id)
         self.auth_codes: dict[str, tuple[str, str | None]] = {}
@@ -72,7 +75,7 @@ class HubSpotSimulator(SimulatedPlatform):
         limits given at construction (one server for many tests)."""
         with self.lock:
             for store in (self.accounts, self.apps, self.refresh_tokens, self.auth_codes, self._windows,
-                          self.tokens):
+                          self.tokens, self.crm):
                 store.clear()
             self.faults.clear()
             self.calls.clear()
@@ -135,6 +138,7 @@ class HubSpotSimulator(SimulatedPlatform):
         ]
         for path, endpoint, view, methods in rules:
             self.app.add_url_rule(path, endpoint, self._guarded(view), methods=methods)
+        self.register_deal_routes()
         self.app.add_url_rule("/oauth/v1/token", "token", self._r_token, methods=["POST"])
         self.app.add_url_rule("/oauth/v1/access-tokens/<token>", "token_info", self._r_token_info)
         self.app.add_url_rule("/oauth/v1/refresh-tokens/<token>", "refresh_token_delete",

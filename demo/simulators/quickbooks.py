@@ -632,7 +632,7 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, Ent
     def _preferences(self, company: Company) -> dict:
         return {"Id": "1", "SyncToken": "0", "domain": "QBO", "sparse": False,
                 "SalesFormsPrefs": {"CustomTxnNumbers": False, "AllowDiscount": True,
-                                    "AllowDeposit": True, "AllowShipping": True,
+                                    "AllowDeposit": True, "AllowShipping": company.allow_shipping,
                                     "AllowServiceDate": False, "AllowEstimates": True,
                                     "IPNSupportEnabled": False, "ETransactionEnabledStatus": "NotApplicable",
                                     "DefaultTerms": {"value": "3"}},

@@ -107,6 +107,11 @@ class BookkeeperControls:
             return copy.deepcopy(add_tax_code(company, name, Decimal(str(rate_percent)), taxable=taxable,
                                               active=active))
 
+    def set_allow_shipping(self, realm_id: str, allowed: bool) -> None:
+        """Turn shipping on sales forms on or off (QuickBooks: Account and settings → Sales → Shipping)."""
+        with self.lock:
+            self.companies[str(realm_id)].allow_shipping = allowed
+
     def set_exchange_rate(self, realm_id: str, currency: str, rate: Amount, as_of: str | None = None) -> None:
         """Units of home currency per unit of ``currency`` (from ``as_of``, a YYYY-MM-DD, on; without it: the
         standing rate), what ``GET /exchangerate`` answers and what a transaction without ``ExchangeRate``

@@ -507,6 +507,7 @@ class Company:
     currency: str = "USD"
     multicurrency: bool = False
     country: str = "US"
+    allow_shipping: bool = True   # SalesFormsPrefs.AllowShipping
     exchange_rates: dict[str, Decimal] = field(default_factory=dict)   # home units per foreign unit
     dated_rates: dict[tuple[str, str], Decimal] = field(default_factory=dict)   # (currency, YYYY-MM-DD) → rate
 

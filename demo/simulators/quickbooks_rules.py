@@ -290,6 +290,7 @@ class EntityRules:
                    CurrencyRef=currency, ExchangeRate=rate, TxnDate=obj.get("TxnDate", today),
                    HomeTotalAmt=(total * rate).quantize(CENT, rounding=ROUND_HALF_UP))
         if entity == "Invoice":
+            _check_shipping(company, obj)
             obj["Deposit"] = deposit
             obj["Balance"] = current["Balance"] if current else total - deposit
             obj["DueDate"] = obj.get("DueDate", obj["TxnDate"])
@@ -382,3 +383,26 @@ class EntityRules:
                                                          .isoformat()))
         return obj
 
+
+
+SHIPPING_FIELDS = ("ShipDate", "TrackingNum", "ShipMethodRef")
+
+
+def _check_shipping(company: Company, obj: dict) -> None:
+    """An invoice's shipping fields: refused when the company has shipping turned off on sales forms
+    (``SalesFormsPrefs.AllowShipping``); ``TrackingNum`` at most 31 characters; ``ShipDate`` a date."""
+    sent = [f for f in SHIPPING_FIELDS if obj.get(f) not in (None, "")]
+    if sent and not company.allow_shipping:
+        raise QBFault(2010, "Request has invalid or unsupported property",
+                      f"Property Name:{sent[0]} specified is unsupported or invalid: shipping is turned off "
+                      "for sales forms in this company")
+    tracking = obj.get("TrackingNum")
+    if tracking is not None and (not isinstance(tracking, str) or len(tracking) > 31):
+        raise QBFault(2050, "String length is either shorter or longer than supported by specification",
+                      "TrackingNum: the maximum length is 31")
+    if obj.get("ShipDate") is not None:
+        try:
+            date.fromisoformat(str(obj["ShipDate"]))
+        except ValueError:
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"Property Name:ShipDate specified is unsupported or invalid: {obj['ShipDate']}") from None

@@ -140,6 +140,37 @@ class Line:
 
 
 @dataclass
+class Fulfillment:
+    """A shipment of some of the order's lines, with its carrier's tracking."""
+
+    id: int
+    order_id: int
+    created_at: datetime
+    updated_at: datetime
+    status: str = "SUCCESS"               # SUCCESS | CANCELLED (FulfillmentStatus)
+    company: str | None = None
+    numbers: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    lines: dict[int, int] = field(default_factory=dict)   # line item id → quantity
+
+    def gql(self, first: int | None = None) -> dict[str, Any]:
+        tracking = [{"company": self.company, "number": n, "url": u}
+                    for n, u in zip(self.numbers, self.urls + [None] * len(self.numbers), strict=False)]
+        return {"id": f"gid://shopify/Fulfillment/{self.id}", "createdAt": gql_time(self.created_at),
+                "updatedAt": gql_time(self.updated_at), "status": self.status,
+                "trackingInfo": lambda info, first=None, **_: tracking[:first]}
+
+    def webhook_body(self) -> dict[str, Any]:
+        """The REST fulfilment of a ``fulfillments/create|update`` webhook."""
+        return {"id": self.id, "order_id": self.order_id, "status": self.status.lower(),
+                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
+                "tracking_company": self.company, "tracking_number": self.numbers[0] if self.numbers else None,
+                "tracking_numbers": list(self.numbers), "tracking_url": self.urls[0] if self.urls else None,
+                "tracking_urls": list(self.urls), "admin_graphql_api_id": f"gid://shopify/Fulfillment/{self.id}",
+                "line_items": [{"id": i, "quantity": q} for i, q in self.lines.items()]}
+
+
+@dataclass
 class Transaction:
     id: int
     kind: str      # SALE | CAPTURE | AUTHORIZATION | REFUND | VOID
@@ -179,6 +210,7 @@ class ShopifyOrder:
     cancel_reason: str | None = None
     address: dict[str, Any] | None = None
     transactions: list[Transaction] = field(default_factory=list)
+    fulfillments: list[Fulfillment] = field(default_factory=list)
     shipping_tax: Decimal = Decimal("0")
     presentment_currency: str | None = None
     fx: Decimal = Decimal("1")
@@ -294,6 +326,43 @@ class ShopifyOrder:
                           parent_id=parent.id if parent is not None else None)
         self.transactions.append(txn)
         return txn
+
+    def fulfil(self, at: datetime, *, company: str | None = None, numbers: list[str] | tuple = (),
+               urls: list[str] | tuple = (), lines: dict[int, int] | None = None) -> Fulfillment:
+        """Ship ``lines`` (line item id → quantity; default: everything not shipped yet), as
+        ``fulfillmentCreate`` does; the order's fulfilment status follows."""
+        shipped = self.shipped()
+        todo = lines if lines is not None else {ln.id: ln.quantity - shipped.get(ln.id, 0) for ln in self.lines
+                                                 if ln.quantity - shipped.get(ln.id, 0) > 0}
+        if not todo:
+            raise ValueError("nothing left to fulfil")
+        f = Fulfillment(id=self.order_id * 100 + 50 + len(self.fulfillments), order_id=self.order_id,
+                        created_at=at, updated_at=at, company=company, numbers=list(numbers), urls=list(urls),
+                        lines=dict(todo))
+        self.fulfillments.append(f)
+        self.updated_at = at
+        return f
+
+    def cancel_fulfillment(self, f: Fulfillment, at: datetime) -> Fulfillment:
+        f.status, f.updated_at = "CANCELLED", at
+        self.updated_at = at
+        return f
+
+    def shipped(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for f in self.fulfillments:
+            if f.status == "SUCCESS":
+                for line_id, qty in f.lines.items():
+                    out[line_id] = out.get(line_id, 0) + qty
+        return out
+
+    @property
+    def fulfillment_status(self) -> str | None:
+        """REST ``fulfillment_status``: None (nothing shipped), ``partial`` or ``fulfilled``."""
+        shipped = self.shipped()
+        if not shipped:
+            return None
+        return "fulfilled" if all(shipped.get(ln.id, 0) >= ln.quantity for ln in self.lines) else "partial"
 
     def capture(self, amount: Decimal | str, at: datetime) -> Transaction:
         """A capture of part (or the rest) of an authorized order, as ``orderCapture`` does: the financial
@@ -516,6 +585,7 @@ class ShopifyOrder:
                                                              [self.order_id * 10 + 1], **args),
             "transactions": lambda info, first=None, **_: transactions[:first],
             "refunds": lambda info, first=None: refunds[:first],
+            "fulfillments": lambda info, first=None, **_: [f.gql() for f in self.fulfillments][:first],
         }
 
     @property
@@ -608,7 +678,7 @@ class ShopifyOrder:
             "currency": cur,
             "presentment_currency": self.presentment_currency or cur,
             "financial_status": self.financial_status,
-            "fulfillment_status": None,
+            "fulfillment_status": self.fulfillment_status,
             "confirmed": True,
             "taxes_included": self.taxes_included,
             "total_price": rest_money(self.total),

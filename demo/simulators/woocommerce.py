@@ -335,6 +335,8 @@ class Store:
     next_key: int = 1
     next_webhook: int = 1
     next_note: int = 1
+    # the Shipment Tracking extension (wc-shipment-tracking/v3), when the store has it: order id → items
+    shipment_tracking: dict[int, list[dict[str, Any]]] | None = None
     salt: str = field(default_factory=lambda: secrets.token_hex(16))
     auth_nonce: str = field(default_factory=lambda: secrets.token_hex(5))
 
@@ -747,6 +749,7 @@ class WooCommerceSimulator(WooPaymentsControls, SimulatedPlatform):
               (r"/wc/v3/orders/(?P<order_id>\d+)/refunds", ("GET",), "_r_refunds"),
               (r"/wc/v3/webhooks", ("GET", "POST"), "_r_webhooks"),
               (r"/wc/v3/webhooks/(?P<id>\d+)", ("GET", "POST", "PUT", "PATCH", "DELETE"), "_r_webhook"),
+              (r"/wc-shipment-tracking/v3/orders/(?P<order_id>\d+)/shipment-trackings", ("GET",), "_r_trackings"),
               *WooPaymentsControls.PAYMENTS_ROUTES]   # WooPayments: demo.simulators.woocommerce_payments
 
     def _rest(self, store: str, route: str) -> Response:
@@ -979,6 +982,30 @@ class WooCommerceSimulator(WooPaymentsControls, SimulatedPlatform):
                           500)
         note = self._note(st, o, str(p.raw["note"]), customer, "admin" if by_user else "system")
         return 201, note_json(note), {"Location": f"{base}/{note.id}"}, []
+
+    def _r_trackings(self, st: Store, key: ApiKey | None, method: str, p: _Params, order_id: str) -> tuple:
+        """The Shipment Tracking extension's list for an order; no such route without the extension."""
+        if st.shipment_tracking is None:
+            raise WPError("rest_no_route", "No route was found matching the URL and request method.", 404)
+        p.check()
+        self._need(key, "view", "Sorry, you cannot list resources.")
+        if int(order_id) not in st.orders:
+            raise WPError("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
+        return 200, [dict(t) for t in st.shipment_tracking.get(int(order_id), [])], {}, []
+
+    def add_tracking(self, store: str, order_id: int, *, provider: str, number: str, shipped: str,
+                     url: str | None = None) -> dict[str, Any]:
+        """A tracking item added with the Shipment Tracking extension (installed by the first one);
+        ``shipped``: the date (YYYY-MM-DD)."""
+        with self.lock:
+            st = self._store(store)
+            items = (st.shipment_tracking if st.shipment_tracking is not None else {}).setdefault(int(order_id), [])
+            if st.shipment_tracking is None:
+                st.shipment_tracking = {int(order_id): items}
+            item = {"tracking_id": secrets.token_hex(16), "tracking_provider": provider, "tracking_number": number,
+                    "tracking_link": url or "", "date_shipped": shipped}
+            items.append(item)
+            return dict(item)
 
     def _r_refunds(self, st: Store, key: ApiKey | None, method: str, p: _Params, order_id: str) -> tuple:
         page, per_page, dp = p.int("page", 1, 1), p.int("per_page", 10, 1, 100), p.int("dp", 2, 0)

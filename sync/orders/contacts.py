@@ -57,6 +57,7 @@ def contacts(ctx: OrderContext) -> None:
         if bound and all(b is not None and (b.data or {}).get("fingerprint") == fingerprint(props[m])
                          for b in bound):
             for e, b in zip([e for e in by_email[m] if e.live], bound, strict=True):
+                e.state["contact_id"] = b.target_id
                 e.rec.record("contact", "found", target_platform=HS, target_type="contact", target_id=b.target_id,
                              message="bound earlier, unchanged")
         else:
@@ -96,6 +97,7 @@ def _upsert(ctx: OrderContext, client: Any, emails: list[str], props: dict[str, 
             for e in by_email[m]:
                 if not e.live:
                     continue
+                e.state["contact_id"] = result.id
                 rows.append(NewBinding(Source("hub", "buyer", ctx.buyer_key(e)), HS, "contact", result.id,
                                        {"email": result.email, "fingerprint": fingerprint(props[m])}, e.run.id))
                 e.rec.record("contact", "created" if result.created else "updated", target_platform=HS,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors import jsonmoney
 from connectors.errors import Permanent
-from connectors.quickbooks import DUPLICATE_DOC_NUMBER, Fault, amount
+from connectors.quickbooks import DUPLICATE_DOC_NUMBER, STALE_SYNC_TOKEN, Fault, amount
 from mappings import quickbooks as qbmap
 from mappings.model import store_label
 from mappings.targets import required_tax_codes
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from sync.orders.context import Entry, OrderContext
 
 QB = "quickbooks"
+SHIPPING_FIELDS = ("ShipDate", "TrackingNum", "ShipMethodRef")
+STALE_RETRIES = 3
 
 
 def _inputs(ctx: OrderContext, e: Entry) -> dict[str, Any]:
@@ -40,14 +42,59 @@ def _inputs(ctx: OrderContext, e: Entry) -> dict[str, Any]:
     return {"customer_id": e.customer_id, "item_ids": {k: v for k, v in ids.items() if k not in special},
             "shipping_item_id": ids.get("shipping"), "tip_item_id": ids.get("tip"), "fee_item_id": ids.get("fee"),
             "tax_code_ids": ctx.refs.tax_codes(required_tax_codes(e.order, ctx.rules)) or None,
-            "home_currency": ctx.home_currency, "exchange_rate": e.state.get("exchange_rate")}
+            "home_currency": ctx.home_currency, "exchange_rate": e.state.get("exchange_rate"),
+            "shipping_fields": bool(e.order.shipments) and ctx.refs.allow_shipping()}
 
 
 def _summary(invoice: dict[str, Any], fingerprint: str | None, e: Entry) -> dict[str, Any]:
     assert e.order is not None
     return {"doc_number": invoice.get("DocNumber"), "total": str(amount(invoice.get("TotalAmt"))),
             "balance": str(amount(invoice.get("Balance"))), "fingerprint": fingerprint,
-            "order_updated_at": e.order.updated_at.isoformat()}
+            "ship_fingerprint": e.state.get("ship_fingerprint"), "order_updated_at": e.order.updated_at.isoformat()}
+
+
+def _fingerprints(payload: dict[str, Any]) -> tuple[str, str | None]:
+    """(the invoice without its shipping fields, the shipping fields or None): a shipment alone changes only
+    the second, and is sent by a sparse update of those fields."""
+    def digest(value: Any) -> str:
+        return hashlib.sha256(jsonmoney.dumps(value).encode()).hexdigest()[:20]
+
+    core = {k: v for k, v in payload.items() if k not in SHIPPING_FIELDS}
+    ship = {k: payload[k] for k in SHIPPING_FIELDS if k in payload}
+    return digest(core), (digest(ship) if ship else None)
+
+
+def _fresh_update(ctx: OrderContext, invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` written over the invoice with its current ``SyncToken``; someone else's edit in between (a
+    stale token) is read again and the write retried, never forced."""
+    for attempt in range(STALE_RETRIES):
+        current = ctx.qb.get("Invoice", invoice_id)
+        try:
+            return ctx.qb.update("Invoice", {**body, "Id": invoice_id, "SyncToken": current["SyncToken"]})
+        except Permanent as exc:
+            if str(exc.code) != STALE_SYNC_TOKEN or attempt == STALE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ship(ctx: OrderContext, e: Entry, invoice_id: str, payload: dict[str, Any], data: dict[str, Any]) -> None:
+    assert e.order is not None
+    ship = {k: payload[k] for k in SHIPPING_FIELDS if k in payload}
+    if not ship:   # every shipment was cancelled: QuickBooks keeps what it shows, the step says so
+        e.invoice = {"Id": invoice_id, "TotalAmt": data.get("total"), "Balance": data.get("balance"),
+                     "DocNumber": data.get("doc_number")}
+        e.rec.record("invoice", "unchanged", target_platform=QB, target_type="invoice", target_id=invoice_id,
+                     message="the order's shipments were cancelled; the invoice's shipping fields are kept")
+        ctx.ledger.bind_many([NewBinding(ctx.order_source(e), QB, "invoice", invoice_id,
+                                         {**data, "ship_fingerprint": None}, e.run.id)])
+        return
+    e.invoice = _fresh_update(ctx, invoice_id, {**ship, "sparse": True})
+    ctx.ledger.bind_many([NewBinding(ctx.order_source(e), QB, "invoice", e.invoice["Id"],
+                                     _summary(e.invoice, e.state["fingerprint"], e), e.run.id)])
+    e.rec.record("invoice", "shipped", target_platform=QB, target_type="invoice", target_id=invoice_id,
+                 message=", ".join(f"{k} {v['value'] if isinstance(v, dict) else v}" for k, v in ship.items()))
+    if amount(e.invoice.get("TotalAmt")) != e.order.total:
+        _recorded(e, "shipped")
 
 
 def invoices(ctx: OrderContext) -> None:
@@ -61,20 +108,26 @@ def invoices(ctx: OrderContext) -> None:
         e.state["invoice_inputs"] = inputs = _inputs(ctx, e)
         payload = qbmap.invoice_payload(e.order, rules=ctx.rules, **inputs)
         qbmap.check_invoice_total(e.order, payload)
-        fingerprint = hashlib.sha256(jsonmoney.dumps(payload).encode()).hexdigest()[:20]
+        fingerprint, ship_fingerprint = _fingerprints(payload)
+        e.state.update(fingerprint=fingerprint, ship_fingerprint=ship_fingerprint)
         binding = existing.get(ctx.order_source(e))
         if binding is None:
-            e.state.update(payload=payload, fingerprint=fingerprint)
+            e.state.update(payload=payload)
             fresh.append(e)
             return
         data = binding.data or {}
         synced = data.get("order_updated_at")
-        if data.get("fingerprint") == fingerprint or (synced and e.order.updated_at.isoformat() < synced):
+        same = data.get("fingerprint") == fingerprint
+        if (same and data.get("ship_fingerprint") == ship_fingerprint) or (
+                synced and e.order.updated_at.isoformat() < synced):
             e.invoice = {"Id": binding.target_id, "TotalAmt": data.get("total"), "Balance": data.get("balance"),
                          "DocNumber": data.get("doc_number")}
             e.rec.record("invoice", "unchanged", target_platform=QB, target_type="invoice",
                          target_id=binding.target_id,
-                         message=None if data.get("fingerprint") == fingerprint else "event older than what was synced")
+                         message=None if same else "event older than what was synced")
+            return
+        if same:   # only the shipment changed: its fields alone, by a sparse update
+            _ship(ctx, e, binding.target_id, payload, data)
             return
         _update(ctx, e, binding.target_id, payload, fingerprint)  # the order changed: update, one by one
 
@@ -126,9 +179,7 @@ def _recorded(e: Entry, outcome: str) -> None:
 def _update(ctx: OrderContext, e: Entry, invoice_id: str, payload: dict[str, Any], fingerprint: str) -> None:
     """The order changed since its invoice was sent: the invoice rewritten (QuickBooks has no batch update
     worth its limits for this: one by one)."""
-    current = ctx.qb.get("Invoice", invoice_id)
-    e.invoice = ctx.qb.update("Invoice", {**payload, "Id": invoice_id, "SyncToken": current["SyncToken"],
-                                          "sparse": False})
+    e.invoice = _fresh_update(ctx, invoice_id, {**payload, "sparse": False})
     ctx.ledger.bind_many([NewBinding(ctx.order_source(e), QB, "invoice", e.invoice["Id"],
                                      _summary(e.invoice, fingerprint, e), e.run.id)])
     _recorded(e, "updated")

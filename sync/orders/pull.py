@@ -60,8 +60,13 @@ def _deleted(ctx: OrderContext, e: Entry) -> None:
 def pull_order(accounts: Accounts, run: SyncRun) -> Order | None:
     """One order as the store has it now (mapped), or None when the store no longer has it."""
     if run.source_platform == "woocommerce":
-        data = accounts.woocommerce(run.connection_id).fetch_order(run.source_id)
-        return None if data is None else order_from_rest(data)
+        client = accounts.woocommerce(run.connection_id)
+        data = client.fetch_order(run.source_id)
+        if data is None:
+            return None
+        # a completed order left: the Shipment Tracking extension, when the store has it, says how
+        trackings = client.shipment_trackings(run.source_id) if data.get("status") == "completed" else None
+        return order_from_rest(data, trackings)
     if run.source_platform != "shopify":
         raise Permanent(f"orders from {run.source_platform} are not supported")
     shop = None

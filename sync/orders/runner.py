@@ -17,6 +17,7 @@ from sync.narrowing import mark_shared
 from sync.orders.contacts import contacts
 from sync.orders.context import BufferedRecorder, Entry, Loader, OrderContext
 from sync.orders.customers import customers
+from sync.orders.deals import deals
 from sync.orders.invoices import invoices, voids
 from sync.orders.items import items
 from sync.orders.payments import payments
@@ -32,7 +33,10 @@ log = logging.getLogger("o2c.orders")
 # the O2C steps in order, each over the whole list (the pull also settles deleted orders; the voids
 # cancelled ones)
 STEPS: tuple[Callable[[OrderContext], None], ...] = (pull, voids, contacts, customers, items, invoices, payments,
-                                                     refunds)
+                                                     refunds, deals)
+
+# steps that also act for orders already done in this pass (a cancelled order's deal)
+ALWAYS = (pull, deals)
 
 
 @dataclass
@@ -103,8 +107,8 @@ def sync_entries(ctx: OrderContext, flush_steps: Callable[[], None] = lambda: No
     """Run every step over the entries of ``ctx`` (claimed runs of one merchant); each entry ends with its
     own error or outcome, or neither (success)."""
     for step in STEPS:
-        if step is not pull and not ctx.live():
-            break
+        if step not in ALWAYS and not ctx.live():
+            continue
         step(ctx)
         flush_steps()
 

@@ -40,6 +40,9 @@ def test_demo_syncs_every_order_exactly_once(tmp_path: Path, monkeypatch: pytest
     assert summary["woocommerce_deliveries_ok"] == summary["woocommerce_deliveries"]
     assert cafe["synced"] == cafe["invoices"] == cafe["invoiced_once"] == cafe["orders"]
     assert cafe["invoice_total_mismatches"] == 0 and 0 < cafe["payments"] < cafe["orders"]
+    # the first third of the Shopify orders shipped: their invoices carry the tracking; one deal per order
+    assert summary["orders_shipped"] == 4 and summary["shipped_invoices"] >= 4
+    assert 12 <= summary["deals"] <= 12 + cafe["orders"]   # every order whose buyer has an e-mail
     assert summary["seconds"] < 60  # the demo runs in CI: it must stay quick (about 15 s here)
     # Shopify Payments pays the captured orders out: one deposit equal to the payout to the cent
     payout = summary["payout"]

@@ -90,7 +90,15 @@ def test_a_batch_syncs_each_order_once_with_few_batch_calls(make_hub, shop_facto
     first = _orders(platforms, shop, 4, first_id=400_001, first_number=1501)  # Ada, Bob, Cy, Di known from before
     assert set(run_batch(hub, _open(hub, shop, first[:1])).statuses.values()) == {"succeeded"}
     orders = _orders(platforms, shop, 40)
-    before_qb, before_hs, before_single = _qb_calls(qb), platforms.hubspot.count_calls(), _singles(qb)
+    hs = platforms.hubspot
+    def contact_calls(c) -> bool:  # noqa: ANN001
+        return "/objects/contacts/" in c.path
+
+    def deal_calls(c) -> bool:  # noqa: ANN001
+        return not contact_calls(c)
+
+    before_qb, before_hs, before_single = _qb_calls(qb), hs.count_calls(contact_calls), _singles(qb)
+    before_deals = hs.count_calls(deal_calls)
 
     result = run_batch(hub, _open(hub, shop, orders))
 
@@ -108,7 +116,10 @@ def test_a_batch_syncs_each_order_once_with_few_batch_calls(make_hub, shop_facto
     assert _singles(qb) == before_single
     assert _qb_calls(qb) - before_qb <= 12
     assert qb.count_calls(lambda c: c.path.endswith("/batch")) >= 3
-    assert platforms.hubspot.count_calls() - before_hs == 1
+    assert hs.count_calls(contact_calls) - before_hs == 1
+    # 40 deals: the key property looked up, one upsert, one association call, one line item create
+    assert hs.count_calls(deal_calls) - before_deals <= 4
+    assert len(hs.deals(shop.portal)) == 41
     assert len(platforms.hubspot.contacts(shop.portal)) == len(BUYERS)
 
 

@@ -249,7 +249,7 @@ def test_a_batch_upsert_refused_for_one_address_fails_only_that_buyers_orders(ma
     emails[6] = "buyer6@example"   # HubSpot refuses the whole batch: "Email address buyer6@example is invalid"
     orders = _orders(platforms, shop, 22, emails=emails)
     ids = _open(hub, shop, [str(o.order_id) for o in orders])
-    before = hs.count_calls(lambda c: c.path.endswith("/batch/upsert"))
+    before = hs.count_calls(lambda c: c.path.endswith("/contacts/batch/upsert"))
 
     result = run_batch(hub, ids)
 
@@ -262,7 +262,7 @@ def test_a_batch_upsert_refused_for_one_address_fails_only_that_buyers_orders(ma
     contacts = sorted(c["properties"]["email"] for c in hs.contacts(shop.portal))
     assert contacts == sorted(m for m in emails if m != "buyer6@example")
     # the address HubSpot named was tried on its own at once: three requests, not eleven
-    assert hs.count_calls(lambda c: c.path.endswith("/batch/upsert")) - before <= 3
+    assert hs.count_calls(lambda c: c.path.endswith("/contacts/batch/upsert")) - before <= 3
 
 
 # -- a passing fault of a shared call ----------------------------------------------------------------

@@ -324,3 +324,23 @@ def test_two_stores_of_one_merchant_keep_their_own_orders(store, platforms, tmp_
     paid = [o["quickbooks"]["doc_number"] for o in listed if o["quickbooks"]["payment_ids"]]
     assert paid == [f"B-{bakery['number']}"], listed
     platforms.quickbooks.clear_webhook()
+
+
+def test_a_completed_order_carries_its_shipment_tracking_onto_the_invoice(store, platforms) -> None:  # noqa: ANN001
+    """The store marks the order completed and its Shipment Tracking extension holds the parcel's number:
+    the invoice gets the ship date, the number and the carrier; an order without tracking items gets the
+    completion date alone."""
+    hub, _, shop, woo, _, _ = store
+    order = woo.add_order("cafe", lines=LINES, status="processing")
+    settled(hub)
+    woo.add_tracking("cafe", order["id"], provider="DHL", number="JD0146000061", shipped="2026-11-30",
+                     url="https://dhl.example/JD0146000061")
+    woo.update_order("cafe", order["id"], status="completed")
+    runs = settled(hub)
+    assert runs[-1].status == "succeeded", runs[-1].reason
+    invoice = _invoice(platforms, shop, order["number"])
+    assert (invoice["ShipDate"], invoice["TrackingNum"], invoice["ShipMethodRef"]["value"]) == \
+        ("2026-11-30", "JD0146000061", "DHL")
+    other = woo.add_order("cafe", lines=LINES[:1], status="completed")
+    settled(hub)
+    assert _invoice(platforms, shop, other["number"]).get("ShipDate")   # the completion date

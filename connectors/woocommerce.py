@@ -71,6 +71,10 @@ class WooCommerceClient:
         """The order as the API returns it now, or None when it does not exist (or was deleted)."""
         return self._call("GET", f"orders/{int(order_id)}", missing_ok=True)
 
+    def payments_page(self, resource: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of a WooPayments listing (``deposits``, ``transactions``): ``connectors.woopayments``."""
+        return self._call("GET", f"payments/{resource}", params=params) or {}
+
     def orders_page(self, page: int = 1, *, after: str | None = None, before: str | None = None,
                     modified_after: str | None = None, per_page: int = PAGE_SIZE) -> OrderPage:
         """One page of orders, oldest first (``after``/``before``: ISO 8601 creation bounds)."""

@@ -246,6 +246,11 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
                       "quickbooks": quickbooks.count_calls(), "hubspot": hubspot.count_calls()},
     }
     _print_summary(echo, summary, orders, len(woo_sent))
+    from demo.payout import demo_payout, payout_line  # Shopify Payments pays out: one deposit equal to it
+
+    summary["payout"] = demo_payout(hub, shopify, quickbooks, shop=shop, realm=realm, merchant_id=merchant_id,
+                                    orders=built)
+    echo(payout_line(summary["payout"]))
     echo(f"Synced in {elapsed:.1f} s. Inspect with: o2c syncs list --merchant {merchant_id} "
          f"(Shopify) or --merchant {cafe_id} (WooCommerce)")
     if keep_serving:

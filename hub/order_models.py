@@ -62,3 +62,7 @@ class StoreOrder(Base):
     fulfilled_at: Mapped[datetime | None]
     deposited_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# the payout tables (store payouts and their transactions) live beside the order ledger
+import hub.payout_models  # noqa: E402,F401

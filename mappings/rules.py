@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from mappings.model import store_label
+from mappings.payout_rules import PayoutRules, payout_rules
 from mappings.rule_fields import (
     ACCOUNT_NAME_MAX,
     ITEM_NAME_MAX,
@@ -176,6 +177,7 @@ class MappingRules:
     invoice: InvoiceRules = InvoiceRules()
     customers: CustomerRules = CustomerRules()
     hubspot: HubSpotRules = HubSpotRules()
+    payouts: PayoutRules = PayoutRules()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, not tuples) in the YAML's shape: for export and storage."""
@@ -204,6 +206,7 @@ _SECTIONS: dict[str, type] = {
     "items": ItemRules, "shipping": ShippingRules, "tips": TipRules, "fees": FeeRules,
     "gift_cards": GiftCardRules, "discounts": DiscountRules, "tax": TaxRules, "payments": PaymentRules,
     "currency": CurrencyRules, "invoice": InvoiceRules, "customers": CustomerRules, "hubspot": HubSpotRules,
+    "payouts": PayoutRules,
 }
 
 
@@ -295,6 +298,7 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
         customers=CustomerRules(match_by=list_of(s["customers"], "customers", "match_by", CUSTOMER_MATCH_BY,
                                                  default=("email", "display_name"))),
         hubspot=_hubspot(s["hubspot"]),
+        payouts=payout_rules(s["payouts"]),
     )
 
 

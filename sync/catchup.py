@@ -119,6 +119,8 @@ def _due_pass(hub: Hub, interval: float) -> None:
             finally:
                 locks.release(hub.sessions, key, holder)
         _daily_rules_check(hub)
+        from sync.payouts import poll_due_payouts
+        poll_due_payouts(hub)   # Shopify has no payout webhook: payouts are polled on this schedule
     finally:
         _running.release()
 

@@ -125,6 +125,8 @@ def reconcile(hub: Hub, merchant_id: int, since: date | None = None) -> Report:
             report.rows.append(Discrepancy("refund_not_carried", ref, qb_ref, str(missing),
                                            f"{o.name} had {o.refunded} refunded; {missing} of it is on no credit "
                                            "memo or refund receipt in QuickBooks"))
+    from sync.payout_reconcile import payout_discrepancies  # payouts and their deposits
+    report.rows += payout_discrepancies(hub, merchant_id, qb, since)
     return report
 
 
@@ -134,6 +136,8 @@ def resync(hub: Hub, report: Report) -> list[int]:
     seen: set[tuple[str, str]] = set()
     with hub.sessions() as s:
         for row in report.rows:
+            if row.order.get("payout"):   # a payout's row: no order to sync
+                continue
             key = (row.order["platform"], row.order["id"], row.order.get("connection_id"))
             if key in seen:
                 continue

@@ -36,6 +36,7 @@ from flask import Response, g, request
 
 from .base import SimulatedPlatform
 from .quickbooks_controls import BookkeeperControls
+from .quickbooks_deposits import DepositRules, check_not_deposited
 from .quickbooks_query import (
     CENT,
     COMPANY_TZ,
@@ -90,7 +91,7 @@ class _Drop:
     path_contains: str
 
 
-class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, SimulatedPlatform):
+class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, EntityRules, SimulatedPlatform):
     """QuickBooks Online v3 + Intuit OAuth 2.0 on 127.0.0.1 (see the module docstring)."""
 
     name = "quickbooks"
@@ -500,6 +501,7 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, Simu
             raise QBFault(5010, "Stale Object Error",
                           "Stale Object Error : You and another user were working on the same thing. "
                           "The other user finished before you did, so your work was not saved.")
+        check_not_deposited(company, entity, current, operation)   # a deposited payment is locked
         if operation in ("delete", "void"):
             if entity not in DELETABLE or (operation == "void" and entity not in (
                     "Invoice", "Payment", "SalesReceipt")):

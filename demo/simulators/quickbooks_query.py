@@ -383,9 +383,9 @@ except Exception:  # pragma: no cover - no tz database
 CENT = Decimal("0.01")
 ENTITIES = {name.lower(): name for name in (
     "Customer", "Item", "Account", "Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt",
-    "TaxCode", "TaxRate")}
+    "TaxCode", "TaxRate", "Deposit")}
 SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
-DELETABLE = set(SALES_FORMS) | {"Payment"}
+DELETABLE = set(SALES_FORMS) | {"Payment", "Deposit"}
 TRANSACTIONS = (*SALES_FORMS, "Payment")
 LIST_ENTITIES = ("Customer", "Item", "Account", "TaxCode", "TaxRate")
 READ_ONLY = ("TaxCode", "TaxRate")       # created through TaxService, never by a write to themselves

@@ -43,6 +43,8 @@ class EntityRules:
             return self._account(company, body, current)
         if entity == "Payment":
             return self._payment(company, body, current)
+        if entity == "Deposit":   # demo.simulators.quickbooks_deposits
+            return self._deposit(company, body, current)  # type: ignore[attr-defined]
         return self._sales_form(company, entity, body, current)
 
     def _strip(self, body: dict) -> dict:

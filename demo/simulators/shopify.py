@@ -47,6 +47,7 @@ from demo.simulators.shopify_cost import MAX_QUERY_COST, actual_cost, max_cost_e
 from demo.simulators.shopify_ids import invalid_id_variables
 from demo.simulators.shopify_oauth import ShopifyAppControls, sign_query
 from demo.simulators.shopify_orders import ShopifyOrder, connection, decode_cursor, encode_cursor, money_bag
+from demo.simulators.shopify_payouts import ShopifyPaymentsControls
 
 API_VERSION = "2025-01"
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
@@ -159,7 +160,7 @@ class _Bucket:
         return self.available
 
 
-class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
+class ShopifySimulator(ShopifyPaymentsControls, ShopifyAppControls, SimulatedPlatform):
     """Shops (by ``myshopify`` domain), their orders, a GraphQL endpoint over them, and the app's OAuth
     and webhook subscriptions (``demo.simulators.shopify_oauth``)."""
 
@@ -177,6 +178,7 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
         self.operations: list[tuple[str, str | None, int, str | None]] = []
         self.schema = admin_schema()
         self._reset_app()
+        self._reset_payments()   # Shopify Payments: demo.simulators.shopify_payouts
         super().__init__(latency)
 
     # -- test controls -------------------------------------------------------------------------
@@ -192,6 +194,7 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
             self.calls.clear()
             self.maximum_available, self.restore_rate = self._initial_throttle
             self._reset_app()
+            self._reset_payments()
 
     def add_shop(self, domain: str, *, currency: str = "USD", name: str | None = None) -> str:
         with self.lock:
@@ -335,6 +338,7 @@ class ShopifySimulator(ShopifyAppControls, SimulatedPlatform):
             "refund": lambda info, id: self._refund(domain, id),
             "orders": lambda info, **args: self._orders(domain, **args),
             **self.app_query_fields(domain),
+            **self.payments_query_fields(domain),
         }
 
     def _find(self, domain: str, gid: str) -> ShopifyOrder | None:

@@ -77,6 +77,7 @@ from demo.simulators.woocommerce_orders import (
     render_refund,
     wc_date,
 )
+from demo.simulators.woocommerce_payments import WooPaymentsControls
 
 USER_AGENT = f"WooCommerce/{WC_VERSION} Hookshot (WordPress/6.5.3)"
 TOPIC_HOOKS = {"order.created": ["woocommerce_new_order"],
@@ -348,7 +349,7 @@ class Store:
         return self.next_post - 1
 
 
-class WooCommerceSimulator(SimulatedPlatform):
+class WooCommerceSimulator(WooPaymentsControls, SimulatedPlatform):
     """Stores with API keys, orders, webhooks and the wc-auth key exchange."""
 
     name = "woocommerce"
@@ -748,7 +749,8 @@ class WooCommerceSimulator(SimulatedPlatform):
               (r"/wc/v3/orders/(?P<order_id>\d+)/refunds", ("GET",), "_r_refunds"),
               (r"/wc/v3/webhooks", ("GET", "POST"), "_r_webhooks"),
               (r"/wc/v3/webhooks/(?P<id>\d+)", ("GET", "POST", "PUT", "PATCH", "DELETE"), "_r_webhook"),
-              (r"/wc-shipment-tracking/v3/orders/(?P<order_id>\d+)/shipment-trackings", ("GET",), "_r_trackings")]
+              (r"/wc-shipment-tracking/v3/orders/(?P<order_id>\d+)/shipment-trackings", ("GET",), "_r_trackings"),
+              *WooPaymentsControls.PAYMENTS_ROUTES]   # WooPayments: demo.simulators.woocommerce_payments
 
     def _rest(self, store: str, route: str) -> Response:
         st = self.stores.get(store)

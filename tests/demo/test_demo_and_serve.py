@@ -44,6 +44,9 @@ def test_demo_syncs_every_order_exactly_once(tmp_path: Path, monkeypatch: pytest
     assert summary["orders_shipped"] == 4 and summary["shipped_invoices"] >= 4
     assert 12 <= summary["deals"] <= 12 + cafe["orders"]   # every order whose buyer has an e-mail
     assert summary["seconds"] < 60  # the demo runs in CI: it must stay quick (about 15 s here)
+    # Shopify Payments pays the captured orders out: one deposit equal to the payout to the cent
+    payout = summary["payout"]
+    assert payout["deposit_id"] and payout["tied_out"] and payout["deposit_total"] == payout["net"]
 
 
 @pytest.mark.slow

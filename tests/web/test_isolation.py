@@ -25,6 +25,7 @@ from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
 from hub.oauth_models import OAuthState
+from hub.payout_models import StorePayout
 from hub.users import create_user
 from sync.failures import failure_groups
 from tests.conftest import SHOPIFY_SECRET
@@ -68,6 +69,9 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
                               reason=reason if status != "succeeded" else None,
                               error_kind="permanent" if status == "failed" else None))
         save_overrides(s, theirs.merchant_id, {"discounts": {"mode": "unit_price"}}, by="them")
+        s.add(StorePayout(merchant_id=theirs.merchant_id, platform="shopify", store=theirs.domain, payout_id="7000001",
+                          processor="shopify_payments", status="paid", currency="USD", net="10.00", unexplained=[],
+                          deposit_state="held", reason="their held payout"))
         create_user(s, MINE, PASSWORD, "merchant", mine.merchant_id)
         their_user = create_user(s, THEIRS, PASSWORD, "merchant", theirs.merchant_id).id
         their_run = s.scalar(select(SyncRun.id).where(SyncRun.merchant_id == theirs.merchant_id,
@@ -78,7 +82,8 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
         assert their_group not in [g.key for g in failure_groups(s, mine.merchant_id)]
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
               "user_id": their_user, "key": their_group,
-              "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}"}   # their order
+              "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}",   # their order
+              "payout_id": "7000001"}   # their payout
     return hub, oauth_app(hub), mine, theirs, values
 
 

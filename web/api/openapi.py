@@ -134,6 +134,21 @@ SCHEMAS: dict[str, Any] = {
             "at": _STAMP, "kind": {"type": "string", "description": "webhook, pull, document, step, attempt, "
                                    "payment_back or support"},
             "text": {"type": "string"}, "run": _nullable("integer")}}}}}]},
+    "Payout": {"type": "object", "required": [
+        "merchant", "platform", "payout_id", "status", "currency", "net", "issued_at", "deposit_id", "difference",
+        "reason"], "properties": {
+        "merchant": {"type": "integer"}, "platform": {"type": "string"}, "store": {"type": "string"},
+        "payout_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["scheduled", "paid", "posted", "held", "failed"]},
+        "currency": {"type": "string"}, "net": {"type": "string", "description": "decimal text, e.g. \"1234.56\""},
+        "issued_at": _STAMP, "deposit_id": _nullable("string"),
+        "difference": _nullable("string", description="payout net minus what the deposit would total; "
+                                                      "\"0.00\" when posted"),
+        "reason": _nullable("string"),
+        "unexplained": {"type": "array", "items": {"type": "object"},
+                        "description": "the transactions a held payout cannot explain, each with its cause"}}},
+    "PayoutList": {"type": "object", "required": ["payouts"], "properties": {
+        "payouts": {"type": "array", "items": _ref("Payout")}}},
 }
 
 PARAMETERS: dict[str, Any] = {
@@ -215,6 +230,9 @@ def document() -> dict[str, Any]:
             "One store order: where it stands, its documents, runs and timeline", "getOrder",
             {"200": _ok("OrderDetail", "the order"), **_errors(400, 403, 404)},
             ["order_platform", "order_id", "merchant"])},
+        "/payouts": {"get": _op("Store payouts, newest first, with their QuickBooks deposit or why they are held",
+                                "listPayouts", {"200": _ok("PayoutList", "the payouts"), **_errors(400, 403)},
+                                ["merchant", "limit"])},
         "/openapi.json": {"get": _op("This document", "openapi",
                                      {"200": _ok("OpenApiDocument", "the OpenAPI document")}, public=True)},
     }

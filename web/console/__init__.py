@@ -17,6 +17,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     failures,
     orders,
     pages,
+    payouts,
     runs,
     staff,
 )

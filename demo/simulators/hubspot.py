@@ -27,6 +27,7 @@ from typing import Any
 from flask import Response, request
 
 from demo.simulators.base import SimulatedPlatform
+from demo.simulators.hubspot_crm import HubSpotCrmObjects
 
 BATCH_LIMIT = 100
 SEARCH_LIMIT = 200
@@ -46,7 +47,7 @@ class HubSpotError(Exception):
                      "category": category, **extra}
 
 
-class HubSpotSimulator(SimulatedPlatform):
+class HubSpotSimulator(HubSpotCrmObjects, SimulatedPlatform):
     """Portals (hub ids) with contacts, OAuth apps and per-account rate limits."""
 
     name = "hubspot"
@@ -64,6 +65,7 @@ class HubSpotSimulator(SimulatedPlatform):
         self.access_token_lifetime = 1800
         self._windows: dict[str, deque[float]] = {}
         self._next_id = 1001
+        self._reset_crm()
         super().__init__(latency)
 
     # -- test controls -------------------------------------------------------------------------
@@ -77,6 +79,7 @@ class HubSpotSimulator(SimulatedPlatform):
             self.faults.clear()
             self.calls.clear()
             self.rate_limit, self.rate_interval, self.search_delay = self._initial_limits
+            self._reset_crm()
 
     def add_account(self, hub_id: str | int) -> str:
         hub = str(hub_id)
@@ -132,6 +135,7 @@ class HubSpotSimulator(SimulatedPlatform):
             (f"{base}/batch/read", "batch_read", self._r_batch_read, ["POST"]),
             (f"{base}/search", "search", self._r_search, ["POST"]),
             (f"{base}/<contact_id>", "one", self._r_one, ["GET", "PATCH"]),
+            *self.crm_routes(),      # contact properties, batch update, tasks (hubspot_crm)
         ]
         for path, endpoint, view, methods in rules:
             self.app.add_url_rule(path, endpoint, self._guarded(view), methods=methods)
@@ -268,6 +272,7 @@ class HubSpotSimulator(SimulatedPlatform):
     # -- views (called with the lock held) -----------------------------------------------------
     def _r_create(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
         props = self._validate(body.get("properties", {}))
+        self.check_properties(hub, props)
         existing = self._by_email(hub, props.get("email"))
         if existing is not None:
             raise HubSpotError(409, f"Contact already exists. Existing ID: {existing['id']}", "CONFLICT")
@@ -278,6 +283,7 @@ class HubSpotSimulator(SimulatedPlatform):
         contact = self._find(hub, contact_id, id_property)
         if request.method == "PATCH":
             props = self._validate(body.get("properties", {}))
+            self.check_properties(hub, props)
             other = self._by_email(hub, props.get("email"))
             if other is not None and other is not contact:
                 raise HubSpotError(409, f"Contact already exists. Existing ID: {other['id']}", "CONFLICT")
@@ -303,6 +309,7 @@ class HubSpotSimulator(SimulatedPlatform):
                                    "VALIDATION_ERROR")
             key = str(item["id"]).strip().lower()
             props = self._validate({**(item.get("properties") or {}), "email": key}, f" in inputs[{i}]")
+            self.check_properties(hub, props)
             if key in seen:
                 raise HubSpotError(400, f"Duplicate IDs found in batch input: [{key}]. IDs must be unique",
                                    "VALIDATION_ERROR")

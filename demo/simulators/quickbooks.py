@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlencode
 from flask import Response, g, request
 
 from .base import SimulatedPlatform
+from .clock import SimClock
 from .quickbooks_controls import BookkeeperControls
 from .quickbooks_query import (
     CENT,
@@ -59,6 +60,7 @@ from .quickbooks_query import (
     required,
     run_query,
 )
+from .quickbooks_receivables import ReceivablesRules
 from .quickbooks_rules import EntityRules
 from .quickbooks_tax import seed_tax_codes
 from .quickbooks_webhooks import WEBHOOK_ENTITIES, Delivery, Event, WebhookControls, sign_webhook
@@ -90,7 +92,7 @@ class _Drop:
     path_contains: str
 
 
-class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, SimulatedPlatform):
+class QuickBooksSimulator(BookkeeperControls, WebhookControls, ReceivablesRules, EntityRules, SimulatedPlatform):
     """QuickBooks Online v3 + Intuit OAuth 2.0 on 127.0.0.1 (see the module docstring)."""
 
     name = "quickbooks"
@@ -116,6 +118,7 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, Simu
         self.webhook_deliveries: list[Delivery] = []
         self._webhooks = None
         self._webhook_entities = frozenset(WEBHOOK_ENTITIES)
+        self.clock = SimClock()                 # the tests move it: report dates, due dates (receivables)
 
     def reset(self) -> None:
         """Forget everything (companies, apps, tokens, injected faults, calls, the webhook endpoint)
@@ -435,6 +438,8 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, EntityRules, Simu
             return self._cdc(company)
         if head == "preferences" and method == "GET":
             return {"Preferences": self._preferences(company)}
+        if head == "reports" and method == "GET" and len(parts) == 2:
+            return self._report(company, parts[1])
         if head == "exchangerate" and method == "GET" and len(parts) == 1:
             return {"ExchangeRate": self._exchange_rate_of(company)}
         if head == "companyinfo" and method == "GET":

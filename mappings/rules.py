@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from mappings.model import store_label
+from mappings.receivables import ReceivablesRules, parse_receivables
 from mappings.rule_fields import (
     ACCOUNT_NAME_MAX,
     ITEM_NAME_MAX,
@@ -167,6 +168,7 @@ class MappingRules:
     invoice: InvoiceRules = InvoiceRules()
     customers: CustomerRules = CustomerRules()
     hubspot: HubSpotRules = HubSpotRules()
+    receivables: ReceivablesRules = ReceivablesRules()   # terms, DSO period, dunning (mappings.receivables)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, not tuples) in the YAML's shape: for export and storage."""
@@ -195,6 +197,7 @@ _SECTIONS: dict[str, type] = {
     "items": ItemRules, "shipping": ShippingRules, "tips": TipRules, "fees": FeeRules,
     "gift_cards": GiftCardRules, "discounts": DiscountRules, "tax": TaxRules, "payments": PaymentRules,
     "currency": CurrencyRules, "invoice": InvoiceRules, "customers": CustomerRules, "hubspot": HubSpotRules,
+    "receivables": ReceivablesRules,
 }
 
 
@@ -276,6 +279,7 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
         customers=CustomerRules(match_by=list_of(s["customers"], "customers", "match_by", CUSTOMER_MATCH_BY,
                                                  default=("email", "display_name"))),
         hubspot=_hubspot(s["hubspot"]),
+        receivables=parse_receivables(s["receivables"]),
     )
 
 

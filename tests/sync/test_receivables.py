@@ -21,6 +21,7 @@ from hub.mapping_rules import save_overrides
 from hub.receivables_models import DunningAction
 from sync.dunning import dunning_pass
 from tests.helpers import an_order, served, settled, webhook
+from tests.web.test_api import add_user, new_token
 from web.app import create_app
 
 WEBHOOK_SECRET = "woo-webhook-secret"
@@ -53,7 +54,7 @@ def books(shop_factory, platforms, request):  # noqa: ANN001, ANN201
                                           woo.store_url("cafe"), "--consumer-key", key, "--consumer-secret", secret,
                                           "--webhook-secret", WEBHOOK_SECRET])
         assert result.exit_code == 0, result.output
-        yield hub, shop, woo
+        yield hub, shop, woo, base
         os.environ.pop("O2C_PUBLIC_URL", None)
 
 
@@ -86,7 +87,7 @@ def _grand_total(report: dict) -> dict[str, str]:
 
 
 def test_net_30_invoices_aged_by_the_clock_match_quickbooks_report_and_dso(books, platforms) -> None:  # noqa: ANN001
-    hub, shop, woo = books
+    hub, shop, woo, base = books
     qb = platforms.quickbooks
     # (days ago, price): on net 30 by the bacs rule unless paid or on another gateway
     a = _order(woo, 10, "120.00", "a@example.com")
@@ -138,6 +139,19 @@ def test_net_30_invoices_aged_by_the_clock_match_quickbooks_report_and_dso(books
     assert set(view) == {"merchant", "as_of", "currency", "open", "overdue", "buckets", "dso_days",
                          "dso_period_days", "invoices", "holds"}
 
+    # the JSON API answers the same, with QuickBooks' own figures beside them
+    add_user(hub, "support@example.com")
+    auth = {"Authorization": f"Bearer {new_token('support@example.com')}"}
+    url = f"{base}/api/v1/receivables"
+    r = requests.get(url, params={"merchant": shop.merchant_id, "as_of": as_of.isoformat()}, headers=auth, timeout=10)
+    assert r.status_code == 200, r.text
+    assert {k: v for k, v in r.json().items() if k != "check"} == view
+    assert r.json()["check"] == {"quickbooks": {k: str(v) for k, v in expected.items()}, "difference": {}}
+    assert requests.get(url, headers=auth, timeout=10).status_code == 400
+    assert requests.get(url, params={"merchant": shop.merchant_id, "as_of": "12/08"}, headers=auth,
+                        timeout=10).status_code == 400
+    assert requests.get(url, params={"merchant": 999}, headers=auth, timeout=10).status_code == 404
+
     # a difference with QuickBooks is reported, not hidden: a payment dated after the as-of day
     qb.record_payment(shop.realm, inv_a["CustomerRef"]["value"], "120.00", {inv_a["Id"]: "120.00"},
                       txn_date=(as_of + timedelta(days=1)).isoformat())
@@ -155,7 +169,7 @@ def _run(as_of, merchant: int) -> str:  # noqa: ANN001
 
 
 def test_dunning_walks_three_stages_once_each_and_stops_on_payment(books, platforms) -> None:  # noqa: ANN001
-    hub, shop, woo = books
+    hub, shop, woo, _ = books
     qb, hs = platforms.quickbooks, platforms.hubspot
     order = _order(woo, 28, "250.00", "late@example.com")
     [run] = settled(hub)

@@ -134,6 +134,24 @@ SCHEMAS: dict[str, Any] = {
             "at": _STAMP, "kind": {"type": "string", "description": "webhook, pull, document, step, attempt, "
                                    "payment_back or support"},
             "text": {"type": "string"}, "run": _nullable("integer")}}}}}]},
+    "Receivables": {"type": "object", "required": ["merchant", "as_of", "currency", "open", "overdue", "buckets",
+                                                   "dso_days", "dso_period_days", "invoices", "holds", "check"],
+                    "properties": {
+        "merchant": {"type": "integer"}, "as_of": {"type": "string", "format": "date"}, "currency": {"type": "string"},
+        "open": {"type": "string"}, "overdue": {"type": "string"},
+        "buckets": {"type": "object", "required": ["current", "1_30", "31_60", "61_90", "over_90"],
+                    "additionalProperties": {"type": "string"}},
+        "dso_days": {"type": "number", "description": "open receivables ÷ credit sales in the period × its days"},
+        "dso_period_days": {"type": "integer"},
+        "invoices": {"type": "array", "items": {"type": "object", "required": [
+            "doc_number", "customer", "due_date", "balance", "days_overdue", "dunning_stage"], "properties": {
+            "doc_number": _nullable("string"), "customer": {"type": "string"},
+            "due_date": {"type": "string", "format": "date"}, "balance": {"type": "string"},
+            "days_overdue": {"type": "integer"}, "dunning_stage": _nullable("string")}}},
+        "holds": {"type": "array", "items": {"type": "object"}},
+        "check": _nullable("object", description="QuickBooks' AgedReceivables buckets (`quickbooks`) and the "
+                                                 "hub's difference from them (`difference`, only buckets that "
+                                                 "differ)")}},
 }
 
 PARAMETERS: dict[str, Any] = {
@@ -156,6 +174,8 @@ PARAMETERS: dict[str, Any] = {
               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}},
     "before": {"name": "before", "in": "query", "schema": _ROW_ID,
                "description": "the `next` of the previous page: runs with a smaller id"},
+    "as_of": {"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date"},
+              "description": "the day to age the invoices on (default today)"},
     "state": {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(STATES)}},
     "store_platform": {"name": "platform", "in": "query",
                        "schema": {"type": "string", "enum": list(STORE_PLATFORMS)}},
@@ -167,7 +187,8 @@ PARAMETERS: dict[str, Any] = {
 
 _ERROR_TEXT = {400: "a filter or the body could not be read", 401: "no token, or an unknown or revoked one",
                403: "the token's user may not do this (e.g. names another merchant)",
-               404: "no such object (or it belongs to another merchant)", 409: "the action does not apply now"}
+               404: "no such object (or it belongs to another merchant)", 409: "the action does not apply now",
+               502: "a platform (QuickBooks) did not answer: try again"}
 
 
 def _op(summary: str, op_id: str, responses: dict[str, Any], params: Sequence[str] = (),
@@ -215,6 +236,11 @@ def document() -> dict[str, Any]:
             "One store order: where it stands, its documents, runs and timeline", "getOrder",
             {"200": _ok("OrderDetail", "the order"), **_errors(400, 403, 404)},
             ["order_platform", "order_id", "merchant"])},
+        "/receivables": {"get": _op(
+            "A merchant's receivables: open and overdue balances, ageing, DSO, overdue invoices, checked against "
+            "QuickBooks' AgedReceivables", "getReceivables",
+            {"200": _ok("Receivables", "the receivables"), **_errors(400, 403, 404, 409, 502)},
+            ["merchant", "as_of"])},
         "/openapi.json": {"get": _op("This document", "openapi",
                                      {"200": _ok("OpenApiDocument", "the OpenAPI document")}, public=True)},
     }

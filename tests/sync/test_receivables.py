@@ -19,7 +19,8 @@ from cli.main import main as o2c
 from demo.simulators.quickbooks_query import COMPANY_TZ
 from hub.mapping_rules import save_overrides
 from hub.receivables_models import DunningAction
-from sync.dunning import dunning_pass
+from sync import catchup
+from sync.dunning import dunning_pass, run_daily_dunning
 from tests.helpers import an_order, served, settled, webhook
 from tests.web.test_api import add_user, new_token
 from web.app import create_app
@@ -281,3 +282,25 @@ def test_two_dunning_passes_at_once_act_once(shop_books, platforms) -> None:  # 
     # the earlier stages reached on the same day are recorded as such, without acting
     assert sorted(r.done.get("skipped", "") for r in rows if r.stage != "final") == \
         ["reached together with final"] * 8
+
+
+@pytest.mark.parametrize("shop_books", ["sqlite"], indirect=True)
+def test_the_daily_pass_beside_the_catch_up_chases_once_a_day(shop_books, platforms) -> None:  # noqa: ANN001
+    hub, shop, base = shop_books
+    qb = platforms.quickbooks
+    order = an_order(470_001, 3001, financial_status="pending", gateway="manual",
+                     created_at=datetime.now(UTC) - timedelta(days=35))
+    platforms.shopify.add_order(shop.domain, order)
+    body, headers = webhook(order, shop.domain)
+    assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+    assert [r.status for r in settled(hub)] == ["succeeded"]
+    assert catchup._running.acquire(timeout=10)   # what run_due_catchups does before it starts the pass …
+    catchup._due_pass(hub, 3600)                   # … every O2C_CATCHUP_INTERVAL (0, off, in the tests)
+    with hub.session() as s:
+        assert [(r.stage, r.status) for r in s.scalars(select(DunningAction).order_by(DunningAction.id))] == [
+            ("reminder", "done"), ("overdue", "done")]
+    sends = sum(1 for c in qb.calls if c.path.endswith("/send"))
+    assert sends == 1
+    before = len(qb.calls)
+    run_daily_dunning(hub)         # the same day again: nothing asked of QuickBooks
+    assert len(qb.calls) == before

@@ -243,6 +243,9 @@ class Order:
     store: str = ""
     # ids of payments (captures) the store voided since: each is in ``payments`` no more
     voided_payments: list[str] = field(default_factory=list)
+    # the store's payment terms (Shopify ``paymentTerms``): {"type": NET|FIXED|FULFILLMENT|RECEIPT,
+    # "due_in_days": n or None, "due_at": ISO date-time or None}; None: the store gives none
+    payment_terms: dict[str, Any] | None = None
 
     @property
     def discount_total(self) -> Decimal:

@@ -122,7 +122,7 @@ def invoice_terms(order: Order, rules: ReceivablesRules) -> InvoiceTerms | None:
     if order.is_paid:
         return None
     txn = order.created_at.date()
-    terms = getattr(order, "payment_terms", None)
+    terms = order.payment_terms
     if terms is not None and rules.shopify_payment_terms:
         kind = str(terms.get("type") or "").upper()
         if kind == "NET" and terms.get("due_in_days") is not None:

@@ -166,7 +166,19 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         exchange_rate_currency=presentment if rate is not None else None,
         source_fields=dict(SOURCE_FIELDS),
         voided_payments=voided_payments,
+        payment_terms=_payment_terms(node.get("paymentTerms")),
     )
+
+
+def _payment_terms(node: Any) -> dict[str, Any] | None:
+    """``Order.paymentTerms`` as ``{type, due_in_days, due_at}`` (the first schedule's due time)."""
+    if not isinstance(node, dict) or not node.get("paymentTermsType"):
+        return None
+    schedules = (node.get("paymentSchedules") or {}).get("nodes") or []
+    due_at = schedules[0].get("dueAt") if schedules and isinstance(schedules[0], dict) else None
+    days = node.get("dueInDays")
+    return {"type": str(node["paymentTermsType"]).upper(), "due_in_days": days if isinstance(days, int) else None,
+            "due_at": str(due_at) if due_at else None}
 
 
 def order_ref_from_webhook(body: dict) -> tuple[str, str, str, str | None]:

@@ -304,3 +304,25 @@ def test_the_daily_pass_beside_the_catch_up_chases_once_a_day(shop_books, platfo
     before = len(qb.calls)
     run_daily_dunning(hub)         # the same day again: nothing asked of QuickBooks
     assert len(qb.calls) == before
+
+
+@pytest.mark.parametrize("shop_books", ["sqlite"], indirect=True)
+def test_shopify_payment_terms_decide_the_due_date(shop_books, platforms) -> None:  # noqa: ANN001
+    hub, shop, base = shop_books
+    created = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    specs = [(480_001, 4001, "pending", {"type": "NET", "due_in_days": 15}),
+             (480_002, 4002, "pending", {"type": "FIXED", "due_at": datetime(2026, 12, 20, 8, 0, tzinfo=UTC)}),
+             (480_003, 4003, "paid", {"type": "NET", "due_in_days": 60}),        # paid at checkout
+             (480_004, 4004, "pending", {"type": "RECEIPT"})]
+    for order_id, number, status, terms in specs:
+        order = an_order(order_id, number, financial_status=status, created_at=created, payment_terms=terms)
+        platforms.shopify.add_order(shop.domain, order)
+        body, headers = webhook(order, shop.domain)
+        assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+    assert [r.status for r in settled(hub)] == ["succeeded"] * 4
+    by_number = {i["DocNumber"]: i for i in platforms.quickbooks.objects(shop.realm, "Invoice")}
+    assert (by_number["4001"]["SalesTermRef"]["name"], by_number["4001"]["DueDate"]) == ("Net 15", "2026-11-17")
+    assert (by_number["4002"]["SalesTermRef"]["name"], by_number["4002"]["DueDate"]) == ("Net 48", "2026-12-20")
+    for number in ("4003", "4004"):
+        assert "SalesTermRef" not in by_number[number] and by_number[number]["DueDate"] == "2026-11-02"
+    assert sorted(t["Name"] for t in platforms.quickbooks.objects(shop.realm, "Term")) == ["Net 15", "Net 48"]

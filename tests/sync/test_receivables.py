@@ -202,8 +202,13 @@ def test_dunning_walks_three_stages_once_each_and_stops_on_payment(books, platfo
     assert hs.contact_properties(shop.portal, contact["id"])["o2c_days_past_due"] == "3"
 
     # final: a task for the contact and another e-mail, once
+    before = (len(qb.calls), len(hs.calls))
     out = _run(due + timedelta(days=31), shop.merchant_id)
     assert f"invoice {order['number']}: final" in out
+    # the calls the pass reports are the calls the platforms saw: the open invoices and the send; the
+    # contact's owner, the task and the contact's properties
+    assert "calls: QuickBooks 2, HubSpot 3" in out and (len(qb.calls), len(hs.calls)) == (before[0] + 2,
+                                                                                           before[1] + 3)
     [task] = hs.task_list(shop.portal)
     assert task["contacts"] == [contact["id"]] and order["number"] in task["properties"]["hs_task_subject"]
     assert task["properties"]["hs_timestamp"].startswith((due + timedelta(days=31)).isoformat())

@@ -130,7 +130,7 @@ def dunning_pass(hub: Hub, merchant_id: int, as_of: date | None = None) -> Dunni
             if i < len(new) - 1:               # reached together with a later stage: only the latest acts
                 _record(hub, inv, stage, claim, {"skipped": f"reached together with {new[-1].stage}"}, None, result)
                 continue
-            if hs is None and "task" in stage.actions:
+            if hs is None and {"task", "properties"} & set(stage.actions):
                 hs = accounts.hubspot()
             _act(hub, qb, hs, inv, stage, claim, result)
     if any("properties" in s.actions for s in policy.dunning):
@@ -200,7 +200,9 @@ def _act(hub: Hub, qb: Any, hs: Any, inv: OpenInvoice, stage: DunningStage, clai
             result.calls["quickbooks"] += 1
             done["send_invoice"] = f"e-mailed to {(sent.get('BillEmail') or {}).get('Address') or 'the customer'}"
         if "properties" in stage.actions:
-            done["properties"] = "kept in step on the contact"
+            contact = inv.order.contact_id if inv.order else None
+            done["properties"] = (f"kept in step on HubSpot contact {contact}" if hs is not None and contact
+                                  else "skipped: no HubSpot contact for this invoice")
     except Exception as exc:  # noqa: BLE001 - recorded on the stage's row; the next pass claims it again
         error = str(exc)[:500]
     _record(hub, inv, stage, claim, done, error, result)

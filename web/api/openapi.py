@@ -132,7 +132,7 @@ SCHEMAS: dict[str, Any] = {
         "timeline": {"type": "array", "items": {"type": "object", "required": ["at", "kind", "text", "run"],
                                                 "properties": {
             "at": _STAMP, "kind": {"type": "string", "description": "webhook, pull, document, step, attempt, "
-                                   "payment_back or support"},
+                                   "payment_back, support or receivables (dunning)"},
             "text": {"type": "string"}, "run": _nullable("integer")}}}}}]},
     "Receivables": {"type": "object", "required": ["merchant", "as_of", "currency", "open", "overdue", "buckets",
                                                    "dso_days", "dso_period_days", "invoices", "holds", "check"],

@@ -22,7 +22,8 @@ from hub.receivables_models import DunningAction
 from sync import catchup
 from sync.dunning import dunning_pass, run_daily_dunning
 from tests.helpers import an_order, served, settled, webhook
-from tests.web.test_api import add_user, new_token
+from tests.web.test_api import PASSWORD, add_user, new_token
+from tests.web.test_console import html, login
 from web.app import create_app
 
 WEBHOOK_SECRET = "woo-webhook-secret"
@@ -152,6 +153,16 @@ def test_net_30_invoices_aged_by_the_clock_match_quickbooks_report_and_dso(books
     assert requests.get(url, params={"merchant": shop.merchant_id, "as_of": "12/08"}, headers=auth,
                         timeout=10).status_code == 400
     assert requests.get(url, params={"merchant": 999}, headers=auth, timeout=10).status_code == 404
+
+    # the console's receivables page: the ageing chart beside QuickBooks' report, DSO, the overdue invoices
+    client = create_app(hub).test_client()
+    assert login(client, "support@example.com", PASSWORD).status_code == 302
+    page = html(client.get(f"/console/receivables/{shop.merchant_id}?as_of={as_of.isoformat()}"))
+    assert f"DSO <strong>{view['dso_days']}</strong> days" in page
+    assert "AgedReceivables to the cent." in page and "differ from QuickBooks" not in page
+    assert f"<td>{d['number']}</td><td>#{d['number']}</td><td>d@example.com</td>" in page
+    assert client.get("/console/receivables/999").status_code == 404
+    assert "is not a date" in html(client.get(f"/console/receivables/{shop.merchant_id}?as_of=tomorrow"))
 
     # a difference with QuickBooks is reported, not hidden: a payment dated after the as-of day
     qb.record_payment(shop.realm, inv_a["CustomerRef"]["value"], "120.00", {inv_a["Id"]: "120.00"},

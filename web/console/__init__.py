@@ -16,6 +16,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     connections,
     failures,
     pages,
+    receivables,
     runs,
     staff,
 )

@@ -342,3 +342,66 @@ def test_shopify_payment_terms_decide_the_due_date(shop_books, platforms) -> Non
     for number in ("4003", "4004"):
         assert "SalesTermRef" not in by_number[number] and by_number[number]["DueDate"] == "2026-11-02"
     assert sorted(t["Name"] for t in platforms.quickbooks.objects(shop.realm, "Term")) == ["Net 15", "Net 48"]
+
+
+def test_the_simulated_platforms_refuse_what_the_real_ones_refuse(platforms) -> None:  # noqa: ANN001
+    """Terms, due dates, reports and invoice send in QuickBooks; custom properties and tasks in HubSpot, through
+    the hub's own connectors."""
+    from connectors.errors import Permanent
+    from connectors.hubspot import HubSpotClient
+    from connectors.quickbooks import QuickBooksClient
+
+    qb_sim, hs_sim = platforms.quickbooks, platforms.hubspot
+    qb_sim.add_company("999")
+    qb = QuickBooksClient("999", qb_sim.issue_token("999"), api_url=qb_sim.url)
+    customer = qb.create("Customer", {"DisplayName": "Grace", "PrimaryEmailAddr": {"Address": "g@example.com"}},
+                         request_id="c1")
+    item = qb.find_one("Item", "Name", "Sales")
+    net15 = qb.create("Term", {"Name": "Net 15", "Type": "STANDARD", "DueDays": 15}, request_id="t1")
+    eom = qb.create("Term", {"Name": "Due 10th", "Type": "DATE_DRIVEN", "DayOfMonthDue": 10,
+                             "DueNextMonthDays": 5}, request_id="t2")
+    with pytest.raises(Permanent, match="Duplicate Name"):
+        qb.create("Term", {"Name": "net 15", "DueDays": 20}, request_id="t3")
+
+    def invoice(rid: str, **extra: object) -> dict:
+        return qb.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "TxnDate": "2026-11-07",
+                                     "Line": [{"DetailType": "SalesItemLineDetail", "Amount": "100.00",
+                                               "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, "Qty": 1,
+                                                                       "UnitPrice": "100.00"}}], **extra},
+                         request_id=rid)
+
+    assert invoice("i1", SalesTermRef={"value": net15["Id"]})["DueDate"] == "2026-11-22"
+    assert invoice("i2", SalesTermRef={"value": eom["Id"]})["DueDate"] == "2026-12-10"   # 10 Nov is < 5 days away
+    assert invoice("i3")["DueDate"] == "2026-11-07"                                       # due on receipt
+    with pytest.raises(Permanent, match="Invalid Reference Id"):
+        invoice("i4", SalesTermRef={"value": "777"})
+    with pytest.raises(Permanent, match="due date cannot be earlier"):
+        invoice("i5", DueDate="2026-11-01")
+    with pytest.raises(Permanent, match="report_date"):
+        qb.report("AgedReceivables", report_date="11/30/2026")
+    detail = qb.report("AgedReceivableDetail", report_date="2026-12-15")
+    sections = {s["Header"]["ColData"][0]["value"]: s["Summary"]["ColData"][-1]["value"]
+                for s in detail["Rows"]["Row"] if "Header" in s}
+    # on 15 Dec: Net 15 (due 22 Nov) and Due 10th (due 10 Dec) are 23 and 5 days past due, the one due on
+    # receipt 38; a report_date before the invoices' date shows none
+    assert sections == {"1 - 30": "200.00", "31 - 60": "100.00"}
+    early = qb.report("AgedReceivables", report_date="2026-11-06")
+    assert early["Header"]["Option"][1] == {"Name": "NoReportData", "Value": "true"}
+    with pytest.raises(Permanent, match="BillEmail"):
+        qb.send_invoice(invoice("i6")["Id"])                         # no address to e-mail it to
+
+    hs_sim.add_account("p1")
+    hs = HubSpotClient(hs_sim.issue_token("p1"), api_url=hs_sim.url)
+    contact = hs_sim.add_contact("p1", {"email": "g@example.com"})
+    with pytest.raises(Permanent, match="PROPERTY_DOESNT_EXIST"):
+        hs.update_contacts({contact["id"]: {"o2c_ar_balance": "100.00"}})
+    assert not hs.contact_property_exists("o2c_ar_balance")
+    hs.create_contact_property("o2c_ar_balance", "Open receivables", "number", "number")
+    hs.create_contact_property("o2c_ar_balance", "Open receivables", "number", "number")   # 409: already there
+    hs.update_contacts({contact["id"]: {"o2c_ar_balance": "100.00"}})
+    assert hs_sim.contact_properties("p1", contact["id"])["o2c_ar_balance"] == "100.00"
+    task = hs.create_task(contact["id"], subject="Collect", body="100.00", due=datetime(2026, 12, 15, tzinfo=UTC))
+    assert [t["id"] for t in hs_sim.task_list("p1")] == [task]
+    refused = requests.post(f"{hs_sim.url}/crm/v3/objects/tasks", json={"properties": {"hs_task_subject": "x"}},
+                            headers={"Authorization": f"Bearer {hs_sim.issue_token('p1')}"}, timeout=10)
+    assert refused.status_code == 400 and "hs_timestamp is required" in refused.json()["message"]

@@ -228,10 +228,35 @@ def _record(hub: Hub, inv: OpenInvoice, stage: DunningStage, claim: int, done: d
         result.acted.append((label, stage.stage))
 
 
+def after_payment(hub: Hub, merchant_id: int, invoice_ids: list[str]) -> int:
+    """A payment recorded in QuickBooks paid these invoices: their contacts' o2c_ properties are brought up to
+    date at once (cleared when nothing of theirs is overdue any more) instead of at the next daily pass.
+    Returns the contacts written (1 QuickBooks query + 1 HubSpot batch update when any changed)."""
+    from hub.order_models import StoreOrder
+
+    with hub.session() as s:
+        contacts = {c for c in s.scalars(select(StoreOrder.contact_id).where(
+            StoreOrder.merchant_id == merchant_id, StoreOrder.invoice_id.in_(invoice_ids))) if c}
+        policy = rules_for(s, merchant_id).receivables
+    chased = {b.source_id for b in _property_bindings(hub, merchant_id)}
+    contacts &= chased
+    if not contacts or not any("properties" in st.actions for st in policy.dunning):
+        return 0
+    accounts = Accounts(hub, merchant_id)
+    hs = accounts.hubspot()
+    if hs is None:
+        return 0
+    qb = accounts.quickbooks()
+    result = DunningPass(merchant_id, today())
+    invoices = open_invoices(hub, merchant_id, qb.open_invoices(), result.as_of, home_currency(hub, merchant_id, qb))
+    _write_properties(hub, merchant_id, hs, invoices, policy.stages_reached, result, only=contacts)
+    return result.contacts_written
+
+
 def _write_properties(hub: Hub, merchant_id: int, hs: Any, invoices: list[OpenInvoice], reached: Any,
-                      result: DunningPass) -> None:
+                      result: DunningPass, *, only: set[str] | None = None) -> None:
     """The four o2c_ properties of every chased contact (and cleared for contacts no longer chased),
-    written only where they changed since the last pass."""
+    written only where they changed since the last pass (``only``: these contacts alone)."""
     ledger = Ledger(hub.sessions, merchant_id)
     figures: dict[str, dict[str, Any]] = {}
     for inv in invoices:
@@ -258,6 +283,8 @@ def _write_properties(hub: Hub, merchant_id: int, hs: Any, invoices: list[OpenIn
         if contact not in wanted and (b.data or {}).get("values") not in (None, cleared):
             wanted[contact] = cleared                   # paid (or written off): the chase stops
     changes = {c: v for c, v in wanted.items() if c not in written or (written[c].data or {}).get("values") != v}
+    if only is not None:
+        changes = {c: v for c, v in changes.items() if c in only}
     if not changes:
         return
     _ensure_properties(ledger, hs, result)

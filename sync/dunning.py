@@ -3,7 +3,8 @@ rules), each (invoice, stage) acted on exactly once, even with several workers r
 
 A pass (``dunning_pass``):
 
-1. QuickBooks' open invoices (``sync.receivables``; one query per 1,000), aged as of the day.
+1. QuickBooks' open invoices (``sync.receivables``; one query per 1,000), aged as of the day; only the
+   invoices of store orders (the order ledger's) are chased, not those the merchant made in QuickBooks.
 2. For every stage an invoice has reached (days past due ≥ the stage's days), not yet done: the stage is
    *claimed* by inserting its ``dunning_actions`` row (unique per merchant, invoice and stage) **before**
    anything is sent. The insert of a second worker fails and it leaves the stage alone; a failed stage is
@@ -122,6 +123,8 @@ def dunning_pass(hub: Hub, merchant_id: int, as_of: date | None = None) -> Dunni
     done = _finished(hub, merchant_id)
     hs = None
     for inv in invoices:
+        if inv.order is None:              # not a store order's invoice: the merchant's own, left to them
+            continue
         new = [st for st in policy.stages_reached(inv.days_overdue) if (inv.invoice_id, st.stage) not in done]
         for i, stage in enumerate(new):
             claim = _claim(hub, merchant_id, inv, stage)

@@ -210,6 +210,7 @@ from cli import connect_links as _connect_links  # noqa: E402,F401
 from cli import keys as _keys  # noqa: E402,F401
 from cli import orders as _orders  # noqa: E402,F401
 from cli import payouts as _payouts  # noqa: E402,F401
+from cli import receivables as _receivables  # noqa: E402,F401
 from cli import syncs as _syncs  # noqa: E402,F401
 from cli import tokens as _tokens  # noqa: E402,F401
 from cli import users as _users  # noqa: E402,F401

@@ -17,6 +17,7 @@ from hubspot.crm.contacts import (
 from connectors import redact
 from connectors.errors import AuthExpired, Retryable, with_excerpt
 from connectors.hubspot_deals import HubSpotDeals, UpsertedDeal, error_from
+from connectors.hubspot_receivables import ReceivablesCalls
 
 PLATFORM = "hubspot"
 API_URL = "https://api.hubapi.com"
@@ -31,7 +32,7 @@ class UpsertedContact:
     created: bool
 
 
-class HubSpotClient:
+class HubSpotClient(ReceivablesCalls):
     def __init__(self, access_token: str, *, api_url: str | None = None, timeout: float = 30.0,
                  throttle: Callable[[], object] | None = None) -> None:
         self._throttle = throttle

@@ -19,6 +19,7 @@ from quickbooks import exceptions as qb_exc
 
 from connectors import jsonmoney, redact
 from connectors.errors import AuthExpired, ConnectorError, Permanent, Retryable, with_excerpt
+from connectors.quickbooks_receivables import ReceivablesCalls
 
 PLATFORM = "quickbooks"
 MINOR_VERSION = 75
@@ -121,7 +122,7 @@ class Fault:
     excerpt: dict[str, Any] | None = None
 
 
-class QuickBooksClient:
+class QuickBooksClient(ReceivablesCalls):
     """Calls on one company (realm) with one access token."""
 
     def __init__(self, realm_id: str, access_token: str, *, api_url: str | None = None,

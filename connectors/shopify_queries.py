@@ -99,6 +99,8 @@ _ORDER_HEAD = f"""
     taxLines {{ {_TAX_LINE} }}
     fulfillments(first: {FULFILLMENTS_MAX}) {{ id createdAt updatedAt status
       trackingInfo(first: {TRACKING_MAX}) {{ company number url }} }}"""
+#: The order's payment terms (net days, or a fixed date: its first schedule's due time), for receivables.
+_PAYMENT_TERMS = "paymentTerms { paymentTermsType dueInDays paymentSchedules(first: 1) { nodes { dueAt } } }"
 
 # requested cost of one node of each selection above (checked against demo.simulators.shopify_cost by a test)
 OBJECT_COST = 1
@@ -106,6 +108,7 @@ CONNECTION_COST = 2            # a connection, before its nodes
 PAGE_INFO_COST = 1             # its pageInfo (an object)
 PAGED = CONNECTION_COST + PAGE_INFO_COST
 ORDER_HEAD_COST = 53           # customer 2, addresses 2, 4 × 3 + 7 × 2 money bags, taxLines 3, fulfilments 20
+PAYMENT_TERMS_COST = 4         # _PAYMENT_TERMS: the object 1, its schedules connection 2, one schedule 1
 LINE_ITEM_COST = 12            # the line 1, 2 bags × 2, discountAllocations 3, taxLines 3, variant 1
 SHIPPING_LINE_COST = 11        # the line 1, 2 bags × 2, discountAllocations 3, taxLines 3
 TRANSACTION_COST = 4           # the transaction 1, amountSet 2, parentTransaction 1
@@ -120,6 +123,7 @@ def order_selection(*, lines: int, shipping_lines: int, transactions: int, refun
     line item page's cursor, if any)."""
     after = f", after: ${lines_after}" if lines_after else ""
     return f"""{_ORDER_HEAD}
+    {_PAYMENT_TERMS}
     lineItems(first: {lines}{after}) {{
       {_PAGE_INFO}
       nodes {{ {_LINE_ITEM_NODE}
@@ -143,7 +147,7 @@ def order_cost(*, lines: int, shipping_lines: int, transactions: int, refunds: i
     """The requested cost of one order of ``order_selection`` with these sizes (the order object included)."""
     refund = (REFUND_HEAD_COST + PAGED + refund_lines * REFUND_LINE_COST
               + PAGED + refund_shipping_lines * REFUND_SHIPPING_LINE_COST)
-    return (OBJECT_COST + ORDER_HEAD_COST
+    return (OBJECT_COST + ORDER_HEAD_COST + PAYMENT_TERMS_COST
             + PAGED + lines * LINE_ITEM_COST
             + PAGED + shipping_lines * SHIPPING_LINE_COST
             + transactions * TRANSACTION_COST

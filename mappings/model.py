@@ -267,6 +267,9 @@ class Order:
         """The fulfilments that count (not cancelled), oldest first."""
         return sorted((f for f in self.fulfillments if f.counts),
                       key=lambda f: (f.created_at is None, f.created_at or datetime.min, f.source_id))
+    # the store's payment terms (Shopify ``paymentTerms``): {"type": NET|FIXED|FULFILLMENT|RECEIPT,
+    # "due_in_days": n or None, "due_at": ISO date-time or None}; None: the store gives none
+    payment_terms: dict[str, Any] | None = None
 
     @property
     def discount_total(self) -> Decimal:

@@ -22,6 +22,7 @@ import yaml
 
 from mappings.model import store_label
 from mappings.payout_rules import PayoutRules, payout_rules
+from mappings.receivables import ReceivablesRules, parse_receivables
 from mappings.rule_fields import (
     ACCOUNT_NAME_MAX,
     ITEM_NAME_MAX,
@@ -178,6 +179,7 @@ class MappingRules:
     customers: CustomerRules = CustomerRules()
     hubspot: HubSpotRules = HubSpotRules()
     payouts: PayoutRules = PayoutRules()
+    receivables: ReceivablesRules = ReceivablesRules()   # terms, DSO period, dunning (mappings.receivables)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, not tuples) in the YAML's shape: for export and storage."""
@@ -207,6 +209,7 @@ _SECTIONS: dict[str, type] = {
     "gift_cards": GiftCardRules, "discounts": DiscountRules, "tax": TaxRules, "payments": PaymentRules,
     "currency": CurrencyRules, "invoice": InvoiceRules, "customers": CustomerRules, "hubspot": HubSpotRules,
     "payouts": PayoutRules,
+    "receivables": ReceivablesRules,
 }
 
 
@@ -299,6 +302,7 @@ def rules_from_dict(data: dict[str, Any]) -> MappingRules:
                                                  default=("email", "display_name"))),
         hubspot=_hubspot(s["hubspot"]),
         payouts=payout_rules(s["payouts"]),
+        receivables=parse_receivables(s["receivables"]),
     )
 
 

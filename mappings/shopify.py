@@ -170,6 +170,7 @@ def order_from_graphql(node: dict, extra_line_nodes: Iterable[dict] = ()) -> Ord
         source_fields=dict(SOURCE_FIELDS),
         voided_payments=voided_payments,
         fulfillments=fulfillments,
+        payment_terms=_payment_terms(node.get("paymentTerms")),
     )
 
 
@@ -194,6 +195,17 @@ def _fulfillments(raw: Any, where: str) -> list[Fulfillment]:
             tracking_numbers=[n for n in (clean_text(_str(t.get("number")) or "") for t in tracking) if n],
             tracking_urls=[u for u in (_str(t.get("url")) or "" for t in tracking) if u]))
     return out
+
+
+def _payment_terms(node: Any) -> dict[str, Any] | None:
+    """``Order.paymentTerms`` as ``{type, due_in_days, due_at}`` (the first schedule's due time)."""
+    if not isinstance(node, dict) or not node.get("paymentTermsType"):
+        return None
+    schedules = (node.get("paymentSchedules") or {}).get("nodes") or []
+    due_at = schedules[0].get("dueAt") if schedules and isinstance(schedules[0], dict) else None
+    days = node.get("dueInDays")
+    return {"type": str(node["paymentTermsType"]).upper(), "due_in_days": days if isinstance(days, int) else None,
+            "due_at": str(due_at) if due_at else None}
 
 
 def order_ref_from_webhook(body: dict) -> tuple[str, str, str, str | None]:

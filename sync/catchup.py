@@ -121,8 +121,19 @@ def _due_pass(hub: Hub, interval: float) -> None:
         _daily_rules_check(hub)
         from sync.payouts import poll_due_payouts
         poll_due_payouts(hub)   # Shopify has no payout webhook: payouts are polled on this schedule
+        _daily_dunning(hub)
     finally:
         _running.release()
+
+
+def _daily_dunning(hub: Hub) -> None:
+    """The merchants' dunning stages, advanced once a day (``sync.dunning``)."""
+    from sync.dunning import run_daily_dunning
+
+    try:
+        run_daily_dunning(hub)
+    except Exception as exc:  # noqa: BLE001 - the database or a platform away: the next pass retries
+        log.warning("daily dunning failed: %s", exc)
 
 
 def _daily_rules_check(hub: Hub) -> None:

@@ -140,6 +140,10 @@ def timeline(s: Session, o: StoreOrder, run_ids: list[int]) -> list[dict[str, An
             why = (entry.detail or {}).get("reason")
             events.append(_event(entry.at, "support", f"{entry.actor}: {entry.action}{' — ' + str(why) if why else ''}",
                                  int(entry.target_id) if entry.target_id else None))
+    # what the hub did on its own about the order (dunning stages: sync.dunning)
+    for entry in s.scalars(select(AuditEntry).where(AuditEntry.target_type == "store_order",
+                                                    AuditEntry.target_id == str(o.id))):
+        events.append(_event(entry.at, "receivables", f"{entry.action}: {_audit_text(entry.detail or {})}", None))
     # payments made in QuickBooks and carried back to this order (their runs are payment runs)
     for st in s.scalars(select(SyncStep).join(SyncRun, SyncRun.id == SyncStep.run_id)
                         .where(SyncRun.merchant_id == o.merchant_id, SyncRun.kind == "payment",
@@ -148,6 +152,16 @@ def timeline(s: Session, o: StoreOrder, run_ids: list[int]) -> list[dict[str, An
         events.append(_event(st.at, "payment_back", _step_text(st), st.run_id))
     events.sort(key=lambda e: (e["at"] or "", e["run"] or 0))
     return events
+
+
+def _audit_text(detail: dict[str, Any]) -> str:
+    done = detail.get("done") or {}
+    parts = [f"invoice {detail.get('doc_number') or detail.get('invoice_id')}", f"{detail.get('balance')} open",
+             f"{detail.get('days_past_due')} days past due"]
+    parts += [f"{k}: {v}" for k, v in done.items()]
+    if detail.get("error"):
+        parts.append(f"failed: {detail['error']}")
+    return ", ".join(parts)
 
 
 def _step_kind(st: SyncStep) -> str:

@@ -93,6 +93,22 @@ def sync_payment(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
                    target_id=binding.source_id, message=message)
         if order is not None:
             _update_contact(hub, accounts, run, rec, order)
+    _stop_the_chase(hub, run, rec, [i for b, i, _ in matched])
+
+
+def _stop_the_chase(hub: Hub, run: SyncRun, rec: StepRecorder, invoice_ids: list[str]) -> None:
+    """The dunning figures of the payer's HubSpot contact, brought up to date now (``sync.dunning``)."""
+    from sync.dunning import after_payment
+
+    rec.begin("dunning")
+    try:
+        written = after_payment(hub, run.merchant_id, invoice_ids)
+    except Exception as exc:  # noqa: BLE001 - the payment is carried; the next dunning pass writes them
+        rec.record("dunning", "deferred", message=f"dunning figures not written now ({exc}); the next pass will")
+        return
+    if written:
+        rec.record("dunning", "updated", target_platform="hubspot", target_type="contact",
+                   message="o2c_ receivables properties brought up to date after the payment")
 
 
 def _applied_invoices(payment: dict[str, Any]) -> list[tuple[str, Decimal]]:

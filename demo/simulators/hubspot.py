@@ -27,6 +27,7 @@ from typing import Any
 from flask import Response, request
 
 from demo.simulators.base import SimulatedPlatform
+from demo.simulators.hubspot_crm import HubSpotCrmObjects
 from demo.simulators.hubspot_deals import DealsMixin
 
 BATCH_LIMIT = 100
@@ -47,9 +48,9 @@ class HubSpotError(Exception):
                      "category": category, **extra}
 
 
-class HubSpotSimulator(DealsMixin, SimulatedPlatform):
-    """Portals (hub ids) with contacts, deals and line items (``hubspot_deals``), OAuth apps and per-account
-    rate limits."""
+class HubSpotSimulator(DealsMixin, HubSpotCrmObjects, SimulatedPlatform):
+    """Portals (hub ids) with contacts, deals and line items (``hubspot_deals``), custom contact properties
+    and tasks (``hubspot_crm``), OAuth apps and per-account rate limits."""
 
     name = "hubspot"
 
@@ -67,6 +68,7 @@ class HubSpotSimulator(DealsMixin, SimulatedPlatform):
         self.access_token_lifetime = 1800
         self._windows: dict[str, deque[float]] = {}
         self._next_id = 1001
+        self._reset_crm()
         super().__init__(latency)
 
     # -- test controls -------------------------------------------------------------------------
@@ -80,6 +82,7 @@ class HubSpotSimulator(DealsMixin, SimulatedPlatform):
             self.faults.clear()
             self.calls.clear()
             self.rate_limit, self.rate_interval, self.search_delay = self._initial_limits
+            self._reset_crm()
 
     def add_account(self, hub_id: str | int) -> str:
         hub = str(hub_id)
@@ -135,6 +138,7 @@ class HubSpotSimulator(DealsMixin, SimulatedPlatform):
             (f"{base}/batch/read", "batch_read", self._r_batch_read, ["POST"]),
             (f"{base}/search", "search", self._r_search, ["POST"]),
             (f"{base}/<contact_id>", "one", self._r_one, ["GET", "PATCH"]),
+            *self.crm_routes(),      # contact properties, batch update, tasks (hubspot_crm)
         ]
         for path, endpoint, view, methods in rules:
             self.app.add_url_rule(path, endpoint, self._guarded(view), methods=methods)
@@ -272,6 +276,7 @@ class HubSpotSimulator(DealsMixin, SimulatedPlatform):
     # -- views (called with the lock held) -----------------------------------------------------
     def _r_create(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
         props = self._validate(body.get("properties", {}))
+        self.check_properties(hub, props)
         existing = self._by_email(hub, props.get("email"))
         if existing is not None:
             raise HubSpotError(409, f"Contact already exists. Existing ID: {existing['id']}", "CONFLICT")
@@ -282,6 +287,7 @@ class HubSpotSimulator(DealsMixin, SimulatedPlatform):
         contact = self._find(hub, contact_id, id_property)
         if request.method == "PATCH":
             props = self._validate(body.get("properties", {}))
+            self.check_properties(hub, props)
             other = self._by_email(hub, props.get("email"))
             if other is not None and other is not contact:
                 raise HubSpotError(409, f"Contact already exists. Existing ID: {other['id']}", "CONFLICT")
@@ -307,6 +313,7 @@ class HubSpotSimulator(DealsMixin, SimulatedPlatform):
                                    "VALIDATION_ERROR")
             key = str(item["id"]).strip().lower()
             props = self._validate({**(item.get("properties") or {}), "email": key}, f" in inputs[{i}]")
+            self.check_properties(hub, props)
             if key in seen:
                 raise HubSpotError(400, f"Duplicate IDs found in batch input: [{key}]. IDs must be unique",
                                    "VALIDATION_ERROR")

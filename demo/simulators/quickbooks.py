@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlencode
 from flask import Response, g, request
 
 from .base import SimulatedPlatform
+from .clock import SimClock
 from .quickbooks_controls import BookkeeperControls
 from .quickbooks_deposits import DepositRules, check_not_deposited
 from .quickbooks_query import (
@@ -60,6 +61,7 @@ from .quickbooks_query import (
     required,
     run_query,
 )
+from .quickbooks_receivables import ReceivablesRules
 from .quickbooks_rules import EntityRules
 from .quickbooks_tax import seed_tax_codes
 from .quickbooks_webhooks import WEBHOOK_ENTITIES, Delivery, Event, WebhookControls, sign_webhook
@@ -91,7 +93,8 @@ class _Drop:
     path_contains: str
 
 
-class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, EntityRules, SimulatedPlatform):
+class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, ReceivablesRules, EntityRules,
+                          SimulatedPlatform):
     """QuickBooks Online v3 + Intuit OAuth 2.0 on 127.0.0.1 (see the module docstring)."""
 
     name = "quickbooks"
@@ -117,6 +120,7 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, Ent
         self.webhook_deliveries: list[Delivery] = []
         self._webhooks = None
         self._webhook_entities = frozenset(WEBHOOK_ENTITIES)
+        self.clock = SimClock()                 # the tests move it: report dates, due dates (receivables)
 
     def reset(self) -> None:
         """Forget everything (companies, apps, tokens, injected faults, calls, the webhook endpoint)
@@ -436,6 +440,8 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, Ent
             return self._cdc(company)
         if head == "preferences" and method == "GET":
             return {"Preferences": self._preferences(company)}
+        if head == "reports" and method == "GET" and len(parts) == 2:
+            return self._report(company, parts[1])
         if head == "exchangerate" and method == "GET" and len(parts) == 1:
             return {"ExchangeRate": self._exchange_rate_of(company)}
         if head == "companyinfo" and method == "GET":

@@ -6,7 +6,7 @@ in the US and the global (VAT/GST) model, and currencies.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -15,7 +15,6 @@ from flask import request
 from .quickbooks_query import (
     ACCOUNT_CLASSIFICATION,
     CENT,
-    COMPANY_TZ,
     TRANSACTIONS,
     Company,
     QBFault,
@@ -45,6 +44,8 @@ class EntityRules:
             return self._payment(company, body, current)
         if entity == "Deposit":   # demo.simulators.quickbooks_deposits
             return self._deposit(company, body, current)  # type: ignore[attr-defined]
+        if entity == "Term":
+            return self._term(company, body, current)  # type: ignore[attr-defined] - quickbooks_receivables
         return self._sales_form(company, entity, body, current)
 
     def _strip(self, body: dict) -> dict:
@@ -285,7 +286,7 @@ class EntityRules:
             tax = tax_detail["TotalTax"]
         total = sales - discount + (tax if calc != "TaxInclusive" else Decimal(0))
         deposit = money(obj.get("Deposit", 0), "Deposit")
-        today = datetime.now(COMPANY_TZ).date().isoformat()
+        today = self._today().isoformat()  # type: ignore[attr-defined] - the simulator's clock
         obj.update(Line=out, TxnTaxDetail=tax_detail, GlobalTaxCalculation=calc, TotalAmt=total,
                    CurrencyRef=currency, ExchangeRate=rate, TxnDate=obj.get("TxnDate", today),
                    HomeTotalAmt=(total * rate).quantize(CENT, rounding=ROUND_HALF_UP))
@@ -293,7 +294,7 @@ class EntityRules:
             _check_shipping(company, obj)
             obj["Deposit"] = deposit
             obj["Balance"] = current["Balance"] if current else total - deposit
-            obj["DueDate"] = obj.get("DueDate", obj["TxnDate"])
+            obj["DueDate"] = self._invoice_due_date(company, obj)  # type: ignore[attr-defined]
             obj.setdefault("LinkedTxn", [])
         elif entity == "CreditMemo":
             obj["Balance"] = obj["RemainingCredit"] = total
@@ -379,7 +380,7 @@ class EntityRules:
             raise business(f"The applied amounts ({applied}) exceed the payment total ({total})")
         obj.update(Line=lines, TotalAmt=total, UnappliedAmt=total - applied, CurrencyRef=currency,
                    ExchangeRate=rate, HomeTotalAmt=(total * rate).quantize(CENT, rounding=ROUND_HALF_UP),
-                   ProcessPayment=False, TxnDate=obj.get("TxnDate", datetime.now(COMPANY_TZ).date()
+                   ProcessPayment=False, TxnDate=obj.get("TxnDate", self._today()  # type: ignore[attr-defined]
                                                          .isoformat()))
         return obj
 

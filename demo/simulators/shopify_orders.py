@@ -215,6 +215,8 @@ class ShopifyOrder:
     presentment_currency: str | None = None
     fx: Decimal = Decimal("1")
     refunds: list[dict[str, Any]] = field(default_factory=list)   # {id, amount, tax, created_at}
+    # Order.paymentTerms: {"type": NET|FIXED|FULFILLMENT|RECEIPT, "due_in_days": n, "due_at": datetime}
+    payment_terms: dict[str, Any] | None = None
 
     # -- amounts -------------------------------------------------------------------------------
     def recompute(self) -> None:
@@ -580,6 +582,7 @@ class ShopifyOrder:
             "totalRefundedSet": self.bag(self.refunded),
             "totalTipReceivedSet": self.bag(self.tip_total),
             "taxLines": tax_lines,
+            "paymentTerms": self._gql_payment_terms(),
             "lineItems": lambda info, **args: connection(nodes, ids, **args),
             "shippingLines": lambda info, **args: connection(self._gql_shipping_lines(),
                                                              [self.order_id * 10 + 1], **args),
@@ -587,6 +590,18 @@ class ShopifyOrder:
             "refunds": lambda info, first=None: refunds[:first],
             "fulfillments": lambda info, first=None, **_: [f.gql() for f in self.fulfillments][:first],
         }
+
+    def _gql_payment_terms(self) -> dict[str, Any] | None:
+        terms = self.payment_terms
+        if not terms:
+            return None
+        due = terms.get("due_at")
+        if due is None and terms.get("due_in_days") is not None:
+            due = self.created_at + timedelta(days=int(terms["due_in_days"]))
+        schedules = [{"dueAt": gql_time(due) if due else None, "issuedAt": gql_time(self.created_at)}]
+        return {"paymentTermsType": str(terms["type"]).upper(), "dueInDays": terms.get("due_in_days"),
+                "overdue": False,
+                "paymentSchedules": lambda info, **args: connection(schedules, [self.order_id * 10 + 7], **args)}
 
     @property
     def gateway_names(self) -> list[str]:

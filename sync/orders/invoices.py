@@ -25,6 +25,7 @@ from sync.jobs import Outcome
 from sync.orders.bindings import NewBinding
 from sync.orders.context import names_order
 from sync.orders.qb_batch import Op, fault_error
+from sync.orders.terms import with_invoice_terms
 
 if TYPE_CHECKING:
     from sync.orders.context import Entry, OrderContext
@@ -50,7 +51,8 @@ def _summary(invoice: dict[str, Any], fingerprint: str | None, e: Entry) -> dict
     assert e.order is not None
     return {"doc_number": invoice.get("DocNumber"), "total": str(amount(invoice.get("TotalAmt"))),
             "balance": str(amount(invoice.get("Balance"))), "fingerprint": fingerprint,
-            "ship_fingerprint": e.state.get("ship_fingerprint"), "order_updated_at": e.order.updated_at.isoformat()}
+            "ship_fingerprint": e.state.get("ship_fingerprint"), "order_updated_at": e.order.updated_at.isoformat(),
+            **e.state.get("terms", {})}
 
 
 def _fingerprints(payload: dict[str, Any]) -> tuple[str, str | None]:
@@ -107,6 +109,7 @@ def invoices(ctx: OrderContext) -> None:
         assert e.order is not None
         e.state["invoice_inputs"] = inputs = _inputs(ctx, e)
         payload = qbmap.invoice_payload(e.order, rules=ctx.rules, **inputs)
+        payload = with_invoice_terms(ctx, e, payload, existing.get(ctx.order_source(e)))   # net terms, due date
         qbmap.check_invoice_total(e.order, payload)
         fingerprint, ship_fingerprint = _fingerprints(payload)
         e.state.update(fingerprint=fingerprint, ship_fingerprint=ship_fingerprint)

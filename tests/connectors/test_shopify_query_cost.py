@@ -13,6 +13,7 @@ import pytest
 from connectors import shopify as shopify_connector
 from connectors import shopify_bulk_queries as bulk
 from connectors import shopify_oauth as shopify_api
+from connectors import shopify_payouts as payouts
 from connectors import shopify_queries as q
 from demo.simulators.shopify import admin_schema
 from demo.simulators.shopify_cost import MAX_QUERY_COST, CostError, actual_cost, requested_cost
@@ -159,6 +160,8 @@ SENT = {
     "WEBHOOKS_QUERY": (shopify_api.WEBHOOKS_QUERY, {"first": SHOPIFY_MAX_PAGE}),
     "WEBHOOK_CREATE": (shopify_api.WEBHOOK_CREATE, {}),
     "SHOP_QUERY": (shopify_api.SHOP_QUERY, {}),
+    "PAYOUTS_QUERY": (payouts.PAYOUTS_QUERY, {"first": payouts.PAYOUTS_PAGE_SIZE}),
+    "PAYOUT_TRANSACTIONS_QUERY": (payouts.PAYOUT_TRANSACTIONS_QUERY, {"first": payouts.TRANSACTIONS_PAGE_SIZE}),
 }
 
 

@@ -16,7 +16,7 @@ __all__ = ["init_app"]
 
 
 def init_app(app: Flask) -> None:
-    from web.api import openapi, orders, payouts, routes  # noqa: F401 - they add their routes to ``bp``
+    from web.api import openapi, orders, payouts, receivables, routes  # noqa: F401 - they add their routes to ``bp``
     from web.api.blueprint import install
 
     install(app)

@@ -132,7 +132,7 @@ SCHEMAS: dict[str, Any] = {
         "timeline": {"type": "array", "items": {"type": "object", "required": ["at", "kind", "text", "run"],
                                                 "properties": {
             "at": _STAMP, "kind": {"type": "string", "description": "webhook, pull, document, step, attempt, "
-                                   "payment_back or support"},
+                                   "payment_back, support or receivables (dunning)"},
             "text": {"type": "string"}, "run": _nullable("integer")}}}}}]},
     "Payout": {"type": "object", "required": [
         "merchant", "platform", "payout_id", "status", "currency", "net", "issued_at", "deposit_id", "difference",
@@ -149,6 +149,24 @@ SCHEMAS: dict[str, Any] = {
                         "description": "the transactions a held payout cannot explain, each with its cause"}}},
     "PayoutList": {"type": "object", "required": ["payouts"], "properties": {
         "payouts": {"type": "array", "items": _ref("Payout")}}},
+    "Receivables": {"type": "object", "required": ["merchant", "as_of", "currency", "open", "overdue", "buckets",
+                                                   "dso_days", "dso_period_days", "invoices", "holds", "check"],
+                    "properties": {
+        "merchant": {"type": "integer"}, "as_of": {"type": "string", "format": "date"}, "currency": {"type": "string"},
+        "open": {"type": "string"}, "overdue": {"type": "string"},
+        "buckets": {"type": "object", "required": ["current", "1_30", "31_60", "61_90", "over_90"],
+                    "additionalProperties": {"type": "string"}},
+        "dso_days": {"type": "number", "description": "open receivables ÷ credit sales in the period × its days"},
+        "dso_period_days": {"type": "integer"},
+        "invoices": {"type": "array", "items": {"type": "object", "required": [
+            "doc_number", "customer", "due_date", "balance", "days_overdue", "dunning_stage"], "properties": {
+            "doc_number": _nullable("string"), "customer": {"type": "string"},
+            "due_date": {"type": "string", "format": "date"}, "balance": {"type": "string"},
+            "days_overdue": {"type": "integer"}, "dunning_stage": _nullable("string")}}},
+        "holds": {"type": "array", "items": {"type": "object"}},
+        "check": _nullable("object", description="QuickBooks' AgedReceivables buckets (`quickbooks`) and the "
+                                                 "hub's difference from them (`difference`, only buckets that "
+                                                 "differ)")}},
 }
 
 PARAMETERS: dict[str, Any] = {
@@ -171,6 +189,8 @@ PARAMETERS: dict[str, Any] = {
               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}},
     "before": {"name": "before", "in": "query", "schema": _ROW_ID,
                "description": "the `next` of the previous page: runs with a smaller id"},
+    "as_of": {"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date"},
+              "description": "the day to age the invoices on (default today)"},
     "state": {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(STATES)}},
     "store_platform": {"name": "platform", "in": "query",
                        "schema": {"type": "string", "enum": list(STORE_PLATFORMS)}},
@@ -182,7 +202,8 @@ PARAMETERS: dict[str, Any] = {
 
 _ERROR_TEXT = {400: "a filter or the body could not be read", 401: "no token, or an unknown or revoked one",
                403: "the token's user may not do this (e.g. names another merchant)",
-               404: "no such object (or it belongs to another merchant)", 409: "the action does not apply now"}
+               404: "no such object (or it belongs to another merchant)", 409: "the action does not apply now",
+               502: "a platform (QuickBooks) did not answer: try again"}
 
 
 def _op(summary: str, op_id: str, responses: dict[str, Any], params: Sequence[str] = (),
@@ -233,6 +254,11 @@ def document() -> dict[str, Any]:
         "/payouts": {"get": _op("Store payouts, newest first, with their QuickBooks deposit or why they are held",
                                 "listPayouts", {"200": _ok("PayoutList", "the payouts"), **_errors(400, 403)},
                                 ["merchant", "limit"])},
+        "/receivables": {"get": _op(
+            "A merchant's receivables: open and overdue balances, ageing, DSO, overdue invoices, checked against "
+            "QuickBooks' AgedReceivables", "getReceivables",
+            {"200": _ok("Receivables", "the receivables"), **_errors(400, 403, 404, 409, 502)},
+            ["merchant", "as_of"])},
         "/openapi.json": {"get": _op("This document", "openapi",
                                      {"200": _ok("OpenApiDocument", "the OpenAPI document")}, public=True)},
     }

@@ -132,6 +132,13 @@ def invoice_terms(order: Order, rules: ReceivablesRules) -> InvoiceTerms | None:
             due = date.fromisoformat(str(terms["due_at"])[:10])
             days = max(0, min((due - txn).days, MAX_TERM_DAYS))
             return InvoiceTerms(f"Net {days}", days, max(due, txn))
+        if kind == "FULFILLMENT":   # due when the goods leave (plus its days, if any)
+            shipped = order.shipments
+            if not shipped or shipped[0].created_at is None:
+                return None
+            due = shipped[0].created_at.date() + timedelta(days=int(terms.get("due_in_days") or 0))
+            days = max(0, min((due - txn).days, MAX_TERM_DAYS))
+            return InvoiceTerms(f"Net {days}", days, max(due, txn))
         if kind == "RECEIPT":
             return None
     for gateway in order.payment_gateways:

@@ -94,8 +94,8 @@ class DealsMixin:
     def register_deal_routes(self) -> None:
         rules = [
             ("/crm/v3/pipelines/deals", "deal_pipelines", self._r_pipelines, ["GET"]),
-            ("/crm/v3/properties/deals", "deal_property_create", self._r_property_create, ["POST"]),
-            ("/crm/v3/properties/deals/<name>", "deal_property", self._r_property, ["GET"]),
+            ("/crm/v3/properties/deals", "deal_property_create", self._r_deal_property_create, ["POST"]),
+            ("/crm/v3/properties/deals/<name>", "deal_property", self._r_deal_property, ["GET"]),
             ("/crm/v3/objects/deals/batch/upsert", "deal_upsert", self._r_deal_upsert, ["POST"]),
             ("/crm/v3/objects/deals/batch/read", "deal_read", self._r_deal_read, ["POST"]),
             ("/crm/v3/objects/line_items/batch/create", "line_item_create", self._r_line_items_create, ["POST"]),
@@ -179,7 +179,7 @@ class DealsMixin:
     def _r_pipelines(self, hub: str, body: Any) -> tuple[int, Any]:
         return 200, {"results": self._crm(hub)["pipelines"]}
 
-    def _r_property(self, hub: str, body: Any, name: str) -> tuple[int, Any]:
+    def _r_deal_property(self, hub: str, body: Any, name: str) -> tuple[int, Any]:
         from demo.simulators.hubspot import HubSpotError
 
         prop = self._crm(hub)["properties"].get(name)
@@ -188,7 +188,7 @@ class DealsMixin:
                                "OBJECT_NOT_FOUND")
         return 200, prop or {"name": name, "type": "string", "hasUniqueValue": False}
 
-    def _r_property_create(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
+    def _r_deal_property_create(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
         from demo.simulators.hubspot import HubSpotError
 
         name = str(body.get("name") or "")

@@ -24,16 +24,25 @@ def with_invoice_terms(ctx: OrderContext, e: Entry, payload: dict[str, Any], bin
     assert e.order is not None
     if binding is not None:
         data = binding.data or {}
-        if not (data.get("term_id") and data.get("due_date")):
+        if data.get("term_id") and data.get("due_date"):
+            e.state["terms"] = {k: data.get(k) for k in ("term", "term_id", "due_date")}
+            return with_terms(payload, data["term_id"], data["due_date"])
+        if not _due_at_fulfilment(e):
             return payload                              # issued due on receipt: it stays so
-        e.state["terms"] = {k: data.get(k) for k in ("term", "term_id", "due_date")}
-        return with_terms(payload, data["term_id"], data["due_date"])
+        # terms that run from fulfilment: the first shipment sets the due date now (below)
     terms = invoice_terms(e.order, ctx.rules.receivables)
     if terms is None:
         return payload
     term_id = term_id_for(ctx, terms)
     e.state["terms"] = {"term": terms.name, "term_id": term_id, "due_date": terms.due_date.isoformat()}
     return with_terms(payload, term_id, terms.due_date.isoformat())
+
+
+def _due_at_fulfilment(e: Entry) -> bool:
+    """The order's terms run from fulfilment (Shopify FULFILLMENT) and the goods have left."""
+    assert e.order is not None
+    terms = e.order.payment_terms or {}
+    return str(terms.get("type") or "").upper() == "FULFILLMENT" and bool(e.order.shipments)
 
 
 def term_id_for(ctx: OrderContext, terms: InvoiceTerms) -> str:

@@ -412,3 +412,29 @@ def test_the_simulated_platforms_refuse_what_the_real_ones_refuse(platforms) -> 
     refused = requests.post(f"{hs_sim.url}/crm/v3/objects/tasks", json={"properties": {"hs_task_subject": "x"}},
                             headers={"Authorization": f"Bearer {hs_sim.issue_token('p1')}"}, timeout=10)
     assert refused.status_code == 400 and "hs_timestamp is required" in refused.json()["message"]
+
+
+def test_terms_that_run_from_fulfilment_set_the_due_date_when_the_goods_leave(shop_books, platforms) -> None:  # noqa: ANN001
+
+    from demo.simulators.shopify import webhook_headers
+    from tests.conftest import SHOPIFY_SECRET
+
+    hub, shop, base = shop_books
+    created = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    order = an_order(480_011, 4011, financial_status="pending", created_at=created,
+                     payment_terms={"type": "FULFILLMENT", "due_in_days": 10})
+    platforms.shopify.add_order(shop.domain, order)
+    body, headers = webhook(order, shop.domain)
+    assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+    settled(hub)
+    [invoice] = platforms.quickbooks.objects(shop.realm, "Invoice")
+    assert "SalesTermRef" not in invoice and invoice["DueDate"] == "2026-11-02"   # not shipped yet
+    shipment = order.fulfil(created + timedelta(days=3), company="UPS", numbers=["1Z4011"])
+    body = json.dumps(shipment.webhook_body()).encode()
+    headers = webhook_headers(shop.domain, "fulfillments/create", body, SHOPIFY_SECRET)
+    assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+    runs = settled(hub)
+    assert runs[-1].status == "succeeded", runs[-1].reason
+    [invoice] = platforms.quickbooks.objects(shop.realm, "Invoice")
+    assert (invoice["SalesTermRef"]["name"], invoice["DueDate"]) == ("Net 13", "2026-11-15")
+    assert invoice["TrackingNum"] == "1Z4011"

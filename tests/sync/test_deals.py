@@ -31,6 +31,8 @@ def deal_of(platforms: Any, shop: Any, order: ShopifyOrder) -> dict:
 def test_twenty_orders_through_the_cycle_end_with_one_deal_each_in_the_right_stage(hub, client, shop,  # noqa: ANN001
                                                                                    platforms, runner) -> None:
     hs = platforms.hubspot
+    # a Shopify Plus shop (1,000 points/s): every stage pulls its 20 orders again, and this test is about deals
+    platforms.shopify.set_throttle(maximum_available=10_000, restore_rate=1_000, domain=shop.domain)
     orders = [an_order(470_001 + n, 3001 + n, financial_status="authorized", email=f"buyer{n % 7}@example.com",
                        customer={"id": 881_000 + n % 7, "first_name": f"B{n % 7}", "last_name": "Cycle",
                                  "email": f"buyer{n % 7}@example.com"}) for n in range(20)]

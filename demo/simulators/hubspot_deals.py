@@ -22,6 +22,7 @@ from typing import Any
 BATCH_LIMIT = 100
 DEAL_TO_CONTACT, CONTACT_TO_DEAL, DEAL_TO_LINE_ITEM, LINE_ITEM_TO_DEAL = 3, 4, 19, 20
 CONTACT_TO_COMPANY, DEAL_TO_COMPANY, COMPANY_TO_DEAL = 1, 5, 6
+_SINGULAR = {"contacts": "contact", "companies": "company"}
 DEFAULT_STAGES = (("appointmentscheduled", "Appointment scheduled", "0.2"),
                   ("qualifiedtobuy", "Qualified to buy", "0.4"),
                   ("presentationscheduled", "Presentation scheduled", "0.6"),
@@ -305,23 +306,32 @@ class DealsMixin:
         return 201, {"status": "COMPLETE", "results": results, "startedAt": _now_iso(), "completedAt": _now_iso()}
 
     def _r_associate_contacts(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
-        from demo.simulators.hubspot import HubSpotError, _now_iso
+        from demo.simulators.hubspot import _now_iso
+
+        pairs = self._associate(hub, body, "contacts", self.accounts.get(hub, {}), DEAL_TO_CONTACT, CONTACT_TO_DEAL)
+        return 200, {"status": "COMPLETE", "results": [
+            {"fromObjectTypeId": "0-3", "fromObjectId": int(d), "toObjectTypeId": "0-1", "toObjectId": int(c),
+             "labels": []} for d, c in pairs], "startedAt": _now_iso(), "completedAt": _now_iso()}
+
+    def _associate(self, hub: str, body: dict[str, Any], to_type: str, existing: dict[str, Any], forward: int,
+                   back: int) -> list[tuple[str, str]]:
+        """``POST /crm/v4/associations/deals/{to_type}/batch/associate/default``: every pair checked first
+        (a deal or target that does not exist refuses the whole batch), then associated both ways."""
+        from demo.simulators.hubspot import HubSpotError
 
         crm = self._crm(hub)
         pairs = []
         for i, item in enumerate(self._inputs(body)):
             deal = str(((item or {}).get("from") or {}).get("id", ""))
-            contact = str(((item or {}).get("to") or {}).get("id", ""))
-            if deal not in crm["deals"] or contact not in self.accounts.get(hub, {}):
-                raise HubSpotError(400, f"inputs[{i}]: deal {deal} or contact {contact} does not exist",
+            target = str(((item or {}).get("to") or {}).get("id", ""))
+            if deal not in crm["deals"] or target not in existing:
+                raise HubSpotError(400, f"inputs[{i}]: deal {deal} or {_SINGULAR[to_type]} {target} does not exist",
                                    "VALIDATION_ERROR")
-            pairs.append((deal, contact))
-        for deal, contact in pairs:
-            crm["assoc"].add(("deals", deal, "contacts", contact, DEAL_TO_CONTACT))
-            crm["assoc"].add(("contacts", contact, "deals", deal, CONTACT_TO_DEAL))
-        return 200, {"status": "COMPLETE", "results": [
-            {"fromObjectTypeId": "0-3", "fromObjectId": int(d), "toObjectTypeId": "0-1", "toObjectId": int(c),
-             "labels": []} for d, c in pairs], "startedAt": _now_iso(), "completedAt": _now_iso()}
+            pairs.append((deal, target))
+        for deal, target in pairs:
+            crm["assoc"].add(("deals", deal, to_type, target, forward))
+            crm["assoc"].add((to_type, target, "deals", deal, back))
+        return pairs
 
     def _r_deal_line_items(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
         return self._read_associations(hub, body, "deals", "line_items")
@@ -344,18 +354,7 @@ class DealsMixin:
         return self._read_associations(hub, body, "contacts", "companies")
 
     def _r_associate_companies(self, hub: str, body: dict[str, Any]) -> tuple[int, Any]:
-        from demo.simulators.hubspot import HubSpotError, _now_iso
+        from demo.simulators.hubspot import _now_iso
 
-        crm = self._crm(hub)
-        pairs = []
-        for i, item in enumerate(self._inputs(body)):
-            deal = str(((item or {}).get("from") or {}).get("id", ""))
-            company = str(((item or {}).get("to") or {}).get("id", ""))
-            if deal not in crm["deals"] or company not in crm["companies"]:
-                raise HubSpotError(400, f"inputs[{i}]: deal {deal} or company {company} does not exist",
-                                   "VALIDATION_ERROR")
-            pairs.append((deal, company))
-        for deal, company in pairs:
-            crm["assoc"].add(("deals", deal, "companies", company, DEAL_TO_COMPANY))
-            crm["assoc"].add(("companies", company, "deals", deal, COMPANY_TO_DEAL))
+        self._associate(hub, body, "companies", self._crm(hub)["companies"], DEAL_TO_COMPANY, COMPANY_TO_DEAL)
         return 200, {"status": "COMPLETE", "results": [], "startedAt": _now_iso(), "completedAt": _now_iso()}

@@ -26,10 +26,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.models import Binding, Connection, SyncAttempt, SyncRun, SyncStep, WebhookEvent
+from hub.order_models import StoreOrder
 
 PRIVACY_KIND = "privacy"  # the runs that carry out privacy requests (``web.compliance``): they hold none
 PAGE = 500          # rows per keyset page
@@ -204,6 +205,11 @@ def erase(s: Session, held: Held) -> None:
         s.flush()
         for run in runs:
             s.expunge(run)
+        # the order ledger shows the buyer's name and e-mail: blank them on these runs' orders
+        s.execute(update(StoreOrder).where(exists().where(
+            SyncRun.id.in_(chunk), SyncRun.merchant_id == StoreOrder.merchant_id,
+            SyncRun.source_platform == StoreOrder.platform, SyncRun.source_id == StoreOrder.order_id))
+            .values(customer_name=None, customer_email=None).execution_options(synchronize_session=False))
         steps = [{"id": i, "message": REDACTED} for i, step, message in s.execute(
             select(SyncStep.id, SyncStep.step, SyncStep.message).where(SyncStep.run_id.in_(chunk),
                                                                       SyncStep.message.is_not(None)))

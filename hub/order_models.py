@@ -31,6 +31,7 @@ class StoreOrder(Base):
         Index("ix_store_orders_state", "state", "id"),
         Index("ix_store_orders_merchant_state", "merchant_id", "state", "id"),
         Index("ix_store_orders_name", "merchant_id", "name"),
+        Index("ix_store_orders_customer_email", "merchant_id", "customer_email"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
@@ -39,6 +40,8 @@ class StoreOrder(Base):
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     order_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
+    customer_name: Mapped[str | None] = mapped_column(String(255))   # personal data: blanked by an erasure
+    customer_email: Mapped[str | None] = mapped_column(String(320))  # lower-cased
     currency: Mapped[str | None] = mapped_column(String(3))
     total: Mapped[str | None] = mapped_column(String(40))
     financial_status: Mapped[str | None] = mapped_column(String(30))

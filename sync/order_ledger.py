@@ -169,6 +169,13 @@ def _from_canonical(order: dict[str, Any]) -> dict[str, Any]:
             values[column] = str(order[key])[:size]
     if order.get("total") is not None:
         values["total"] = _money(order["total"])
+    customer = order.get("customer") if isinstance(order.get("customer"), dict) else {}
+    name = " ".join(str(customer.get(k) or "").strip() for k in ("first_name", "last_name")).strip() \
+        or str(customer.get("company") or "").strip()
+    if name:
+        values["customer_name"] = name[:255]
+    if customer.get("email"):
+        values["customer_email"] = str(customer["email"]).strip().lower()[:320]
     created = _time(order.get("created_at"))
     if created is not None:
         values["ordered_at"] = created

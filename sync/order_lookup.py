@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.models import AuditEntry, SyncAttempt, SyncRun, SyncStep, WebhookEvent
 from hub.order_models import STATES, StoreOrder
 from sync.order_ledger import FOLLOWED_KINDS
+
+# what support filters orders by, beside their state: the refund, payment and fulfilment work done for them
+DOCUMENT_FILTERS = {
+    "invoice": "invoiced", "no_invoice": "not invoiced", "paid": "paid", "unpaid": "invoiced, not paid",
+    "refund": "refunded", "shipped": "shipped", "deposited": "deposited", "deal": "HubSpot deal",
+}
 
 
 @dataclass
@@ -28,9 +34,11 @@ class OrderQuery:
     state: str | None = None
     platform: str | None = None
     before: int | None = None          # keyset: rows with a smaller id
-    search: str | None = None          # the order's name or store id, or its invoice number
+    search: str | None = None          # the order's name or store id, its invoice number, the buyer's e-mail
+                                       # or the start of the buyer's name
     ordered_from: datetime | None = None
     ordered_to: datetime | None = None  # exclusive
+    has: str | None = None             # one of DOCUMENT_FILTERS: orders with (or without) that work done
 
 
 def list_orders(s: Session, q: OrderQuery, *, limit: int | None = 100) -> list[StoreOrder]:
@@ -48,7 +56,15 @@ def list_orders(s: Session, q: OrderQuery, *, limit: int | None = 100) -> list[S
     if q.search:
         text = q.search.strip()
         names = {text, text.lstrip("#"), "#" + text.lstrip("#")}
-        stmt = stmt.where(or_(StoreOrder.name.in_(names), StoreOrder.order_id == text, StoreOrder.doc_number == text))
+        matches = [StoreOrder.name.in_(names), StoreOrder.order_id == text, StoreOrder.doc_number == text]
+        if "@" in text:
+            matches.append(StoreOrder.customer_email == text.lower())
+        elif len(text) >= 2 and not text.lstrip("#").isdigit():
+            like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches.append(func.lower(StoreOrder.customer_name).like(like.lower() + "%", escape="\\"))
+        stmt = stmt.where(or_(*matches))
+    if q.has is not None:
+        stmt = stmt.where(_has(q.has))
     if q.ordered_from is not None:
         stmt = stmt.where(StoreOrder.ordered_at >= q.ordered_from)
     if q.ordered_to is not None:
@@ -57,6 +73,20 @@ def list_orders(s: Session, q: OrderQuery, *, limit: int | None = 100) -> list[S
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(s.scalars(stmt))
+
+
+def _has(what: str) -> Any:
+    if what not in DOCUMENT_FILTERS:
+        raise ValueError(f"has must be one of {', '.join(DOCUMENT_FILTERS)}")
+    return {
+        "invoice": StoreOrder.invoice_id.is_not(None), "no_invoice": StoreOrder.invoice_id.is_(None),
+        "paid": StoreOrder.paid_at.is_not(None),
+        "unpaid": and_(StoreOrder.invoice_id.is_not(None), StoreOrder.paid_at.is_(None)),
+        # the JSON list of refund documents is empty ([]) until the first refund is bound
+        "refund": and_(StoreOrder.refund_ids.is_not(None), func.length(cast(StoreOrder.refund_ids, String)) > 2),
+        "shipped": StoreOrder.fulfilled_at.is_not(None), "deposited": StoreOrder.deposit_id.is_not(None),
+        "deal": StoreOrder.deal_id.is_not(None),
+    }[what]
 
 
 def find_order(s: Session, merchant_id: int | None, ref: str, platform: str | None = None) -> StoreOrder | None:
@@ -99,7 +129,8 @@ def run_ids_of(s: Session, orders: list[StoreOrder]) -> dict[int, list[int]]:
 def order_view(o: StoreOrder, runs: list[int]) -> dict[str, Any]:
     return {
         "merchant": o.merchant_id, "platform": o.platform, "store": o.store or None, "id": o.order_id,
-        "name": o.name, "currency": o.currency, "total": o.total, "state": o.state, "reason": o.reason,
+        "name": o.name, "customer": {"name": o.customer_name, "email": o.customer_email},
+        "currency": o.currency, "total": o.total, "state": o.state, "reason": o.reason,
         "financial_status": o.financial_status, "fulfillment_status": o.fulfillment_status,
         "quickbooks": {"invoice_id": o.invoice_id, "doc_number": o.doc_number, "total": o.invoice_total,
                        "balance": o.invoice_balance, "payment_ids": list(o.payment_ids or []),

@@ -23,6 +23,8 @@ import webhooks
 from hub.runtime import Hub
 from mappings.inputs import ROW_ID_MAX, InvalidInput, clean_text, parse_id
 from web import api, console, oauth, woocommerce_auth
+from web.api.blueprint import http_error as api_http_error
+from web.console import errors
 
 
 class RowIdConverter(IntegerConverter):
@@ -67,6 +69,7 @@ def create_app(hub: Hub | None = None) -> Flask:
     app.register_blueprint(oauth.bp)  # /connect/shopify|quickbooks|hubspot: OAuth
     console.init_app(app, hub)
     api.init_app(app)  # /api/v1: bearer tokens, no session
+    errors.install(app, api_http_error)  # JSON under /api/, bare for the receivers, pages elsewhere
 
     @app.errorhandler(InvalidInput)
     def invalid_input(exc: InvalidInput) -> Response:

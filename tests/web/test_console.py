@@ -357,8 +357,16 @@ def test_support_lands_on_the_orders_and_reads_one_orders_story(console: Console
     assert 'data-order="shopify:450101"' in failing and "450102" not in failing and "Shirts sold" in failing
     found = html(support.get("/console/orders?q=%231102"))
     assert 'data-order="shopify:450102"' in found and "450101" not in found
-    assert support.get("/console/orders?state=bogus").status_code == 400
+    by_email = html(support.get("/console/orders?q=BOB%40example.com"))
+    assert 'data-order="shopify:450102"' in by_email and "450101" not in by_email and "bob@example.com" in by_email
+    invoiced = html(support.get("/console/orders?has=invoice"))
+    assert 'data-order="shopify:450102"' in invoiced and "450101" not in invoiced
+    assert "450102" not in html(support.get("/console/orders?has=refund"))
+    bad = support.get("/console/orders?state=bogus")
+    page400 = bad.get_data(as_text=True)   # a styled page with the navigation, saying what was wrong
+    assert bad.status_code == 400 and "state must be one of" in page400 and 'aria-label="Console"' in page400
     assert support.get("/console/orders?ordered_from=yesterday").status_code == 400
+    assert support.get("/console/orders?has=everything").status_code == 400
 
     story = html(support.get(f"/console/orders/{console.shop.merchant_id}/shopify/450102"))
     with hub.session() as s:
@@ -366,6 +374,8 @@ def test_support_lands_on_the_orders_and_reads_one_orders_story(console: Console
         row = s.scalars(select(StoreOrder).where(StoreOrder.order_id == "450102")).one()
     assert f"https://app.qbo.intuit.com/app/invoice?txnId={row.invoice_id}" in story
     assert "QuickBooks payment" in story and "HubSpot deal" in story and "Timeline" in story
+    assert "bob@example.com" in story and "MUG-1" in story and "12.50" in story   # customer and lines
+    assert story.index("<details") < story.index('source_id')                    # raw JSON behind a toggle
     assert support.get(f"/console/orders/{console.shop.merchant_id}/shopify/999").status_code == 404
 
     # a merchant's own user sees its own orders only; another merchant's order does not exist for it

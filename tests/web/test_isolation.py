@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from demo.simulators.shopify import webhook_headers
+from hub import audit
 from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
@@ -78,12 +79,16 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
                                                       SyncRun.status == "failed"))
         their_conn = s.scalar(select(Connection.id).where(Connection.merchant_id == theirs.merchant_id,
                                                           Connection.platform == "quickbooks"))
+        their_work = audit.record(s, "them", "failures.rerun_group", merchant_id=theirs.merchant_id,
+                                  detail={"runs": [their_run]})   # the progress page of their re-run
+        s.flush()
+        their_entry = their_work.id
         [their_group] = [g.key for g in failure_groups(s, theirs.merchant_id)]
         assert their_group not in [g.key for g in failure_groups(s, mine.merchant_id)]
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
               "user_id": their_user, "key": their_group,
               "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}",   # their order
-              "payout_id": "7000001"}   # their payout
+              "payout_id": "7000001", "entry_id": their_entry}   # their payout, their work's progress
     return hub, oauth_app(hub), mine, theirs, values
 
 

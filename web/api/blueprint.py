@@ -77,7 +77,7 @@ def _api_error(exc: ApiError) -> Response:
     return error(exc.status, exc.message)
 
 
-def _http_error(exc: HTTPException) -> Response | HTTPException:
+def http_error(exc: HTTPException) -> Response | HTTPException:
     """Every HTTP error under ``/api/`` (unknown route and wrong method included) as JSON."""
     if not _is_api(request.path):
         return exc
@@ -108,6 +108,5 @@ class _NoSessionForApi(SessionInterface):
 
 def install(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.register_error_handler(HTTPException, _http_error)
     if not isinstance(app.session_interface, _NoSessionForApi):
         app.session_interface = _NoSessionForApi(app.session_interface)

@@ -105,12 +105,14 @@ SCHEMAS: dict[str, Any] = {
         "requeued": {"type": "array", "items": {"type": "integer"}}}},
     "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
     "Order": {"type": "object", "required": [
-        "merchant", "platform", "id", "name", "currency", "total", "state", "reason", "financial_status",
+        "merchant", "platform", "id", "name", "customer", "currency", "total", "state", "reason", "financial_status",
         "fulfillment_status", "quickbooks", "hubspot", "received_at", "invoiced_at", "paid_at", "fulfilled_at",
         "deposited_at", "runs"], "properties": {
         "merchant": {"type": "integer"}, "platform": {"type": "string", "enum": list(STORE_PLATFORMS)},
         "store": _nullable("string", description="the shop domain or the store's URL"),
         "id": {"type": "string", "description": "the store's order id"}, "name": _nullable("string"),
+        "customer": {"type": "object", "required": ["name", "email"], "properties": {
+            "name": _nullable("string"), "email": _nullable("string", description="lower-cased")}},
         "currency": _nullable("string"), "total": _nullable("string", description="exact decimal, e.g. 68.75"),
         "state": {"type": "string", "enum": list(STATES)},
         "reason": _nullable("string", description="why it is failing, waiting or skipped; else null"),

@@ -18,6 +18,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     orders,
     pages,
     payouts,
+    progress,
     receivables,
     runs,
     staff,

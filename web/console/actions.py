@@ -19,22 +19,34 @@ if TYPE_CHECKING:
 SKIPPABLE = ("pending", "retrying", "failed")
 
 
+TRACKED_RUNS = 10_000   # the runs an audit entry lists, so its progress page can follow them
+
+
 class ActionRefused(ValueError):
     """The action does not apply to the run now; the message says why."""
 
 
+class Requeued(list[int]):
+    """The ids of the runs re-queued, and the audit entry that lists them (the progress page's key)."""
+
+    entry_id: int | None = None
+
+
 def rerun(hub: Hub, run_ids: list[int], actor: str, *, action: str = "run.rerun", target_type: str = "run",
-          target_id: str | None = None, detail: dict[str, Any] | None = None) -> list[int]:
+          target_id: str | None = None, detail: dict[str, Any] | None = None) -> Requeued:
     """Make the runs due now and hand them to the workers; returns the ids re-queued (running ones are not).
-    One audit entry: for the run, or for the group named by ``target_id``."""
-    changed = runs.requeue(hub.sessions, run_ids, trigger=f"console:{actor}"[:100])
+    One audit entry: for the run, or for the group named by ``target_id``; it lists the runs, so
+    ``web.console.progress`` can show how far they got."""
+    changed = Requeued(runs.requeue(hub.sessions, run_ids, trigger=f"console:{actor}"[:100]))
     with hub.session() as s:
         merchants = set(s.scalars(select(SyncRun.merchant_id).where(SyncRun.id.in_(changed)))) if changed else set()
-        audit.record(s, actor, action, target_type=target_type,
-                     target_id=target_id or (str(run_ids[0]) if len(run_ids) == 1 else None),
-                     merchant_id=next(iter(merchants)) if len(merchants) == 1 else None,
-                     detail={**(detail or {}), "runs": changed[:500], "requeued": len(changed),
-                             "requested": len(run_ids)})
+        entry = audit.record(s, actor, action, target_type=target_type,
+                             target_id=target_id or (str(run_ids[0]) if len(run_ids) == 1 else None),
+                             merchant_id=next(iter(merchants)) if len(merchants) == 1 else None,
+                             detail={**(detail or {}), "runs": changed[:TRACKED_RUNS], "requeued": len(changed),
+                                     "requested": len(run_ids)})
+        s.flush()
+        changed.entry_id = entry.id
     for run_id in changed:
         hub.dispatcher.dispatch(run_id)
     return changed

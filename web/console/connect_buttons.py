@@ -1,6 +1,5 @@
-"""The Connect and Reconnect buttons of the Connections page (``console/_connect_buttons.html`` and
-``console/_reconnect_button.html``): links into the OAuth flows of ``web.oauth``, shown only when its
-blueprint is registered. Staff pick the merchant; a merchant user connects its own."""
+"""What the Reconnect buttons (``console/_reconnect_button.html``, on the Connections page and a run's page)
+need: links into the OAuth flows of ``web.oauth``, shown only when its blueprint is registered."""
 
 from __future__ import annotations
 

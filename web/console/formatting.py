@@ -1,13 +1,16 @@
-"""How the console writes times and JSON: UTC timestamps, and pretty JSON whose money keeps its exact
-digits (Decimals written as bare numbers, never through float)."""
+"""How the console writes times and JSON: UTC timestamps (as ``<time>`` elements in pages, which the
+console's script shows in the viewer's zone), and pretty JSON whose money keeps its exact digits (Decimals
+written as bare numbers, never through float)."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from markupsafe import Markup
 
 _MARK = "\u0000dec:"
 _MARKED = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?(?:E[+-]?[0-9]+)?)"')
@@ -19,6 +22,21 @@ def fmt_time(value: datetime | str | None) -> str:
     if isinstance(value, str):
         return value.replace("T", " ").rstrip("Z") + " UTC"
     return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+
+def time_tag(value: datetime | str | None) -> Markup:
+    """A ``<time>`` element: UTC text that the console's script shows in the viewer's zone, with "5 min ago"."""
+    text = fmt_time(value)
+    if not text:
+        return Markup("")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.rstrip("Z"))
+        except ValueError:
+            return Markup("{}").format(text)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return Markup('<time datetime="{}Z">{}</time>').format(value.isoformat(timespec="seconds"), text)
 
 
 def pretty_json(value: Any) -> str:

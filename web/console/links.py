@@ -12,7 +12,8 @@ from hub.models import Connection
 QBO = "https://app.qbo.intuit.com/app"
 QBO_SANDBOX = "https://app.sandbox.qbo.intuit.com/app"   # a sandbox company's pages
 _QBO_PAGES = {"invoice": "invoice?txnId=", "payment": "recvpayment?txnId=", "customer": "customerdetail?nameId=",
-              "refund": "refundreceipt?txnId=", "creditmemo": "creditmemo?txnId="}
+              "refund": "refundreceipt?txnId=", "creditmemo": "creditmemo?txnId=", "deposit": "deposit?txnId="}
+_HUBSPOT_RECORDS = {"contact": "0-1", "deal": "0-3"}
 
 
 def accounts_of(s: Session, merchant_id: int) -> dict[str, str]:
@@ -37,6 +38,6 @@ def object_link(platform: str | None, kind: str | None, object_id: str | None,
     if platform == "woocommerce" and kind == "order" and accounts.get("woocommerce", "").startswith("http"):
         return f"{accounts['woocommerce'].rstrip('/')}/wp-admin/post.php?post={oid}&action=edit"
     portal = accounts.get("hubspot", "")
-    if platform == "hubspot" and kind == "contact" and portal and not portal.startswith("merchant-"):
-        return f"https://app.hubspot.com/contacts/{quote(portal, safe='')}/record/0-1/{oid}"
+    if platform == "hubspot" and kind in _HUBSPOT_RECORDS and portal and not portal.startswith("merchant-"):
+        return f"https://app.hubspot.com/contacts/{quote(portal, safe='')}/record/{_HUBSPOT_RECORDS[kind]}/{oid}"
     return None

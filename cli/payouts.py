@@ -53,8 +53,10 @@ def payouts_list(merchant_ref: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        deposit = f"deposit {r['deposit_id']}" if r["deposit_id"] else f"difference {r['difference']}" \
-            if r["status"] == "held" else ""
+        deposit = f"deposit {', '.join(r['deposit_ids'] or [r['deposit_id']])}" if r["deposit_id"] else \
+            f"difference {r['difference']}" if r["status"] == "held" else ""
+        if r["transfer_id"]:
+            deposit += f", transfer {r['transfer_id']}"
         click.echo(f"{r['platform']:<8} {r['payout_id']:<12} {(r['issued_at'] or '')[:10]} {r['net']:>12} "
                    f"{r['currency']:<3} {r['status']:<9} {deposit}{'  ' + r['reason'] if r['reason'] else ''}")
     if not rows:

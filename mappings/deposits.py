@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mappings.payout_rules import PayoutRules
+from mappings.payout_rules import PROCESSOR_LABELS, PayoutRules
+
+if TYPE_CHECKING:
+    from mappings.deposit_parts import DepositPart
 
 ZERO = Decimal("0.00")
 KINDS = ("charge", "refund", "dispute", "reserve", "adjustment", "transfer", "other")
 _DISPUTE_TYPES = {"DISPUTE", "DISPUTE_WITHDRAWAL", "DISPUTE_REVERSAL", "CHARGEBACK_HOLD", "CHARGEBACK_HOLD_RELEASE",
                   "CHARGEBACK_FEE", "CHARGEBACK_FEE_REFUND"}
 _RESERVE_TYPES = {"RESERVED_FUNDS", "RESERVED_FUNDS_WITHDRAWAL", "RESERVED_FUNDS_REVERSAL"}
-PROCESSOR_LABELS = {"shopify_payments": "Shopify Payments", "woocommerce_payments": "WooPayments"}
 
 
 def transaction_kind(type_: str | None, source_type: str | None = None) -> str:
@@ -73,6 +75,7 @@ class DepositPlan:
     total: Decimal = ZERO
     unexplained: list[dict[str, Any]] = field(default_factory=list)
     order_ids: list[str] = field(default_factory=list)       # the orders whose payments the deposit links
+    line_orders: list[list[str]] = field(default_factory=list)   # per line: the orders it carries (split parts)
     accounts: list[str] = field(default_factory=list)        # the account names the lines use
 
     def difference(self, net: Decimal) -> Decimal:
@@ -109,16 +112,18 @@ def plan_deposit(txns: list[Txn], payments: dict[str, LinkablePayment | str], ac
     fees = {"charge": ZERO, "refund": ZERO, "other": ZERO}
     linked: set[str] = set()
     days: dict[tuple[str, str], Decimal] = {}     # summary mode: (charge | refund, day) → sum
+    day_orders: dict[str, list[str]] = {}         # summary mode: day → the orders of its charge line
 
     def unexplained(t: Txn, cause: str) -> None:
         plan.unexplained.append({"transaction": t.id, "kind": t.kind, "type": t.type, "order": t.order_name,
                                  "order_id": t.order_id, "net": str(t.net), "cause": cause})
 
-    def direct(amount: Decimal, account: str, description: str) -> None:
+    def direct(amount: Decimal, account: str, description: str, orders: list[str] | None = None) -> None:
         if amount == 0:
             return
         plan.lines.append({"Amount": amount, "DetailType": "DepositLineDetail", "Description": description[:4000],
                            "DepositLineDetail": {"AccountRef": {"value": accounts[account]}}})
+        plan.line_orders.append(orders or [])
         plan.accounts.append(account)
         plan.total += amount
 
@@ -142,9 +147,11 @@ def plan_deposit(txns: list[Txn], payments: dict[str, LinkablePayment | str], ac
                 plan.order_ids.append(t.order_id)
                 if rules.mode == "summary":
                     days[("charge", t.day or "")] = days.get(("charge", t.day or ""), ZERO) + found.amount
+                    day_orders.setdefault(t.day or "", []).append(t.order_id)
                 else:
                     plan.lines.append({"Amount": found.amount,
                                        "LinkedTxn": [{"TxnId": found.id, "TxnType": "Payment", "TxnLineId": "0"}]})
+                    plan.line_orders.append([t.order_id])
                     plan.total += found.amount
             fees["charge"] += t.fee
             continue
@@ -162,7 +169,7 @@ def plan_deposit(txns: list[Txn], payments: dict[str, LinkablePayment | str], ac
         fees["refund" if t.kind == "refund" else "other"] += t.fee
     for (kind, day), total in sorted(days.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if kind == "charge":   # the payments' account (Undeposited Funds): the day's payments leave it
-            direct(total, refunds_default, f"Charges of {day or 'the payout'}")
+            direct(total, refunds_default, f"Charges of {day or 'the payout'}", day_orders.get(day))
         else:
             direct(total, rules.refunds_account or refunds_default, f"Refunds of {day or 'the payout'}")
     for kind, account, text in (("charge", rules.charge_fees_account, "Charge fees"),
@@ -176,7 +183,7 @@ def fee_accounts(rules: PayoutRules) -> list[str]:
     return list(dict.fromkeys([rules.charge_fees_account, rules.refund_fees_account, rules.adjustment_fees_account]))
 
 
-def deposit_payload(plan: DepositPlan, *, bank_account_id: str, txn_date: str, memo: str,
+def deposit_payload(plan: DepositPlan | DepositPart, *, bank_account_id: str, txn_date: str, memo: str,
                     currency: str | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {"DepositToAccountRef": {"value": bank_account_id}, "TxnDate": txn_date,
                                "PrivateNote": memo[:4000], "Line": plan.lines}
@@ -185,6 +192,8 @@ def deposit_payload(plan: DepositPlan, *, bank_account_id: str, txn_date: str, m
     return payload
 
 
-def deposit_memo(processor: str, payout_id: str, issued: str) -> str:
-    """Names the payout (``payout <id>``) as the bank statement's reference, so support and look-ups find it."""
-    return f"{PROCESSOR_LABELS.get(processor, processor)} payout {payout_id} of {issued} (O2C Hub)"
+def deposit_memo(processor: str, payout_id: str, issued: str, part: int = 1, parts: int = 1) -> str:
+    """Names the payout (``payout <id>``) as the bank statement's reference, so support and look-ups find it; a
+    split payout's deposits say which part they are (``payout <id> part 2 of 3``)."""
+    label = f" part {part} of {parts}," if parts > 1 else ""
+    return f"{PROCESSOR_LABELS.get(processor, processor)} payout {payout_id}{label} of {issued} (O2C Hub)"

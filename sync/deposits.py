@@ -1,27 +1,32 @@
-"""A paid store payout becomes one QuickBooks Deposit, posted only when it equals the payout's net to the cent.
+"""A paid store payout becomes one QuickBooks Deposit, posted only when it equals the payout's net to the cent
+(a payout of more than ``payouts.max_lines`` lines: several deposits that add up to it; a withdrawal: a deposit
+of 0.00 and a transfer from the bank, see ``mappings.deposit_parts``).
 
 For each paid payout not yet posted, under a lock per payout:
 
-1. its binding ``(platform, "payout", id) → quickbooks deposit`` is read first: bound means posted, nothing is
-   sent (a retry, a second worker, a re-run of ``o2c payouts sync``);
+1. its bindings (``sync.payout_bindings``: each deposit part, the transfer) are read first: all bound means
+   posted, nothing is sent (a retry, a second worker, a re-run of ``o2c payouts sync``);
 2. the hub's payment for each charge is found from the payment bindings (per capture
    ``(platform, "capture", "<order id>:<capture id>")``, else the older per order ``(platform, "order", id)``)
    and read from QuickBooks in ``IN`` queries (it must still exist and sit in Undeposited Funds);
 3. the rule-named accounts are resolved (created when missing, then remembered as bindings);
 4. ``mappings.deposits.plan_deposit`` builds the lines; unless they tie out to the payout's net with nothing
    unexplained, the payout is **held** with the difference and the transactions that explain nothing;
-5. a deposit already in QuickBooks for the payout (its memo names it; a crash after the create) is taken as
-   its own, else it is created with a deterministic ``requestid``; the binding is written, then the payout is
-   marked posted and its orders get ``deposit_id`` / ``deposited_at`` in the order ledger.
+5. for each deposit part not bound yet: a deposit already in QuickBooks for it (its memo names the payout and
+   the part; a crash after the create) is taken as its own, else it is created with a deterministic
+   ``requestid``; its binding is written at once. A withdrawal's transfer likewise (found by its note, else
+   created, then bound). Then the payout is marked posted and its orders get the ``deposit_id`` of their part
+   and ``deposited_at`` in the order ledger.
 
 QuickBooks calls for a payout that posts: one ``IN`` query per 100 payments, one for the Undeposited Funds
-account and one per new rule account (both only the first time), one look-up of the day's deposits and the
-create. A posted payout costs none.
+account and one per new rule account (both only the first time), one look-up of the day's deposits and one
+create per part; a withdrawal adds the day's transfers and the transfer's create. A posted payout costs none.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +39,7 @@ from hub.models import Binding, Merchant, utcnow
 from hub.order_models import StoreOrder
 from hub.payout_models import PayoutTransaction, StorePayout
 from mappings import quickbooks as qbmap
+from mappings.deposit_parts import split_plan, transfer_memo, transfer_payload
 from mappings.deposits import (
     LinkablePayment,
     Txn,
@@ -49,13 +55,13 @@ from sync import alerts, locks, runs
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source, store_key
 from sync.orders.bindings import bound
+from sync.payout_bindings import QB, TRANSFER, Posting, part_kind, postings
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
     from sync.payouts import SyncReport
 
 log = logging.getLogger("o2c.deposits")
-QB = "quickbooks"
 IN_MAX = 100
 UNDEPOSITED = Source("hub", "account", "undeposited_funds")
 PAYOUT_HELD = "payout.held"
@@ -106,16 +112,12 @@ def post_payout(hub: Hub, row_id: int) -> str:
         rules = rules_for(s, row.merchant_id)
     ledger = Ledger(hub.sessions, row.merchant_id)
     source = payout_source(row)
-    binding = ledger.find(source, QB, "deposit")
-    if binding is not None:   # posted before (a retry, another worker): never a second deposit
-        _posted(hub, row, binding.target_id, Decimal((binding.data or {}).get("total") or row.net),
-                (binding.data or {}).get("order_ids") or [])
+    with hub.sessions() as s:
+        posting = postings(s, [row])[row.id]
+    if posting.complete:   # posted before (a retry, another worker): never a second deposit
+        _posted(hub, row, posting)
         return "posted"
     net = Decimal(row.net)
-    if row.direction == "withdrawal" or net < 0:
-        _hold(hub, row_id, net, [], "a withdrawal (the payout takes money from the bank): QuickBooks deposits "
-                                    "cannot be negative; record it as a transfer by hand")
-        return "held"
     if not txns:
         _hold(hub, row_id, net, [], "the payout's transactions have not been read yet: run `o2c payouts sync`")
         return "held"
@@ -134,28 +136,73 @@ def post_payout(hub: Hub, row_id: int) -> str:
               f"deposit would be {plan.total}, payout is {net}: {causes}")
         _sync_unknown_orders(hub, row, [u for u in plan.unexplained if u["kind"] == "charge" and u["order_id"]])
         return "held"
+    max_lines = rules.payouts.max_lines
+    clearing = rules.payouts.clearing_account_for(row.processor)
+    clearing_id = refs.account(clearing) if net < 0 or len(plan.lines) > max_lines else ""
+    parts = split_plan(plan, net, max_lines=max_lines, clearing_account_id=clearing_id,
+                       payout_label=f"payout {row.payout_id}")
+    if posting.deposits and posting.parts != len(parts.parts):
+        _hold(hub, row_id, None, None, f"payout {row.payout_id} was partly posted as {posting.parts} deposits "
+                                       f"({', '.join(posting.deposit_ids)}) and would now take {len(parts.parts)}: "
+                                       "payouts.max_lines changed meanwhile; set it back to finish the payout")
+        return "held"
     issued = (row.issued_at or utcnow()).date().isoformat()
-    memo = deposit_memo(row.processor, row.payout_id, issued)
-    deposit = _existing_deposit(qb, issued, row.payout_id)
-    if deposit is None:
-        payload = deposit_payload(plan, bank_account_id=refs.account(rules.payouts.deposit_account_for(row.processor),
-                                                                     bank=True),
-                                  txn_date=issued, memo=memo)
-        rid = qbmap.request_id(str(row.merchant_id), row.platform, row.store, row.payout_id, "deposit")
-        deposit = qb.create("Deposit", payload, request_id=rid)
-    total = amount(deposit.get("TotalAmt"))
-    ledger.bind(source, QB, "deposit", str(deposit["Id"]),
-                data={"total": str(total), "payout_net": row.net, "order_ids": plan.order_ids, "store": row.store})
-    _posted(hub, row, str(deposit["Id"]), total, plan.order_ids)
+    bank_id = refs.account(rules.payouts.deposit_account_for(row.processor), bank=True)
+    found: dict[tuple[int, int], dict[str, Any]] | None = None   # the day's deposits, looked up once
+    for part in parts.parts:
+        kind = part_kind(part.number)
+        if part.number in posting.deposits:   # created and bound before a crash: resumed after it
+            continue
+        if found is None:
+            found = _existing_deposits(qb, issued, row.payout_id)
+        deposit = found.get((part.number, part.parts))
+        if deposit is None:
+            memo = deposit_memo(row.processor, row.payout_id, issued, part.number, part.parts)
+            payload = deposit_payload(part, bank_account_id=bank_id, txn_date=issued, memo=memo)
+            which = ("deposit",) if part.parts == 1 else ("deposit", f"{part.number}/{part.parts}")
+            rid = qbmap.request_id(str(row.merchant_id), row.platform, row.store, row.payout_id, *which)
+            deposit = qb.create("Deposit", payload, request_id=rid)
+        ledger.bind(source, QB, kind, str(deposit["Id"]),
+                    data={"total": str(amount(deposit.get("TotalAmt"))), "payout_net": row.net,
+                          "order_ids": part.order_ids, "store": row.store, "part": part.number,
+                          "parts": part.parts, "transfer": str(parts.transfer) if parts.transfer else None})
+    if parts.transfer > 0 and posting.transfer is None:
+        transfer = _existing_transfer(qb, issued, row.payout_id)
+        if transfer is None:
+            payload = transfer_payload(parts.transfer, bank_account_id=bank_id, clearing_account_id=clearing_id,
+                                       txn_date=issued, memo=transfer_memo(row.processor, row.payout_id, issued))
+            rid = qbmap.request_id(str(row.merchant_id), row.platform, row.store, row.payout_id, "transfer")
+            transfer = qb.create("Transfer", payload, request_id=rid)
+        ledger.bind(source, QB, TRANSFER, str(transfer["Id"]),
+                    data={"amount": str(amount(transfer.get("Amount"))), "payout_net": row.net, "store": row.store})
+    with hub.sessions() as s:
+        posting = postings(s, [row])[row.id]
+    _posted(hub, row, posting)
     return "posted"
 
 
-def _existing_deposit(qb: Any, day: str, payout_id: str) -> dict[str, Any] | None:
-    """A deposit of that day whose memo names the payout (created before a crash lost the answer)."""
+_PART = re.compile(r" part (\d+) of (\d+),")
+
+
+def _existing_deposits(qb: Any, day: str, payout_id: str) -> dict[tuple[int, int], dict[str, Any]]:
+    """The deposits of that day whose memo names the payout (created before a crash lost the answer), by
+    (part, parts): ``(1, 1)`` for a payout posted as one deposit."""
     marker = f" payout {payout_id} "
+    out: dict[tuple[int, int], dict[str, Any]] = {}
     for dep in qb.query(f"SELECT * FROM Deposit WHERE TxnDate = {quote(day)} MAXRESULTS 1000"):
-        if marker in f" {dep.get('PrivateNote') or ''} ":
-            return dep
+        note = f" {dep.get('PrivateNote') or ''} "
+        if marker in note:
+            part = _PART.search(note)
+            out.setdefault((int(part[1]), int(part[2])) if part else (1, 1), dep)
+    return out
+
+
+def _existing_transfer(qb: Any, day: str, payout_id: str) -> dict[str, Any] | None:
+    """A transfer of that day whose note names the payout (created before a crash lost the answer)."""
+    marker = f" payout {payout_id} "
+    for transfer in qb.query(f"SELECT * FROM Transfer WHERE TxnDate = {quote(day)} MAXRESULTS 1000"):
+        if marker in f" {transfer.get('PrivateNote') or ''} ":
+            return transfer
     return None
 
 
@@ -293,18 +340,23 @@ def _hold(hub: Hub, row_id: int, difference: Decimal | None, unexplained: list[d
     alerts.notify(hub, event["cause"], event, merchant_id)   # at most once an hour per payout and channel
 
 
-def _posted(hub: Hub, row: StorePayout, deposit_id: str, total: Decimal, order_ids: list[str]) -> None:
-    """The payout is posted; its orders show the deposit in the order ledger (one transaction)."""
+def _posted(hub: Hub, row: StorePayout, posting: Posting) -> None:
+    """The payout is posted; its orders show the deposit (the part) that carries them in the order ledger (one
+    transaction). ``deposit_total`` is what the deposits and the transfer move in the bank together."""
     now = utcnow()
+    total = sum((Decimal((b.data or {}).get("total") or "0") for b in posting.deposits.values()), Decimal("0.00"))
+    if posting.transfer is not None:
+        total -= Decimal((posting.transfer.data or {}).get("amount") or "0")
     with hub.sessions() as s:
         s.execute(update(StorePayout).where(StorePayout.id == row.id).values(
-            deposit_state="posted", deposit_id=deposit_id, deposit_total=str(total),
+            deposit_state="posted", deposit_id=posting.deposit_ids[0], deposit_total=str(total),
             difference=str(Decimal(row.net) - total), reason=None, unexplained=[], posted_at=row.posted_at or now,
             updated_at=now))
-        for start in range(0, len(order_ids), 500):
-            s.execute(update(StoreOrder).where(
-                StoreOrder.merchant_id == row.merchant_id, StoreOrder.platform == row.platform,
-                StoreOrder.store == row.store, StoreOrder.order_id.in_(order_ids[start:start + 500]))
-                .values(deposit_id=deposit_id, deposited_at=now, updated_at=now))
+        for binding in posting.deposits.values():
+            order_ids = list((binding.data or {}).get("order_ids") or [])
+            for start in range(0, len(order_ids), 500):
+                s.execute(update(StoreOrder).where(
+                    StoreOrder.merchant_id == row.merchant_id, StoreOrder.platform == row.platform,
+                    StoreOrder.store == row.store, StoreOrder.order_id.in_(order_ids[start:start + 500]))
+                    .values(deposit_id=binding.target_id, deposited_at=now, updated_at=now))
         s.commit()
-

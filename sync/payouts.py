@@ -27,6 +27,7 @@ from hub.payout_models import PayoutTransaction, StorePayout
 from mappings.deposits import transaction_kind
 from sync import locks
 from sync.accounts import Accounts
+from sync.payout_bindings import Posting, postings
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -247,12 +248,16 @@ def status_of(row: StorePayout) -> str:
     return "scheduled"
 
 
-def payout_view(row: StorePayout) -> dict[str, Any]:
+def payout_view(row: StorePayout, posting: Posting | None = None) -> dict[str, Any]:
+    """``deposit_id`` is the payout's (first) deposit; ``deposit_ids`` every deposit it was posted as (a split
+    payout has several, in part order) and ``transfer_id`` a withdrawal's transfer from the bank."""
     return {"merchant": row.merchant_id, "platform": row.platform, "store": row.store, "payout_id": row.payout_id,
             "status": status_of(row), "currency": row.currency, "net": row.net,
             "issued_at": row.issued_at.replace(tzinfo=UTC).isoformat() if row.issued_at else None,
             "deposit_id": row.deposit_id, "difference": row.difference, "reason": row.reason,
-            "unexplained": list(row.unexplained or [])}
+            "unexplained": list(row.unexplained or []),
+            "deposit_ids": posting.deposit_ids if posting else ([row.deposit_id] if row.deposit_id else []),
+            "transfer_id": posting.transfer.target_id if posting and posting.transfer else None}
 
 
 def list_payouts(s: Session, merchant_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -262,4 +267,6 @@ def list_payouts(s: Session, merchant_id: int | None = None, limit: int | None =
         q = q.where(StorePayout.merchant_id == merchant_id)
     if limit:
         q = q.limit(limit)
-    return [payout_view(r) for r in s.scalars(q)]
+    rows = list(s.scalars(q))
+    found = postings(s, rows)
+    return [payout_view(r, found[r.id]) for r in rows]

@@ -7,16 +7,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
 from connectors.errors import ConnectorError
 from hub.models import Connection, MappingRuleSet, utcnow
+from mappings.payout_rules import PROCESSOR_LABELS
 from mappings.rules import MappingRules, referenced_objects
 from sync.accounts import Accounts
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hub.runtime import Hub
 
 log = logging.getLogger("o2c.rules_check")
@@ -54,6 +57,7 @@ def check_rules(hub: Hub, merchant_id: int, rules: MappingRules) -> RulesReport:
                                     "on first use")
             else:
                 report.missing.append(f"{ref.field}: QuickBooks has no {ref.kind} named {ref.name!r}")
+        report.notes += payout_account_warnings(rules, lambda n: qb.find_one("Account", "Name", n))
         prefs = qb.preferences() or {}
         if not (prefs.get("SalesFormsPrefs") or {}).get("AllowShipping", True):
             report.notes.append("shipping.methods: shipping is turned off on this company's sales forms, so "
@@ -64,6 +68,40 @@ def check_rules(hub: Hub, merchant_id: int, rules: MappingRules) -> RulesReport:
         report.notes.append(f"QuickBooks objects not checked: {exc}")
     _check_deal_pipeline(accounts, rules, report)
     return report
+
+
+def payout_account_warnings(rules: MappingRules, find: Callable[[str], dict[str, Any] | None]) -> list[str]:
+    """What keeps a payout processor's payouts from posting as linked deposits: a payment rule that sends the
+    processor's payments to an account other than Undeposited Funds (a deposit can link only those), and a
+    payouts bank account that is not a bank account in QuickBooks. ``find`` looks an account up by name."""
+    out: list[str] = []
+    seen: dict[str, dict[str, Any] | None] = {}
+
+    def account(name: str) -> dict[str, Any] | None:
+        if name not in seen:
+            seen[name] = find(name)
+        return seen[name]
+
+    for processor, label in PROCESSOR_LABELS.items():
+        name = rules.payments.account_for(processor)
+        found = account(name)
+        if found is not None and found.get("AccountSubType") != "UndepositedFunds":
+            rule = (f"payments.deposit_accounts.{processor}" if processor in rules.payments.deposit_accounts
+                    else "payments.default_account")
+            out.append(f"{rule}: {label} payments go to {name!r}, not to Undeposited Funds, so their payouts "
+                       "cannot link them: those payouts are held until the rule sends them to Undeposited Funds")
+    names = {rules.payouts.deposit_account_for(p): p for p in PROCESSOR_LABELS}
+    for name, processor in names.items():
+        found = account(name)
+        rule = (f"payouts.deposit_accounts.{processor}" if processor in rules.payouts.deposit_accounts
+                else "payouts.default_deposit_account")
+        if found is None:
+            out.append(f"{rule}: QuickBooks has no account named {name!r}; payouts deposited there are held "
+                       "until it exists (as a bank account)")
+        elif found.get("AccountType") != "Bank":
+            out.append(f"{rule}: {name!r} is {found.get('AccountType')}, not a bank account; payouts deposited "
+                       "there are held until the rule names the bank account the payouts reach")
+    return out
 
 
 def _check_deal_pipeline(accounts: Accounts, rules: MappingRules, report: RulesReport) -> None:

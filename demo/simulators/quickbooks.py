@@ -37,7 +37,7 @@ from flask import Response, g, request
 from .base import SimulatedPlatform
 from .clock import SimClock
 from .quickbooks_controls import BookkeeperControls
-from .quickbooks_deposits import DepositRules, check_not_deposited
+from .quickbooks_deposits import MAX_DEPOSIT_LINES, DepositRules, check_not_deposited
 from .quickbooks_query import (
     CENT,
     COMPANY_TZ,
@@ -115,6 +115,7 @@ class QuickBooksSimulator(BookkeeperControls, WebhookControls, DepositRules, Rec
         self.max_concurrent = 10                # requests in flight per realm
         self.batch_requests_per_minute = 40     # per realm
         self.max_batch_items = 30
+        self.max_deposit_lines = MAX_DEPOSIT_LINES   # lines one deposit may have (quickbooks_deposits)
         self._drops: list[_Drop] = []
         self._touched: list[str] = []           # invoices whose balance the last write changed
         self.webhook_deliveries: list[Delivery] = []

@@ -6,9 +6,15 @@
   negative (fees, refunds, reserves), a linked one is the payment's whole amount;
 * only a payment sitting in **Undeposited Funds** can be linked (PLATFORMS.md ⚠, the UI's rule), and a payment
   is linked by one deposit only;
-* ``TotalAmt`` is the sum of the lines (whatever the request says), and cannot be negative;
+* ``TotalAmt`` is the sum of the lines (whatever the request says): 0.00 is accepted, below zero is refused;
+* at most ``max_deposit_lines`` lines (default ``MAX_DEPOSIT_LINES``, the hub's assumption of QuickBooks'
+  per-transaction line limit, ⚠ not documented by Intuit; tests lower it), more is a ValidationFault;
 * a deposited payment is locked: updating, voiding or deleting it is refused until its deposit line is removed
   (``check_not_deposited``, called by the simulator before it writes a Payment).
+
+Transfers (``POST /transfer``, ``_transfer``) move money between two balance-sheet accounts: ``FromAccountRef``,
+``ToAccountRef`` and ``Amount`` are required, both accounts must exist, be active, be asset accounts
+(``Classification`` Asset, as Intuit's Transfer reference says) and differ, and ``Amount`` must be above zero.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 from .quickbooks_query import CENT, COMPANY_TZ, Company, QBFault, business, invalid_ref, money, ref_value, required
 
 UNDEPOSITED_SUBTYPE = "UndepositedFunds"
+MAX_DEPOSIT_LINES = 1000
 
 
 class DepositRules:
@@ -38,6 +45,10 @@ class DepositRules:
         lines = obj.get("Line")
         if not isinstance(lines, list) or not lines:
             raise required("Line")
+        cap = getattr(self, "max_deposit_lines", MAX_DEPOSIT_LINES)
+        if len(lines) > cap:
+            raise QBFault(2010, "Request has invalid or unsupported property",
+                          f"A deposit can have at most {cap} lines; this one has {len(lines)}")
         linked_elsewhere = _linked_payments(company, exclude=(current or {}).get("Id"))
         undeposited = {a["Id"] for a in company.objects["Account"].values()
                        if a.get("AccountSubType") == UNDEPOSITED_SUBTYPE}
@@ -87,6 +98,31 @@ class DepositRules:
         if total < 0:
             raise business(f"The total of a deposit cannot be negative ({total}); record a withdrawal instead")
         obj.update(Line=lines, TotalAmt=total.quantize(CENT), CurrencyRef={"value": company.currency},
+                   TxnDate=obj.get("TxnDate") or datetime.now(COMPANY_TZ).date().isoformat())
+        return obj
+
+    def _transfer(self, company: Company, body: dict, current: dict | None) -> dict:
+        obj = {k: v for k, v in body.items() if k not in ("Id", "SyncToken", "MetaData", "domain", "sparse")}
+        refs = {}
+        for key in ("FromAccountRef", "ToAccountRef"):
+            if key not in obj:
+                raise required(key)
+            account = company.objects["Account"].get(ref_value(obj[key]) or "")
+            if account is None or not account.get("Active", True):
+                raise invalid_ref(key, ref_value(obj[key]))
+            if account.get("Classification") != "Asset":
+                raise business(f"{key}: a transfer moves money between asset accounts; {account['Name']} is "
+                               f"{account.get('AccountType')}")
+            refs[key] = account
+        if refs["FromAccountRef"]["Id"] == refs["ToAccountRef"]["Id"]:
+            raise business("A transfer needs two different accounts")
+        if "Amount" not in obj:
+            raise required("Amount")
+        amount = money(obj["Amount"], "Amount")
+        if amount <= 0:
+            raise business(f"The amount of a transfer must be more than zero, not {amount}")
+        obj.update({key: {"value": a["Id"], "name": a["Name"]} for key, a in refs.items()})
+        obj.update(Amount=amount, CurrencyRef={"value": company.currency},
                    TxnDate=obj.get("TxnDate") or datetime.now(COMPANY_TZ).date().isoformat())
         return obj
 

@@ -383,9 +383,9 @@ except Exception:  # pragma: no cover - no tz database
 CENT = Decimal("0.01")
 ENTITIES = {name.lower(): name for name in (
     "Customer", "Item", "Account", "Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt",
-    "TaxCode", "TaxRate", "Deposit", "Term")}
+    "TaxCode", "TaxRate", "Deposit", "Transfer", "Term")}
 SALES_FORMS = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt")
-DELETABLE = set(SALES_FORMS) | {"Payment", "Deposit"}
+DELETABLE = set(SALES_FORMS) | {"Payment", "Deposit", "Transfer"}
 TRANSACTIONS = (*SALES_FORMS, "Payment")
 LIST_ENTITIES = ("Customer", "Item", "Account", "TaxCode", "TaxRate", "Term")
 READ_ONLY = ("TaxCode", "TaxRate")       # created through TaxService, never by a write to themselves

@@ -44,6 +44,8 @@ class EntityRules:
             return self._payment(company, body, current)
         if entity == "Deposit":   # demo.simulators.quickbooks_deposits
             return self._deposit(company, body, current)  # type: ignore[attr-defined]
+        if entity == "Transfer":  # demo.simulators.quickbooks_deposits
+            return self._transfer(company, body, current)  # type: ignore[attr-defined]
         if entity == "Term":
             return self._term(company, body, current)  # type: ignore[attr-defined] - quickbooks_receivables
         return self._sales_form(company, entity, body, current)

@@ -60,6 +60,21 @@ def paid_orders(platforms: Any, client: Any, hub: Any, shop: Any, count: int, st
     return orders
 
 
+def refund_first_and_pay_out(platforms: Any, client: Any, hub: Any, shop: Any, orders: list[ShopifyOrder],
+                             adjustment: str) -> dict:
+    """A refund of the first order (synced), every order in the balance, an adjustment, then a paid payout;
+    returns the refund."""
+    sim = platforms.shopify
+    refund = sim.refund_order(shop.domain, orders[0].order_id, {1: 1})
+    refund_webhook(client, shop, orders[0].order_id, refund)
+    settled(hub)
+    for order in orders:
+        sim.record_order(shop.domain, order.order_id)
+    sim.add_adjustment(shop.domain, adjustment)
+    sim.pay_payout(shop.domain, sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY).id)
+    return refund
+
+
 def payouts_json(runner: Any, shop: Any) -> list[dict[str, Any]]:
     result = runner.invoke(["payouts", "list", "--merchant", str(shop.merchant_id), "--json"])
     assert result.exit_code == 0, result.output
@@ -294,8 +309,8 @@ def test_the_catch_up_pass_polls_payouts_hourly_and_posts_the_paid_ones(hub, sho
 
 
 
-def test_a_held_payout_is_alerted_once_and_a_withdrawal_is_held_never_posted(make_hub, shop_factory,  # noqa: ANN001
-                                                                             platforms) -> None:
+def test_a_held_payout_is_alerted_once_and_a_withdrawal_that_ties_out_is_posted_unalerted(  # noqa: ANN001
+        make_hub, shop_factory, platforms) -> None:
     from tests.conftest import O2CRunner
     from web.app import create_app
 
@@ -324,11 +339,11 @@ def test_a_held_payout_is_alerted_once_and_a_withdrawal_is_held_never_posted(mak
         sync(runner, shop)
         sync(runner, shop)   # held again: no second alert within the hour
         rows = {r["payout_id"]: r for r in payouts_json(runner, shop)}
-        assert rows[str(first.id)]["status"] == rows[str(withdrawal.id)]["status"] == "held"
-        assert "withdrawal" in rows[str(withdrawal.id)]["reason"] and rows[str(withdrawal.id)]["net"] == "-25.00"
-        assert platforms.quickbooks.objects(shop.realm, "Deposit") == []
-        causes = sorted(b["cause"] for b in alerts)
-        assert causes == sorted([f"payout.held:shopify:{first.id}", f"payout.held:shopify:{withdrawal.id}"])
+        assert (rows[str(first.id)]["status"], rows[str(withdrawal.id)]["status"]) == ("held", "posted")
+        assert rows[str(withdrawal.id)]["net"] == "-25.00" and rows[str(withdrawal.id)]["transfer_id"]
+        [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")   # the withdrawal's, of 0.00
+        assert Decimal(str(deposit["TotalAmt"])) == 0
+        assert sorted(b["cause"] for b in alerts) == [f"payout.held:shopify:{first.id}"]
         [alert] = [b for b in alerts if b["payout"]["payout_id"] == str(first.id)]
         assert alert["event"] == "payout.held" and alert["payout"]["difference"] == "-3.10"
         assert "BILLING_DEBIT" in alert["message"] and alert["merchant"]["id"] == shop.merchant_id
@@ -415,14 +430,8 @@ def test_summary_mode_posts_one_line_per_day_and_still_ties_out_to_the_cent(hub,
         deliver(client, order, shop)
         orders.append(order)
     assert all(r.status == "succeeded" for r in settled(hub))
-    refund = sim.refund_order(shop.domain, orders[0].order_id, {1: 1})
-    refund_webhook(client, shop, orders[0].order_id, refund)
-    settled(hub)
-    for order in orders:
-        sim.record_order(shop.domain, order.order_id)
-    sim.add_adjustment(shop.domain, "-0.99")
-    payout = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
-    sim.pay_payout(shop.domain, payout.id)
+    refund = refund_first_and_pay_out(platforms, client, hub, shop, orders, "-0.99")
+    payout = sim.payments_accounts[shop.domain].payouts[-1]
     sync(runner, shop)
     [deposit] = platforms.quickbooks.objects(shop.realm, "Deposit")
     assert Decimal(str(deposit["TotalAmt"])) == payout.net
@@ -475,3 +484,191 @@ def test_the_console_board_shows_a_held_payout_with_its_cause_and_re_try_posts_i
     post(client, f"/console/payouts/shopify/{payout.id}/retry")   # again: the binding answers, nothing new
     assert platforms.quickbooks.objects(shop.realm, "Deposit") == [deposit]
     assert post(client, "/console/payouts/shopify/999999/retry").status_code == 404
+
+
+def accounts_by_name(platforms: Any, shop: Any) -> dict[str, dict[str, Any]]:
+    return {a["Name"]: a for a in platforms.quickbooks.objects(shop.realm, "Account")}
+
+
+def kill_once(monkeypatch: Any, target_type: str) -> None:
+    """The worker dies right after QuickBooks created the object bound as ``target_type``, before the binding."""
+    from sync.ledger import Ledger
+
+    real_bind = Ledger.bind
+    killed: list[str] = []
+
+    def bind(self, source, target_platform, kind, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if source.type == "payout" and kind == target_type and not killed:
+            killed.append(kind)
+            raise SystemExit("worker killed")
+        return real_bind(self, source, target_platform, kind, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "bind", bind)
+
+
+def test_a_withdrawal_is_a_deposit_of_zero_and_one_transfer_equal_to_what_leaves_the_bank(  # noqa: ANN001
+        hub, shop, client, runner, platforms, monkeypatch) -> None:
+    sim, qb = platforms.shopify, platforms.quickbooks
+    orders = paid_orders(platforms, client, hub, shop, 3)
+    for order in orders:
+        sim.record_order(shop.domain, order.order_id)
+    sim.pay_payout(shop.domain, sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY - timedelta(days=1)).id)
+    sync(runner, shop)
+    [first] = qb.objects(shop.realm, "Deposit")
+    for order in orders[:2]:   # next day: two refunds and a fee correction, no sale: money leaves the bank
+        refund_webhook(client, shop, order.order_id, sim.refund_order(shop.domain, order.order_id, {1: 1}))
+        settled(hub)
+        sim.record_order(shop.domain, order.order_id)
+    sim.add_adjustment(shop.domain, "-1.50")
+    withdrawal = sim.schedule_payout(shop.domain, issued_at=PAYOUT_DAY)
+    sim.pay_payout(shop.domain, withdrawal.id)
+    assert withdrawal.net < 0
+
+    kill_once(monkeypatch, "transfer")   # killed between the transfer's create and its binding ...
+    assert runner.invoke(["payouts", "sync", "--merchant", str(shop.merchant_id)]).exit_code != 0
+    sync(runner, shop)                   # ... the next pass finds it by its note
+    deposits = [d for d in qb.objects(shop.realm, "Deposit") if d["Id"] != first["Id"]]
+    [zero], [transfer] = deposits, qb.objects(shop.realm, "Transfer")
+    names = accounts_by_name(platforms, shop)
+    clearing = names["Shopify Payments clearing"]
+    assert clearing["AccountType"] == "Other Current Asset"
+    assert Decimal(str(zero["TotalAmt"])) == 0 and zero["TxnDate"] == "2026-11-30"
+    assert zero["DepositToAccountRef"]["value"] == names["Checking"]["Id"]
+    offset = [ln for ln in zero["Line"] if ln["DepositLineDetail"]["AccountRef"]["value"] == clearing["Id"]]
+    assert [Decimal(str(ln["Amount"])) for ln in offset] == [-withdrawal.net]
+    assert (transfer["FromAccountRef"]["value"], transfer["ToAccountRef"]["value"]) == (names["Checking"]["Id"],
+                                                                                       clearing["Id"])
+    assert Decimal(str(transfer["Amount"])) == -withdrawal.net and transfer["TxnDate"] == "2026-11-30"
+    assert f"payout {withdrawal.id} " in transfer["PrivateNote"]
+    # what the bank shows: the deposit less the transfer is the payout, to the cent
+    assert Decimal(str(zero["TotalAmt"])) - Decimal(str(transfer["Amount"])) == withdrawal.net
+    row = next(r for r in payouts_json(runner, shop) if r["payout_id"] == str(withdrawal.id))
+    assert (row["status"], row["deposit_ids"], row["transfer_id"], row["difference"]) == (
+        "posted", [zero["Id"]], transfer["Id"], "0.00")
+
+    before = len(qb.calls)   # re-running asks QuickBooks nothing and creates nothing
+    sync(runner, shop)
+    assert len(qb.calls) == before and len(qb.objects(shop.realm, "Transfer")) == 1
+    result = runner.invoke(["reconcile", str(shop.merchant_id), "--json"])
+    kinds = {r["kind"] for r in json.loads(result.output)["discrepancies"]}
+    assert not kinds & {"deposit_missing", "transfer_missing", "deposit_total_differs",
+                        "paid_payout_without_deposit"}, kinds
+    qb.delete(shop.realm, "Transfer", transfer["Id"])   # a bookkeeper deletes the transfer: reported
+    result = runner.invoke(["reconcile", str(shop.merchant_id), "--json"])
+    [gone] = [r for r in json.loads(result.output)["discrepancies"] if r["kind"] == "transfer_missing"]
+    assert gone["quickbooks"] == {"type": "Transfer", "id": transfer["Id"]}
+
+
+def test_a_payout_of_more_lines_than_a_deposit_takes_is_split_into_parts_that_add_up_to_it(  # noqa: ANN001
+        hub, shop, client, runner, platforms, monkeypatch) -> None:
+    sim, qb = platforms.shopify, platforms.quickbooks
+    qb.max_deposit_lines = 5                      # QuickBooks refuses a sixth line ...
+    with hub.session() as s:                      # ... and the rules know it
+        save_overrides(s, shop.merchant_id, {"payouts": {"max_lines": 5}})
+        s.commit()
+    orders = paid_orders(platforms, client, hub, shop, 12)
+    refund_first_and_pay_out(platforms, client, hub, shop, orders, "-4.20")
+    payout = sim.payments_accounts[shop.domain].payouts[-1]
+
+    kill_once(monkeypatch, "deposit:2")   # killed between part 2's create and its binding ...
+    assert runner.invoke(["payouts", "sync", "--merchant", str(shop.merchant_id)]).exit_code != 0
+    assert len(qb.objects(shop.realm, "Deposit")) == 2
+    sync(runner, shop)                    # ... resumed: part 2 found by its memo, the others created
+    parts = qb.objects(shop.realm, "Deposit")
+    k = len(parts)
+    assert k == 4   # 12 linked payments, a refund, the adjustment and the fees: 15 lines, 4 a part + 1 spare
+    assert sum((Decimal(str(d["TotalAmt"])) for d in parts), Decimal("0")) == payout.net
+    memos = sorted(d["PrivateNote"] for d in parts)
+    assert all(f"payout {payout.id} part {n} of {k}," in memo for n, memo in enumerate(memos, 1)), memos
+    assert all(len(d["Line"]) <= 5 and Decimal(str(d["TotalAmt"])) >= 0 and d["TxnDate"] == "2026-11-30"
+               for d in parts)
+    linked = [ln["LinkedTxn"][0]["TxnId"] for d in parts for ln in d["Line"] if ln.get("LinkedTxn")]
+    assert sorted(linked) == sorted(p["Id"] for p in qb.objects(shop.realm, "Payment"))   # each in one part
+    row = payouts_json(runner, shop)[0]
+    by_part = {int(d["PrivateNote"].split(" part ")[1].split(" ")[0]): d["Id"] for d in parts}
+    assert (row["status"], row["difference"], row["transfer_id"]) == ("posted", "0.00", None)
+    assert row["deposit_ids"] == [by_part[n] for n in range(1, k + 1)] and row["deposit_id"] == by_part[1]
+    payment_of = {str(p["Id"]): p for p in qb.objects(shop.realm, "Payment")}
+    deposit_of = {ln["LinkedTxn"][0]["TxnId"]: d["Id"] for d in parts for ln in d["Line"] if ln.get("LinkedTxn")}
+    ledger = json.loads(runner.invoke(["orders", "list", "--json"]).output)
+    assert {o["quickbooks"]["deposit_id"] for o in ledger} == set(by_part.values())
+    for o in ledger:   # each order shows the part that links its payment
+        assert {deposit_of[p] for p in o["quickbooks"]["payment_ids"]} == {o["quickbooks"]["deposit_id"]}, o
+    assert len(payment_of) == 12
+
+    before = len(qb.calls)
+    sync(runner, shop)
+    assert len(qb.calls) == before and len(qb.objects(shop.realm, "Deposit")) == k
+    result = runner.invoke(["reconcile", str(shop.merchant_id), "--json"])
+    kinds = {r["kind"] for r in json.loads(result.output)["discrepancies"]}
+    assert not kinds & {"deposit_missing", "deposit_total_differs", "paid_payout_without_deposit"}, kinds
+
+
+def test_quickbooks_refuses_a_negative_deposit_one_over_its_line_cap_and_a_bad_transfer(  # noqa: ANN001
+        shop, platforms) -> None:
+    from connectors.quickbooks import QuickBooksClient
+
+    sim = platforms.quickbooks
+    qb = QuickBooksClient(shop.realm, sim.issue_token(shop.realm), api_url=sim.url)
+    names = accounts_by_name(platforms, shop)
+    bank, undeposited = names["Checking"]["Id"], names["Undeposited Funds"]["Id"]
+    income = names["Sales of Product Income"]["Id"]
+
+    def deposit(*amounts: str) -> dict[str, Any]:
+        return {"DepositToAccountRef": {"value": bank}, "TxnDate": "2026-11-30",
+                "Line": [{"Amount": a, "DetailType": "DepositLineDetail",
+                          "DepositLineDetail": {"AccountRef": {"value": undeposited}}} for a in amounts]}
+
+    zero = qb.create("Deposit", deposit("10.00", "-10.00"), request_id="zero-deposit")
+    assert Decimal(str(zero["TotalAmt"])) == 0                       # 0.00 is a deposit QuickBooks takes
+    with pytest.raises(Exception, match="cannot be negative"):
+        qb.create("Deposit", deposit("10.00", "-10.01"), request_id="negative-deposit")
+    sim.max_deposit_lines = 3
+    with pytest.raises(Exception, match="at most 3 lines"):
+        qb.create("Deposit", deposit("1.00", "1.00", "1.00", "1.00"), request_id="long-deposit")
+    assert len(sim.objects(shop.realm, "Deposit")) == 1
+
+    def transfer(from_: str | None, to: str | None, amount: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"TxnDate": "2026-11-30"}
+        if from_:
+            body["FromAccountRef"] = {"value": from_}
+        if to:
+            body["ToAccountRef"] = {"value": to}
+        if amount is not None:
+            body["Amount"] = amount
+        return body
+
+    for n, (body, why) in enumerate([(transfer(bank, undeposited, "0.00"), "more than zero"),
+                                     (transfer(bank, undeposited, "-5.00"), "more than zero"),
+                                     (transfer(bank, bank, "5.00"), "two different accounts"),
+                                     (transfer(bank, "999999", "5.00"), "Invalid Reference"),
+                                     (transfer(bank, income, "5.00"), "asset accounts"),
+                                     (transfer(None, undeposited, "5.00"), "FromAccountRef"),
+                                     (transfer(bank, undeposited, None), "Amount")]):
+        with pytest.raises(Exception, match=why):
+            qb.create("Transfer", body, request_id=f"bad-transfer-{n}")
+    assert sim.objects(shop.realm, "Transfer") == []
+    made = qb.create("Transfer", transfer(bank, undeposited, "5.00"), request_id="good-transfer")
+    assert qb.get("Transfer", made["Id"])["Amount"] in (5, Decimal("5.00"), 5.0)
+    assert [t["Id"] for t in qb.query("SELECT * FROM Transfer WHERE TxnDate = '2026-11-30'")] == [made["Id"]]
+    assert qb.create("Transfer", transfer(bank, undeposited, "5.00"), request_id="good-transfer")["Id"] == made["Id"]
+
+
+def test_the_rules_check_warns_of_payments_kept_from_payouts_and_a_payout_bank_that_is_no_bank(  # noqa: ANN001
+        hub, shop) -> None:
+    from mappings.rules import load_rules
+    from sync.rules_check import check_rules
+
+    def payout_notes(notes: list[str]) -> list[str]:
+        return [n for n in notes if n.startswith(("payments.", "payouts."))]
+
+    assert payout_notes(check_rules(hub, shop.merchant_id, load_rules()).notes) == []   # defaults: all post
+    rules = load_rules({"payments": {"deposit_accounts": {"shopify_payments": "Checking"}},
+                        "payouts": {"deposit_accounts": {"woocommerce_payments": "Undeposited Funds"}}})
+    report = check_rules(hub, shop.merchant_id, rules)
+    assert report.missing == [], report
+    [payments, bank] = payout_notes(report.notes)
+    assert payments.startswith("payments.deposit_accounts.shopify_payments: Shopify Payments payments go to "
+                               "'Checking', not to Undeposited Funds")
+    assert bank.startswith("payouts.deposit_accounts.woocommerce_payments: 'Undeposited Funds' is Other Current "
+                           "Asset, not a bank account")

@@ -148,7 +148,12 @@ SCHEMAS: dict[str, Any] = {
                                                       "\"0.00\" when posted"),
         "reason": _nullable("string"),
         "unexplained": {"type": "array", "items": {"type": "object"},
-                        "description": "the transactions a held payout cannot explain, each with its cause"}}},
+                        "description": "the transactions a held payout cannot explain, each with its cause"},
+        "deposit_ids": {"type": "array", "items": {"type": "string"},
+                        "description": "every deposit the payout was posted as, in part order (a payout of more "
+                                       "lines than one deposit takes is split into several that add up to it)"},
+        "transfer_id": _nullable("string", description="a withdrawal's transfer from the bank to the processor's "
+                                                       "clearing account (its deposit totals 0.00)")}},
     "PayoutList": {"type": "object", "required": ["payouts"], "properties": {
         "payouts": {"type": "array", "items": _ref("Payout")}}},
     "Receivables": {"type": "object", "required": ["merchant", "as_of", "currency", "open", "overdue", "buckets",

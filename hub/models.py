@@ -247,4 +247,4 @@ class AlertSent(Base):
 Index("ix_sync_runs_status_id", SyncRun.status, SyncRun.id)
 Index("ix_sync_runs_merchant_id", SyncRun.merchant_id, SyncRun.id)
 
-from hub import auth_models, oauth_models, receivables_models  # noqa: E402,F401 - their tables join Base.metadata (checked against the migrations)
+from hub import auth_models, oauth_models, receivables_models, task_models  # noqa: E402,F401 - their tables join Base.metadata (checked against the migrations)

@@ -128,3 +128,52 @@ def test_resume_appears_only_once_the_connection_is_reconnected(make_hub, shop_f
     assert "Resume after a reconnect" in progress and 'data-count="total">1<' in progress
     as_json = agent.get(urlparse(r.headers["Location"]).path + ".json").get_json()
     assert as_json["total"] == 1 and as_json["done"] + as_json["failed"] + as_json["remaining"] == 1
+
+
+def test_an_admin_starts_a_backfill_catch_up_and_reconcile_and_follows_each_to_the_end(make_hub, shop_factory,  # noqa: ANN001
+                                                                                       platforms) -> None:
+    from tests.helpers import an_order, wait_until
+
+    hub = make_hub()
+    shop = shop_factory(hub)
+    for n in range(3):   # orders the hub never heard of: only a backfill finds them
+        platforms.shopify.add_order(shop.domain, an_order(460_001 + n, 2001 + n))
+    add_user(hub, "admin@example.com", "admin")
+    add_user(hub, AGENT, "support")
+    app = create_app(hub)
+    admin = _client(app, "admin@example.com")
+    page = _page(admin, f"/console/connections?merchant={shop.merchant_id}")
+    assert 'id="start-backfill"' in page and 'id="start-reconcile"' in page
+    support = _client(app, AGENT)
+    assert 'id="start-backfill"' not in _page(support, f"/console/connections?merchant={shop.merchant_id}")
+    refused = support.post("/console/tasks", data={"csrf_token": csrf(support), "kind": "catch_up",
+                                                   "merchant": str(shop.merchant_id)})
+    assert refused.status_code == 403
+    assert admin.post("/console/tasks", data={"csrf_token": csrf(admin), "kind": "backfill",
+                                              "merchant": str(shop.merchant_id), "since": "someday"}).status_code == 400
+
+    def follow(kind: str, **form: str) -> dict:
+        r = admin.post("/console/tasks", data={"csrf_token": csrf(admin), "kind": kind,
+                                               "merchant": str(shop.merchant_id), **form})
+        assert r.status_code == 302 and "/console/tasks/" in r.headers["Location"], r.get_data(as_text=True)[:300]
+        path = urlparse(r.headers["Location"]).path
+        assert "Runs opened by this task" in _page(admin, path)
+        state: dict = {}
+
+        def finished() -> bool:
+            state.update(admin.get(path + ".json").get_json())
+            return state["finished"]
+        wait_until(finished, 30)
+        return state
+
+    backfilled = follow("backfill", since="2020-01-01")
+    assert backfilled["status"] == "done" and backfilled["total"] == 3 and backfilled["done"] == 3
+    assert backfilled["result"]["listed"] == 3
+    assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 3
+    caught_up = follow("catch_up")
+    assert caught_up["status"] == "done" and caught_up["result"]["errors"] == {}
+    reconciled = follow("reconcile")
+    assert reconciled["status"] == "done" and reconciled["result"]["discrepancies"] == 0
+    with hub.session() as s:
+        actions = set(s.scalars(select(AuditEntry.action).where(AuditEntry.actor == "admin@example.com")))
+    assert {"task.backfill", "task.catch_up", "task.reconcile"} <= actions

@@ -26,6 +26,7 @@ from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
 from hub.oauth_models import OAuthState
+from hub.task_models import OperatorTask
 from hub.payout_models import StorePayout
 from hub.users import create_user
 from sync.failures import failure_groups
@@ -83,12 +84,18 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
                                   detail={"runs": [their_run]})   # the progress page of their re-run
         s.flush()
         their_entry = their_work.id
+        their_task = OperatorTask(merchant_id=theirs.merchant_id, kind="reconcile", actor="them", params={},
+                                  run_ids=[their_run], result={})
+        s.add(their_task)
+        s.flush()
+        their_task_id = their_task.id
         [their_group] = [g.key for g in failure_groups(s, theirs.merchant_id)]
         assert their_group not in [g.key for g in failure_groups(s, mine.merchant_id)]
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
               "user_id": their_user, "key": their_group,
               "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}",   # their order
-              "payout_id": "7000001", "entry_id": their_entry}   # their payout, their work's progress
+              "payout_id": "7000001", "entry_id": their_entry,
+              "task_id": their_task_id}   # their payout, their work's progress
     return hub, oauth_app(hub), mine, theirs, values
 
 

@@ -22,6 +22,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     receivables,
     runs,
     staff,
+    tasks,
 )
 from web.console.blueprint import bp
 from web.console.security import configure

@@ -24,6 +24,8 @@ from web.console.actions import ActionRefused, resume_connection, waiting_for_re
 from web.console.blueprint import bp
 from web.console.run_list import merchant_choices
 from web.console.security import hub
+from web.console.tasks import TITLES as TASK_TITLES
+from web.console.tasks import recent_tasks
 from web.woocommerce_auth import LinkError, create_link
 
 LINK_LIFETIME = 24 * 3600   # a WooCommerce connect link from the console: one day, once
@@ -94,8 +96,10 @@ def connections() -> str:
     if chosen is not None and chosen not in dict(merchants):
         abort(404)
     panels = platform_panels(rows, chosen) if chosen is not None else []
+    tasks = recent_tasks(chosen) if chosen is not None and g.user.role == "admin" else []
     return render_template("console/connections.html", connections=rows, panels=panels, merchants=merchants,
-                           chosen=chosen, chosen_name=dict(merchants).get(chosen))
+                           chosen=chosen, chosen_name=dict(merchants).get(chosen), tasks=tasks,
+                           task_titles=TASK_TITLES)
 
 
 @bp.post("/connections/woocommerce")

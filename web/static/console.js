@@ -46,6 +46,8 @@
         });
         var bar = region.querySelector("progress");
         if (bar) { bar.max = data.total || 1; bar.value = data.done + data.failed; }
+        var phase = region.querySelector("[data-phase]");
+        if (phase && data.status) phase.textContent = data.status;
         var state = region.querySelector("[data-state]");
         if (state) state.textContent = data.finished ? "Finished." : "Working…";
         if (!data.finished) window.setTimeout(function () { poll(region); }, 1500);

@@ -130,9 +130,8 @@ def _save(hub: Hub, task_id: int, **values: Any) -> None:
                 setattr(task, key, value)
 
 
-def task_progress(s: Session, task: OperatorTask) -> dict[str, Any]:
-    """The task's phase and its runs by status: done (succeeded or skipped), failed, remaining."""
-    ids = [i for i in task.run_ids or [] if isinstance(i, int)]
+def run_tally(s: Session, ids: list[int]) -> tuple[int, int, int]:
+    """How many of these runs are done (succeeded or skipped), failed, and still to finish."""
     counts: dict[str, int] = {}
     for start in range(0, len(ids), CHUNK):
         for status, n in s.execute(select(SyncRun.status, func.count())
@@ -140,7 +139,13 @@ def task_progress(s: Session, task: OperatorTask) -> dict[str, Any]:
             counts[status] = counts.get(status, 0) + n
     done = counts.get("succeeded", 0) + counts.get("skipped", 0)
     failed = counts.get("failed", 0)
-    remaining = len(ids) - done - failed
+    return done, failed, len(ids) - done - failed
+
+
+def task_progress(s: Session, task: OperatorTask) -> dict[str, Any]:
+    """The task's phase and its runs by status: done (succeeded or skipped), failed, remaining."""
+    ids = [i for i in task.run_ids or [] if isinstance(i, int)]
+    done, failed, remaining = run_tally(s, ids)
     over = task.status in ("done", "failed")
     return {"task": task.id, "kind": task.kind, "status": task.status, "total": len(ids), "done": done,
             "failed": failed, "remaining": remaining, "finished": over and remaining == 0,

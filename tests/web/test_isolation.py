@@ -26,8 +26,8 @@ from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
 from hub.oauth_models import OAuthState
-from hub.task_models import OperatorTask
 from hub.payout_models import StorePayout
+from hub.task_models import OperatorTask
 from hub.users import create_user
 from sync.failures import failure_groups
 from tests.conftest import SHOPIFY_SECRET

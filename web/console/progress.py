@@ -11,29 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, g, jsonify, render_template
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from hub.models import AuditEntry, SyncRun
+from sync.operator_tasks import run_tally
 from web.console.blueprint import bp
 from web.console.security import hub
 
 CHUNK = 900    # ids per IN (SQLite's host-parameter limit stays far away)
-DONE = ("succeeded", "skipped")
-FAILED = ("failed",)
 
 
 def progress_of(s: Session, entry: AuditEntry) -> dict[str, Any]:
     ids = [i for i in (entry.detail or {}).get("runs") or [] if isinstance(i, int)]
-    counts: dict[str, int] = {}
-    for start in range(0, len(ids), CHUNK):
-        for status, n in s.execute(select(SyncRun.status, func.count()).where(SyncRun.id.in_(ids[start:start + CHUNK]))
-                                   .group_by(SyncRun.status)):
-            counts[status] = counts.get(status, 0) + n
-    done = sum(counts.get(k, 0) for k in DONE)
-    failed = sum(counts.get(k, 0) for k in FAILED)
-    remaining = len(ids) - done - failed
+    done, failed, remaining = run_tally(s, ids)
     failing = list(s.scalars(select(SyncRun.id).where(SyncRun.id.in_(ids[:CHUNK]), SyncRun.status == "failed")
                              .order_by(SyncRun.id).limit(20))) if failed else []
     return {"entry": entry.id, "action": entry.action, "total": len(ids), "done": done, "failed": failed,

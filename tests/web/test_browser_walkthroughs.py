@@ -1,0 +1,108 @@
+"""The console walked through in a real browser (Debian's headless Chromium, the harness of
+``tests/web/test_browser.py``) as its three kinds of users spend a day with it. Every page on the way is
+looked at as ``tests/web/browser_kit.look`` does: screenshots at 1400 and 400 px (kept under
+``$O2C_TEST_SCREENSHOTS`` when set), no sideways scrolling at 400 px, and no serious or critical axe-core
+violation.
+
+- The merchant: signs in, connects QuickBooks (Intuit's fake approves), sees its own orders only and one
+  order's story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select, update
+
+from hub.merchants import connect, create_merchant
+from hub.models import Connection
+from hub.order_models import StoreOrder
+from hub.users import create_user
+from tests.helpers import an_order, served, wait_until, webhook
+from tests.web.browser_kit import look, screenshot_dir
+from tests.web.test_browser import browser  # noqa: F401 - the Chromium fixture
+from tests.web.test_oauth import PASSWORD, oauth_app
+
+OWNER = "owner@books.example"
+
+
+def _ledger_rows(hub) -> int:  # noqa: ANN001
+    with hub.session() as s:
+        return s.scalar(select(func.count()).select_from(StoreOrder))
+
+
+def _sign_in(driver, email: str) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    assert "/console/login" in driver.current_url
+    driver.find_element(By.NAME, "email").send_keys(email)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "main form button").click()
+
+
+@pytest.mark.slow
+def test_the_merchant_connects_its_books_and_sees_its_own_orders_only(  # noqa: F811
+        make_hub, shop_factory, platforms, browser, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = screenshot_dir(tmp_path, "merchant")
+    hub = make_hub()
+    platforms.quickbooks.add_company("9341452")           # the company Intuit's fake offers first
+    domain = "browser-books.myshopify.com"
+    platforms.shopify.add_shop(domain)
+    with hub.session() as s:
+        merchant = create_merchant(s, "Browser Books")
+        connect(s, hub.secrets, merchant, "shopify", domain, {"access_token": platforms.shopify.issue_token(domain)})
+        create_user(s, OWNER, PASSWORD, "merchant", merchant.id)
+    other = shop_factory(hub)                              # another merchant, with an order of its own
+    driver = browser
+    with served(oauth_app(hub)) as base:
+        monkeypatch.setenv("O2C_PUBLIC_URL", base)
+        hub.settings = replace(hub.settings, public_url=base)
+        for shop, order in ((domain, an_order(470_001, 3001, email="grace@example.com")),
+                            (other.domain, an_order(470_002, 3002, email="someone@example.com"))):
+            platforms.shopify.add_order(shop, order)
+            body, headers = webhook(order, shop)
+            assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+        wait_until(lambda: _ledger_rows(hub) == 2)   # its own waits for the books; the other's syncs
+
+        driver.get(f"{base}/console/connections")
+        _sign_in(driver, OWNER)
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(f"{base}/console/connections"))
+        look(driver, shots, "merchant-connections")
+        driver.find_element(By.ID, "connect-quickbooks").click()   # → Intuit (the fake approves) → back
+        WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: "is connected" in d.find_element(By.TAG_NAME, "main").text)
+        row = driver.find_element(By.CSS_SELECTOR, 'tr.connection[data-status="active"][data-connection]')
+        assert driver.find_elements(By.XPATH, "//tr[contains(., '9341452')][@data-status='active']"), row.text
+        panel = driver.find_element(By.CSS_SELECTOR, '.panel[data-platform="quickbooks"]').text
+        assert "9341452" in panel and "Reconnect" in panel and "Connect QuickBooks" not in panel
+        look(driver, shots, "merchant-connected")
+
+        with hub.session() as s:                          # the grant lapses: Reconnect makes it active again
+            s.execute(update(Connection).where(Connection.account == "9341452")
+                      .values(status="needs_reconnect", status_reason="refresh token expired"))
+        driver.refresh()
+        driver.find_element(By.CSS_SELECTOR, "a.reconnect").click()
+        WebDriverWait(driver, 15).until(
+            lambda d: d.find_elements(By.XPATH, "//tr[contains(., '9341452')][@data-status='active']"))
+        assert not driver.find_elements(By.CSS_SELECTOR, "a.reconnect")
+
+        driver.find_element(By.LINK_TEXT, "Orders").click()
+        orders = driver.find_elements(By.CSS_SELECTOR, "tr[data-order]")
+        assert [o.get_attribute("data-order") for o in orders] == ["shopify:470001"]   # its own only
+        assert "grace@example.com" in orders[0].text and "someone@example.com" not in driver.page_source
+        look(driver, shots, "merchant-orders")
+        orders[0].find_element(By.LINK_TEXT, "#3001").click()
+        WebDriverWait(driver, 10).until(lambda d: "/console/orders/" in d.current_url)
+        story = driver.find_element(By.TAG_NAME, "main").text
+        assert "Timeline" in story and "Black tee" in story
+        look(driver, shots, "merchant-order")
+    names = sorted(p.name for p in shots.glob("*.png"))
+    assert len(names) == 8 and all((shots / n).stat().st_size > 5_000 for n in names), names
+    print(f"\nscreenshots: {shots}")

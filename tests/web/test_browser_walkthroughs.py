@@ -6,6 +6,8 @@ violation.
 
 - The merchant: signs in, connects QuickBooks (Intuit's fake approves), sees its own orders only and one
   order's story.
+- Every page: an admin opens each page of the console (every GET route, its ids taken from a small
+  seeded hub) and each passes the same look.
 """
 
 from __future__ import annotations
@@ -105,4 +107,69 @@ def test_the_merchant_connects_its_books_and_sees_its_own_orders_only(  # noqa: 
         look(driver, shots, "merchant-order")
     names = sorted(p.name for p in shots.glob("*.png"))
     assert len(names) == 8 and all((shots / n).stat().st_size > 5_000 for n in names), names
+    print(f"\nscreenshots: {shots}")
+
+
+@pytest.mark.slow
+def test_every_console_page_passes_axe_and_fits_400_px(  # noqa: F811
+        make_hub, shop_factory, platforms, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    import re
+
+    from hub import audit
+    from hub.mapping_rules import save_overrides
+    from hub.models import SyncRun
+    from hub.task_models import OperatorTask
+
+    shots = screenshot_dir(tmp_path, "every-page")
+    hub = make_hub()
+    shop = shop_factory(hub)
+    with hub.session() as s:
+        create_user(s, "admin@example.com", PASSWORD, "admin")
+        save_overrides(s, shop.merchant_id, {"items": {"map": {"TEE-BLK-M": "Shirts sold"}}})   # fails 480001
+    app = oauth_app(hub)
+    with served(app) as base:
+        for order in (an_order(480_001, 4001), an_order(480_002, 4002, lines=[
+                {"sku": "MUG-1", "title": "Mug", "quantity": 1, "price": "12.50"}])):
+            platforms.shopify.add_order(shop.domain, order)
+            body, headers = webhook(order, shop.domain)
+            assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+        wait_until(lambda: _ledger_rows(hub) == 2)
+        from tests.helpers import settled
+        settled(hub)
+        with hub.session() as s:
+            run = s.scalar(select(SyncRun.id).where(SyncRun.source_id == "480001"))
+            conn = s.scalar(select(Connection.id).where(Connection.merchant_id == shop.merchant_id))
+            entry = audit.record(s, "admin@example.com", "failures.rerun_group", merchant_id=shop.merchant_id,
+                                 detail={"runs": [run]})
+            task = OperatorTask(merchant_id=shop.merchant_id, kind="reconcile", actor="admin@example.com",
+                                params={}, run_ids=[run], result={"orders_checked": 2}, status="done")
+            s.add(task)
+            s.flush()
+            ids = {"merchant_id": shop.merchant_id, "run_id": run, "connection_id": conn, "entry_id": entry.id,
+                   "task_id": task.id, "platform": "shopify", "order_id": "480001"}
+        driver = browser
+        driver.get(f"{base}/console/login")
+        look(driver, shots, "login")
+        _sign_in(driver, "admin@example.com")
+        seen: list[str] = []
+        failed: list[str] = []
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if not rule.rule.startswith("/console") or "GET" not in rule.methods or rule.rule.endswith(".json") \
+                    or rule.endpoint in ("console.login",):
+                continue
+            unknown = rule.arguments - ids.keys()
+            assert not unknown, f"{rule.rule}: teach this test which object {unknown} names"
+            path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: str(ids[m.group(1)]), rule.rule)
+            driver.get(base + path)
+            assert "Something went wrong" not in driver.title, path
+            name = rule.endpoint.split(".", 1)[1]
+            try:
+                look(driver, shots, name)
+            except AssertionError as exc:   # every page is looked at; all that fail are named at the end
+                failed.append(str(exc).splitlines()[0])
+            seen.append(name)
+        driver.get(f"{base}/console/no-such-page")
+        look(driver, shots, "not-found")
+    assert not failed, "\n".join(failed)
+    assert len(seen) >= 15, seen
     print(f"\nscreenshots: {shots}")

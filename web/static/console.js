@@ -73,8 +73,17 @@
     }
   }
 
+  // a code block that scrolls is reachable by keyboard too
+  function focusablePre() {
+    var blocks = document.querySelectorAll("main pre");
+    for (var i = 0; i < blocks.length; i++) {
+      if (!blocks[i].hasAttribute("tabindex")) blocks[i].tabIndex = 0;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     scrollAreas();
+    focusablePre();
     localTimes(document);
     window.setInterval(function () { localTimes(document); }, 60000);
     var regions = document.querySelectorAll("[data-progress-url]");

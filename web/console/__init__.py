@@ -19,6 +19,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     pages,
     payouts,
     receivables,
+    rule_history,
     runs,
     staff,
 )

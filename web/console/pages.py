@@ -105,6 +105,8 @@ def _links(s: Session, entries: list[AuditEntry]) -> dict[int, list[tuple[str, s
         for run_id in _runs_of(e)[:MAX_RUN_LINKS]:
             if run_id in runs and (e.target_type != "run" or str(run_id) != target):
                 found.append((f"run {run_id}", url_for("console.run_page", run_id=run_id)))
+        if not found and e.target_type:   # nothing to link to: name it (an address, a QuickBooks company …)
+            found.append((f"{e.target_type.replace('_', ' ')} {target}".strip(), ""))
         out[e.id] = found
     return out
 

@@ -121,3 +121,50 @@ def test_o2c_mapping_import_is_a_version_audited_with_its_author(console: Consol
     diff = html(console.client().get(f"/console/mapping/{merchant_id}/versions/2"))
     assert "<del>-  prefix: WEB-</del>" in diff and "<ins>+  prefix: SHOP-</ins>" in diff
     assert "with o2c mapping import" in diff
+
+
+def test_audit_log_reads_in_sentences_filters_links_and_pages(console: Console, shop_factory) -> None:  # noqa: ANN001
+    from datetime import datetime
+
+    from hub import audit as audit_log
+    from hub.models import SyncRun
+
+    hub, merchant_id = console.hub, console.shop.merchant_id
+    other = shop_factory(hub).merchant_id
+    with hub.session() as s:
+        run = SyncRun(merchant_id=merchant_id, kind="order", source_platform="shopify", source_id="450777",
+                      source_name="#1777", status="failed", attempts=1, reason="mapping: x", error_kind="mapping")
+        s.add(run)
+        s.flush()
+        audit_log.record(s, SUPPORT, "run.rerun", target_type="run", target_id=run.id, merchant_id=merchant_id,
+                         detail={"runs": [run.id], "requeued": 1})
+        audit_log.record(s, "ann@example.com", "rules.saved", target_type="mapping_rules", target_id=other,
+                         merchant_id=other, detail={"version": 4, "via": "cli"})
+        for n in range(55):
+            audit_log.record(s, "cli", "token.created", target_type="api_token", target_id=n, detail={"name": f"t{n}"})
+        old = audit_log.record(s, "ann@example.com", "user.disabled", target_type="user", target_id=1,
+                               detail={"email": "gone@example.com"})
+        s.flush()
+        old.at = datetime(2026, 1, 15, 12, 0)
+        run_id = run.id
+    client = console.client()
+
+    page = html(client.get(f"/console/audit?merchant={merchant_id}"))
+    assert "Re-ran a sync run" in page and "Created the API token" not in page
+    assert f'<a href="/console/runs/{run_id}">run {run_id}</a>' in page
+    assert f'href="/console/orders/{merchant_id}/shopify/450777">order #1777</a>' in page
+    page = html(client.get("/console/audit?actor=ANN@example.com&action=rules.saved"))
+    assert "Saved version 4 of the mapping rules" in page and 'data-action="user.disabled"' not in page
+    assert f'href="/console/mapping/{other}/versions/4">version 4</a>' in page
+    assert "Disabled the user gone@example.com" in html(client.get("/console/audit?from=2026-01-01&to=2026-01-31"))
+    assert "Disabled the user" not in html(client.get("/console/audit?from=2026-02-01"))
+    assert client.get("/console/audit?from=yesterday").status_code == 400
+    assert client.get("/console/audit?action=drop.table").status_code == 400
+
+    first = html(client.get("/console/audit?action=token.created"))
+    assert first.count('data-action="token.created"') == 50
+    older = html_lib.unescape(re.search(r'rel="next" href="([^"]+)"', first).group(1))
+    assert "action=token.created" in older
+    second = html(client.get(older))
+    assert second.count('data-action="token.created"') == 5 and 'rel="next"' not in second
+    assert "Created the API token t0" in second and "Created the API token t54" in first

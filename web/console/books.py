@@ -163,8 +163,11 @@ def _settings(rules: dict[str, Any], comments: dict[str, str]) -> list[dict[str,
 
 
 def _short(value: Any) -> str:
-    text = "none" if value is None else str(value) if not isinstance(value, dict | list | tuple) else \
-        f"{len(value)} entr{'y' if len(value) == 1 else 'ies'}" if value else "empty"
+    """A setting's value as the YAML writes it (``true``, ``null`` → "none"), a list or mapping by its size."""
+    if isinstance(value, dict | list | tuple):
+        text = f"{len(value)} entr{'y' if len(value) == 1 else 'ies'}" if value else "empty"
+    else:
+        text = "none" if value is None else "true" if value is True else "false" if value is False else str(value)
     return text if len(text) <= 60 else text[:57] + "…"
 
 

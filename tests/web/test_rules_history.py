@@ -59,6 +59,8 @@ def test_fix_a_rule_re_run_the_orders_it_failed_then_history_diff_and_rollback(c
 
     page = html(client.get(f"/console/mapping/{merchant_id}"))
     assert "2 orders failed on these rules" in page and "Re-run the 2 orders that failed on these rules" in page
+    index = html(client.get("/console/mapping"))
+    assert re.search(rf'data-merchant="{merchant_id}">.*?<td>1</td>.*?by {SUPPORT}</td>\s*<td>2</td>', index, re.S)
     saved = post(client, f"/console/mapping/{merchant_id}/items", sku=["HAT-1", "", "", ""], item=[tee, "", "", ""])
     assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
     page = html(client.get(f"/console/mapping/{merchant_id}"))

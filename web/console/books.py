@@ -17,13 +17,13 @@ import config
 from connectors.errors import ConnectorError
 from hub import audit
 from hub.mapping_rules import export_yaml, parse_yaml, rule_set, save_overrides, versions
-from hub.models import Connection, Merchant
+from hub.models import Connection, MappingRuleSet, Merchant
 from mappings.inputs import parse_optional_id
 from mappings.model import MappingError
 from mappings.rules import RulesError, load_rules
 from sync.preview import PreviewError, preview_order
 from sync.qb_items import item_choices
-from sync.rule_failures import runs_failing_on_rules
+from sync.rule_failures import failing_counts, runs_failing_on_rules
 from sync.rules_check import check_rules, record_check
 from web.console.actions import rerun
 from web.console.blueprint import bp
@@ -70,7 +70,14 @@ def mapping_index() -> Response | str:
         return redirect(url_for("console.mapping_page", merchant_id=g.user.scope))
     with hub().session() as s:
         merchants = merchant_choices(s, None)
-    return render_template("console/mapping_index.html", merchants=merchants)
+        ids = [mid for mid, _ in merchants]
+        saved = {r.merchant_id: r for r in s.scalars(select(MappingRuleSet).where(MappingRuleSet.merchant_id.in_(ids)))}
+        failing = failing_counts(s, ids)
+        rows = [{"id": mid, "name": name, "version": saved[mid].version if mid in saved else 0,
+                 "by": saved[mid].updated_by if mid in saved else None,
+                 "at": saved[mid].updated_at if mid in saved else None, "failing": failing.get(mid, 0)}
+                for mid, name in merchants]
+    return render_template("console/mapping_index.html", merchants=rows)
 
 
 BLANK_ROWS = 3

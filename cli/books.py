@@ -37,9 +37,11 @@ def mapping_export(merchant_ref: str, file: str) -> None:
 @click.argument("merchant_ref", metavar="MERCHANT")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--no-check", is_flag=True, help="Do not check the QuickBooks objects the rules name.")
-def mapping_import(merchant_ref: str, file: str, no_check: bool) -> None:
-    """Validate the rules in FILE and make them the merchant's rules."""
-    from hub.mapping_rules import parse_yaml, save_overrides
+@click.option("--author", default=None, help="who the audit log and the rules' history name (default: your OS user)")
+def mapping_import(merchant_ref: str, file: str, no_check: bool, author: str | None) -> None:
+    """Validate the rules in FILE and make them the merchant's rules (a new version, audited)."""
+    from hub import audit
+    from hub.mapping_rules import parse_yaml, rule_set, save_overrides
     from mappings.rules import RulesError, load_rules
     from sync.rules_check import check_rules, record_check
 
@@ -60,15 +62,30 @@ def mapping_import(merchant_ref: str, file: str, no_check: bool) -> None:
     report = None if no_check else check_rules(hub, merchant_id, rules)
     if report is not None and report.missing:
         raise _Fail("rules not imported: " + "; ".join(report.missing))
+    actor = (author or "").strip()[:254] or _os_user()
     with hub.session() as s:
-        save_overrides(s, merchant_id, overrides, by="cli")
+        save_overrides(s, merchant_id, overrides, by=actor, source="cli")
+        version = rule_set(s, merchant_id).version  # type: ignore[union-attr] - just saved
+        audit.record(s, actor, "rules.saved", target_type="mapping_rules", target_id=merchant_id,
+                     merchant_id=merchant_id, detail={"version": version, "via": "cli",
+                                                      "notes": report.notes if report else []})
         s.commit()
     if report is not None:
         record_check(hub, merchant_id, report)
         for note in report.notes:
             click.echo(f"note: {note}", err=True)
-    click.echo(f"imported the mapping rules of merchant {merchant_id}")
+    click.echo(f"imported the mapping rules of merchant {merchant_id} as version {version}")
     hub.close()
+
+
+def _os_user() -> str:
+    """The operator running ``o2c``, as the audit log names them."""
+    import getpass
+
+    try:
+        return getpass.getuser()[:254] or "cli"
+    except (KeyError, OSError):   # no user name for this uid (a bare container)
+        return "cli"
 
 
 @main.command("preview")

@@ -29,12 +29,24 @@ def record(s: Session, actor: str, action: str, *, target_type: str | None = Non
     return entry
 
 
-def entries(s: Session, *, merchant_id: int | None = None, before: int | None = None,
-            limit: int = 50) -> list[AuditEntry]:
-    """Newest first; ``before`` is the id of the last entry of the previous page."""
+def entries(s: Session, *, merchant_id: int | None = None, before: int | None = None, limit: int = 50,
+            actor: str | None = None, action: str | None = None, since: datetime | None = None,
+            until: datetime | None = None) -> list[AuditEntry]:
+    """Newest first; ``before`` is the id of the last entry of the previous page (keyset pages). ``actor``
+    matches exactly (case-insensitive); an ``action`` ending with a dot matches every action it begins;
+    ``since`` and ``until`` bound ``at`` (``until`` excluded)."""
     q = select(AuditEntry)
     if merchant_id is not None:
         q = q.where(AuditEntry.merchant_id == merchant_id)
+    if actor:
+        q = q.where(AuditEntry.actor.in_({actor.strip(), actor.strip().lower()}))
+    if action:
+        q = q.where(AuditEntry.action.startswith(action, autoescape=True) if action.endswith(".")
+                    else AuditEntry.action == action)
+    if since is not None:
+        q = q.where(AuditEntry.at >= since)
+    if until is not None:
+        q = q.where(AuditEntry.at < until)
     if before is not None:
         q = q.where(AuditEntry.id < before)
     return list(s.scalars(q.order_by(AuditEntry.id.desc()).limit(limit)))

@@ -1,6 +1,7 @@
 """Pending store authorisations: the one-time links an operator hands a merchant, and the key exchange
 each starts. Only hashes of the link token and of the exchange's ``state`` are stored, never the keys.
-Also the console's sign-in counters (see ``hub.signin_limits``)."""
+Also the console's sign-in counters (see ``hub.signin_limits``) and the one-time links that let a user set
+a password (an invitation or an admin's reset; ``hub.password_links``), stored as hashes too."""
 
 from __future__ import annotations
 
@@ -47,3 +48,21 @@ class SignInCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(index=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PasswordLink(Base):
+    """A one-time link that sets ``user_id``'s password: ``invite`` (a new user) or ``reset`` (an admin's
+    reset). Only the sha256 of the link's token is kept; the link works once (``used_at``), until
+    ``expires_at``, and not after a newer link for the same user (``revoked_at``)."""
+
+    __tablename__ = "password_links"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_password_link_token"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))                 # invite|reset
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -44,6 +44,23 @@ class MappingRuleSet(Base):
     checked_at: Mapped[datetime | None]
 
 
+class MappingRuleVersion(Base):
+    """One saved version of a merchant's mapping rules: the overrides as saved, who saved them and how
+    (``console``, ``cli``, or a ``rollback`` to an earlier version), so history, diffs and rollbacks need
+    nothing but this table. Written in the same transaction as the ``mapping_rules`` row it copies."""
+
+    __tablename__ = "mapping_rule_versions"
+    __table_args__ = (UniqueConstraint("merchant_id", "version", name="uq_mapping_rule_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    author: Mapped[str | None] = mapped_column(String(254))
+    source: Mapped[str] = mapped_column(String(20), default="console")    # console|cli|rollback
+    note: Mapped[str | None] = mapped_column(String(255))                 # "rollback to version 3"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Connection(Base):
     """A merchant's account on one platform. ``secrets`` is Fernet ciphertext, never plain text."""
 

@@ -9,6 +9,7 @@ each session carries the ``session_version`` it began with, and these bump it.
 from __future__ import annotations
 
 import re
+import secrets
 from functools import lru_cache
 from typing import Protocol
 
@@ -39,13 +40,17 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_user(s: Session, email: str, password: str, role: str, merchant_id: int | None = None) -> User:
-    """Add a user (the caller commits). A ``merchant`` user needs its merchant; staff have none."""
+def create_user(s: Session, email: str, password: str | None, role: str, merchant_id: int | None = None) -> User:
+    """Add a user (the caller commits). A ``merchant`` user needs its merchant; staff have none. Without a
+    password (an invitation) the account has none that anyone knows until a one-time link sets it."""
     email = normalise_email(email)
     if not _EMAIL.match(email) or len(email) > 254:
-        raise UserError(f"{email!r} is not an e-mail address")
+        raise UserError(f"{email} is not an e-mail address" if email else "give the user's e-mail address")
     _check_role(s, role, merchant_id)
-    _check_password(password)
+    if password is None:
+        password = secrets.token_urlsafe(32)   # known to nobody: the invitation's link sets the real one
+    else:
+        _check_password(password)
     if find_user(s, email) is not None:
         raise UserError(f"a user {email} exists already")
     user = User(email=email, password_hash=generate_password_hash(password), role=role,
@@ -62,6 +67,13 @@ def set_password(s: Session, user: User, password: str) -> None:
     """Give ``user`` a new password and end its sessions (the caller commits)."""
     _check_password(password)
     user.password_hash = generate_password_hash(password)
+    end_sessions(s, user)
+
+
+def forget_password(s: Session, user: User) -> None:
+    """An admin's reset: the password stops working and every session ends, until a one-time link sets a
+    new one (the caller commits)."""
+    user.password_hash = generate_password_hash(secrets.token_urlsafe(32))
     end_sessions(s, user)
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
-import ssl
 from datetime import timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy import func, select
 
+from hub import mail
 from hub.models import AlertSent, Connection, Merchant, SyncRun, utcnow
 from hub.redaction import connection_secrets, scrub
 
@@ -172,22 +171,12 @@ def _send_webhook(settings: Settings, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _send_email(settings: Settings, event: dict[str, Any]) -> dict[str, Any]:
-    assert settings.smtp_host
-    msg = EmailMessage()
-    msg["Subject"] = f"[O2C Hub] {event['message'][:150]}"
-    msg["From"] = settings.smtp_from or "o2c-hub@localhost"
-    msg["To"] = ", ".join(settings.alert_email_to)
     lines = [event["message"], "", f"Cause: {event['cause']}", f"At: {event['at']} UTC",
              f"Console: {event['console_url']}", "",
              "You get at most one alert an hour for the same cause."]
-    msg.set_content("\n".join(lines))
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password or "")
-        refused = smtp.send_message(msg)
-    return {"recipients": len(settings.alert_email_to) - len(refused)}
+    sent = mail.send_mail(settings, list(settings.alert_email_to), f"[O2C Hub] {event['message'][:150]}",
+                          "\n".join(lines))
+    return {"recipients": sent}
 
 
 class AlertRefused(RuntimeError):

@@ -94,8 +94,10 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
               "user_id": their_user, "key": their_group,
               "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}",   # their order
-              "payout_id": "7000001", "entry_id": their_entry,
-              "task_id": their_task_id}   # their payout, their work's progress
+              "payout_id": "7000001",   # their payout
+              "entry_id": their_entry, "task_id": their_task_id,   # their work's progress
+              "version": 1,             # their rules' first version
+              "token": "not-a-link-token"}   # a one-time password link names no merchant: a made-up one opens nothing
     return hub, oauth_app(hub), mine, theirs, values
 
 
@@ -219,7 +221,7 @@ def test_only_an_admin_manages_support_accounts(tenants) -> None:  # noqa: ANN00
                                                    "password": PASSWORD, "role": "admin"}).status_code == 404
     admin = console_client(app, "boss@example.com")
     page = admin.get("/console/staff").get_data(as_text=True)
-    assert "agent@example.com" in page and MINE not in page and 'href="/console/staff"' in page
+    assert "agent@example.com" in page and MINE in page and 'href="/console/staff"' in page   # merchant users too
     bad = admin.post("/console/staff", data={"csrf_token": csrf(admin), "email": "new@example.com",
                                              "password": "short", "role": "support"})
     assert bad.status_code == 400 and "at least 8" in bad.get_data(as_text=True)
@@ -235,5 +237,6 @@ def test_only_an_admin_manages_support_accounts(tenants) -> None:  # noqa: ANN00
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "user.created"))
         assert (entry.actor, entry.target_id) == ("boss@example.com", str(new_id))
         assert PASSWORD not in json.dumps(entry.detail)
-    assert admin.post(f"/console/staff/{new_id}/disable", data={"csrf_token": csrf(admin)}).status_code == 302
+    assert admin.post(f"/console/staff/{new_id}/disable", data={"csrf_token": csrf(admin), "confirm": "yes"}
+                      ).status_code == 302
     assert new.get("/console/runs").status_code == 302                # signed out: the account is disabled

@@ -126,7 +126,7 @@ def test_disabling_a_user_ends_its_sessions_and_enabling_it_revives_none(console
     admin = console.signed_in(ADMIN, addr="10.0.0.2")
     with console.hub.session() as s:
         agent_id = s.scalar(select(User.id).where(User.email == AGENT))
-    assert post(admin, f"/console/staff/{agent_id}/disable").status_code == 302
+    assert post(admin, f"/console/staff/{agent_id}/disable", confirm="yes").status_code == 302
     assert_signed_out(console, console.with_cookie(old))
     assert post(admin, f"/console/staff/{agent_id}/disable", disabled="0").status_code == 302  # enabled again
     assert_signed_out(console, console.with_cookie(old))

@@ -20,6 +20,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     payouts,
     progress,
     receivables,
+    rule_history,
     runs,
     staff,
     tasks,

@@ -1,4 +1,6 @@
-"""Sign in and out, and change one's own password.
+"""Sign in and out, change one's own password, and set one with a one-time link (an invitation or an
+admin's reset, ``hub.password_links``): the link's page asks for the password twice, sets it once, and
+sends the user to sign in.
 
 Sign-in attempts are limited by ``hub.signin_limits`` (5 failures per e-mail and address, 20 per address,
 per 15 minutes), counted in the database before the password is checked, so the limit holds exactly under
@@ -8,12 +10,13 @@ for support to read. Signing out ends every session of the user on the server si
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, g, make_response, redirect, render_template, request, url_for
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from hub import audit, signin_limits
+from hub import audit, password_links, signin_limits
 from hub.models import User
+from hub.password_links import LinkError
 from hub.signin_limits import Lockout
 from hub.users import UserError, authenticate, end_sessions, normalise_email, set_password
 from web.console.blueprint import bp
@@ -113,3 +116,38 @@ def account() -> Response | str | tuple[str, int]:
         sign_in(user)   # this browser carries on under the new version; every other session has ended
     flash("Password changed. Every other session of yours has been signed out.", "ok")
     return redirect(url_for("console.account"))
+
+
+@bp.route("/password/<token>", methods=["GET", "POST"])
+def password_link(token: str) -> Response:
+    """Set a password with a one-time link (it works once, until it expires)."""
+    error, status = None, 200
+    with hub().session() as s:
+        link = password_links.open_link(s, token)
+        if link is None:
+            error, status = "This link has expired or was already used. Ask an administrator for a new one.", 404
+        elif request.method == "POST":
+            new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+            try:
+                if new != again:
+                    raise UserError("the two passwords differ")
+                user, used = password_links.redeem(s, token, new)
+            except (UserError, LinkError) as exc:
+                s.rollback()
+                error, status = str(exc)[0].upper() + str(exc)[1:] + ".", 400
+            else:
+                audit.record(s, user.email, "user.password_set", target_type="user", target_id=user.id,
+                             merchant_id=user.merchant_id, detail={"email": user.email, "purpose": used.purpose})
+                s.commit()
+                end_session()   # whoever was signed in in this browser: the new user signs in now
+                flash("Your password is set. Sign in with it.", "ok")
+                return _private(redirect(url_for("console.login")))
+        email = s.get(User, link.user_id).email if link is not None else None  # type: ignore[union-attr]
+    page = render_template("console/password_link.html", email=email, error=error, usable=link is not None)
+    return _private(make_response(page, status))
+
+
+def _private(response: Response) -> Response:
+    """The link's token is in the URL: it must not be cached or sent on as a referrer."""
+    response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return response

@@ -29,7 +29,7 @@ from hub.users import may_see, merchant_scope
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-PUBLIC_ENDPOINTS = {"console.login"}
+PUBLIC_ENDPOINTS = {"console.login", "console.password_link"}   # the one-time link sets a password
 SESSION_LIFETIME = timedelta(hours=12)
 
 

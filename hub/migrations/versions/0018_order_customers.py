@@ -1,7 +1,7 @@
 """order ledger: the buyer's name and e-mail on each order row (shown and searched in the console)
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0017
 Create Date: 2026-12-04 02:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0018'
-down_revision = '0013'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

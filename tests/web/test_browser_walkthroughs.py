@@ -124,7 +124,7 @@ def test_every_console_page_passes_axe_and_fits_400_px(  # noqa: F811
     hub = make_hub()
     shop = shop_factory(hub)
     with hub.session() as s:
-        create_user(s, "admin@example.com", PASSWORD, "admin")
+        admin_id = create_user(s, "admin@example.com", PASSWORD, "admin").id
         save_overrides(s, shop.merchant_id, {"items": {"map": {"TEE-BLK-M": "Shirts sold"}}})   # fails 480001
     app = oauth_app(hub)
     with served(app) as base:
@@ -146,7 +146,8 @@ def test_every_console_page_passes_axe_and_fits_400_px(  # noqa: F811
             s.add(task)
             s.flush()
             ids = {"merchant_id": shop.merchant_id, "run_id": run, "connection_id": conn, "entry_id": entry.id,
-                   "task_id": task.id, "platform": "shopify", "order_id": "480001"}
+                   "task_id": task.id, "platform": "shopify", "order_id": "480001", "version": 1,
+                   "user_id": admin_id, "token": "a-link-that-was-never-made"}
         driver = browser
         driver.get(f"{base}/console/login")
         look(driver, shots, "login")

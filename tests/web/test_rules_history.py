@@ -70,7 +70,8 @@ def test_fix_a_rule_re_run_the_orders_it_failed_then_history_diff_and_rollback(c
     missing = post(client, f"/console/mapping/{merchant_id}/items", sku=["HAT-1", "CAP-9"], item=[tee, "No such item"])
     assert missing.status_code == 400 and "items.map.CAP-9" in missing.get_data(as_text=True)
 
-    assert post(client, f"/console/mapping/{merchant_id}/rerun").status_code == 302
+    started = post(client, f"/console/mapping/{merchant_id}/rerun")
+    assert started.status_code == 302 and "/console/progress/" in started.headers["Location"]   # followed live
     runs = settled(hub)
     assert [r.status for r in runs] == ["succeeded"] * 4, [r.reason for r in runs]
     [rerun] = audit(console, "rules.rerun_failed")

@@ -135,6 +135,8 @@ def mapping_rerun(merchant_id: int) -> Response:
     changed = rerun(hub(), ids, g.user.email, action="rules.rerun_failed", target_type="mapping_rules",
                     target_id=str(merchant_id), detail={"version": version})
     flash(f"Re-running {len(changed)} order{'s' if len(changed) != 1 else ''} that failed on a mapping rule.", "ok")
+    if changed.entry_id is not None:   # follow them to the end
+        return redirect(url_for("console.progress_page", entry_id=changed.entry_id))
     return redirect(url_for("console.mapping_page", merchant_id=merchant_id))
 
 

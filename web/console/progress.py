@@ -64,5 +64,5 @@ ACTION_TITLES = {
     "run.rerun": "Re-run of one run",
     "failures.rerun_group": "Re-run of a failure group",
     "connection.resume": "Resume after a reconnect",
-    "mapping.rerun_failed": "Re-run of the orders that failed on a rule",
+    "rules.rerun_failed": "Re-run of the orders that failed on a mapping rule",
 }

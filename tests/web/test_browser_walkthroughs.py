@@ -25,7 +25,6 @@ from hub.order_models import StoreOrder
 from hub.users import create_user
 from tests.helpers import an_order, served, wait_until, webhook
 from tests.web.browser_kit import look, screenshot_dir
-from tests.web.test_browser import browser  # noqa: F401 - the Chromium fixture
 from tests.web.test_oauth import PASSWORD, oauth_app
 
 OWNER = "owner@books.example"
@@ -46,7 +45,7 @@ def _sign_in(driver, email: str) -> None:  # noqa: ANN001
 
 
 @pytest.mark.slow
-def test_the_merchant_connects_its_books_and_sees_its_own_orders_only(  # noqa: F811
+def test_the_merchant_connects_its_books_and_sees_its_own_orders_only(
         make_hub, shop_factory, platforms, browser, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -111,7 +110,7 @@ def test_the_merchant_connects_its_books_and_sees_its_own_orders_only(  # noqa: 
 
 
 @pytest.mark.slow
-def test_every_console_page_passes_axe_and_fits_400_px(  # noqa: F811
+def test_every_console_page_passes_axe_and_fits_400_px(
         make_hub, shop_factory, platforms, browser, tmp_path: Path) -> None:  # noqa: ANN001
     import re
 

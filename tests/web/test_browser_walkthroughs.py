@@ -6,6 +6,8 @@ violation.
 
 - The merchant: signs in, connects QuickBooks (Intuit's fake approves), sees its own orders only and one
   order's story.
+- The admin: invites a merchant's user from People (no SMTP here: the one-time link is shown to copy); the
+  invited user opens the link in a fresh browser, sets a password, signs in and sees its merchant's orders.
 - Every page: an admin opens each page of the console (every GET route, its ids taken from a small
   seeded hub) and each passes the same look.
 """
@@ -172,4 +174,56 @@ def test_every_console_page_passes_axe_and_fits_400_px(
         look(driver, shots, "not-found")
     assert not failed, "\n".join(failed)
     assert len(seen) >= 15, seen
+    print(f"\nscreenshots: {shots}")
+
+
+@pytest.mark.slow
+def test_the_admin_invites_a_merchant_user_who_sets_a_password_and_signs_in(
+        make_hub, shop_factory, browser, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    shots = screenshot_dir(tmp_path, "admin")
+    hub = make_hub(O2C_SMTP_HOST="")
+    shop = shop_factory(hub)
+    with hub.session() as s:
+        create_user(s, "admin@example.com", PASSWORD, "admin")
+    invited = "clerk@merchant.example"
+    driver = browser
+    with served(oauth_app(hub)) as base:
+        monkeypatch.setenv("O2C_PUBLIC_URL", base)
+        hub.settings = replace(hub.settings, public_url=base)
+        driver.get(f"{base}/console/staff")
+        _sign_in(driver, "admin@example.com")
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(f"{base}/console/staff"))
+        look(driver, shots, "admin-people")
+        form = driver.find_element(By.ID, "new-staff")
+        form.find_element(By.NAME, "email").send_keys(invited)
+        Select(form.find_element(By.NAME, "role")).select_by_value("merchant")
+        Select(form.find_element(By.NAME, "merchant")).select_by_value(str(shop.merchant_id))
+        form.find_element(By.TAG_NAME, "button").click()
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "one-time-link"))
+        link = driver.find_element(By.ID, "one-time-link").get_attribute("value")
+        assert link.startswith(f"{base}/console/password/") and invited in driver.page_source
+        look(driver, shots, "admin-invited")
+
+        driver.delete_all_cookies()                      # the invited user, in another browser
+        driver.get(link)
+        assert invited in driver.page_source
+        look(driver, shots, "invited-set-password")
+        new_password = "a long new passphrase"
+        driver.find_element(By.NAME, "new_password").send_keys(new_password)
+        driver.find_element(By.NAME, "new_password_again").send_keys(new_password)
+        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        WebDriverWait(driver, 10).until(lambda d: "/console/password/" not in d.current_url)
+        if "/console/login" in driver.current_url:
+            driver.find_element(By.NAME, "email").send_keys(invited)
+            driver.find_element(By.NAME, "password").send_keys(new_password)
+            driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        WebDriverWait(driver, 10).until(lambda d: "/console/orders" in d.current_url)
+        assert invited in driver.find_element(By.CSS_SELECTOR, "nav .who").text
+        assert "People" not in driver.find_element(By.TAG_NAME, "nav").text     # not an admin
+        driver.get(link)                                 # the link worked once
+        assert "Set password" not in driver.page_source
+    assert len(list(shots.glob("*.png"))) == 6
     print(f"\nscreenshots: {shots}")

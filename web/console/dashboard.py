@@ -31,9 +31,8 @@ def percent(share: float | None) -> str:
 
 
 def _queue_depth() -> int | None:
-    depth = getattr(hub().dispatcher, "depth", None)
     try:
-        return depth() if depth is not None else None
+        return hub().queue_depth()
     except Exception:  # noqa: BLE001 - Redis away: the page still shows everything the database knows
         return None
 

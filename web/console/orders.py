@@ -7,13 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import abort, g, render_template, request
+from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
+from hub.models import SyncRun
 from hub.order_models import STATES
 from mappings.inputs import parse_optional_id
+from sync.fixes import fix_for
 from sync.order_lookup import OrderQuery, find_order, list_orders, order_detail, order_views
 from web.console.blueprint import bp
-from web.console.links import accounts_of, object_link
+from web.console.links import accounts_of, fix_view, object_link
 from web.console.run_list import merchant_choices
 from web.console.security import hub
 
@@ -68,11 +71,14 @@ def order_page(merchant_id: int, platform: str, order_id: str) -> str:
             abort(404)
         detail = order_detail(s, row)
         accounts = accounts_of(s, merchant_id)
+        failing = s.execute(select(SyncRun.error_kind, SyncRun.error_code).where(SyncRun.id == row.last_run_id)) \
+            .first() if row.state in ("failing", "waiting") and row.last_run_id else None
         names = dict(merchant_choices(s, g.user.scope))
     sandbox = hub().settings.quickbooks_environment == "sandbox"
     documents = _documents(detail, platform, accounts, sandbox)
+    fix = fix_view(fix_for(*failing), merchant_id) if failing else None
     return render_template("console/order.html", order=detail, documents=documents,
-                           merchant_name=names.get(merchant_id, merchant_id))
+                           merchant_name=names.get(merchant_id, merchant_id), fix=fix)
 
 
 def _documents(o: dict[str, Any], platform: str, accounts: dict[str, str], sandbox: bool) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.models import Merchant, SyncRun
@@ -129,21 +129,26 @@ def cause_of(error_kind: str | None, reason: str | None,
     return hashlib.sha256(raw.encode()).hexdigest()[:16], source, code, pattern
 
 
-def _add(groups: dict[str, FailureGroup], merchant_id: int, merchant_name: str, kind: str, run_id: int,
-         error_kind: str | None, error_code: str | None, reason: str | None, failed_at: datetime | None,
-         platform: str, order_id: str | None, name: str | None) -> None:
-    _key, source, code, pattern = cause_of(error_kind, reason, error_code)
+def _add(groups: dict[str, FailureGroup], names: dict[int, str], row: tuple, platform: str,
+         order_id: str | None, name: str | None) -> None:
+    merchant_id, kind, run_id, error_kind, error_code, reason, failed_at = row
     fix = fix_for(error_kind, error_code)   # a known cause is one group whatever the values (each SKU …)
-    raw = "\x1f".join([str(merchant_id), kind, error_kind or "", error_code or "", source or "", code or "",
-                       fix.cause if fix is not None else pattern])
+    if fix is not None:
+        raw = "\x1f".join([str(merchant_id), kind, error_kind or "", error_code or "", fix.cause])
+    else:
+        _key, source, code, pattern = cause_of(error_kind, reason, error_code)
+        raw = "\x1f".join([str(merchant_id), kind, error_kind or "", error_code or "", source or "", code or "",
+                           pattern])
     key = hashlib.sha256(raw.encode()).hexdigest()[:16]
     group = groups.get(key)
     if group is None:
-        group = groups[key] = FailureGroup(key, error_kind, source, code, pattern, merchant_id, merchant_name,
-                                           kind, error_code)
+        if fix is not None:   # the reason is normalised once a group, for the API's ``pattern``
+            _key, source, code, pattern = cause_of(error_kind, reason, error_code)
+        group = groups[key] = FailureGroup(key, error_kind, source, code, pattern, merchant_id,
+                                           names.get(merchant_id), kind, error_code)
     group.count += 1
     group.run_ids.append(run_id)
-    if reason:
+    if reason and len(group.reasons) < 2:
         group.reasons.add(reason)
     if len(group.orders) < GROUP_ORDERS_SHOWN:
         group.orders.append(FailingOrder(merchant_id, platform, order_id, name, run_id, reason, failed_at))
@@ -154,32 +159,37 @@ def _add(groups: dict[str, FailureGroup], merchant_id: int, merchant_name: str, 
         group.last_seen = max(group.last_seen or failed_at, failed_at)
 
 
+_RUN_COLUMNS = (SyncRun.merchant_id, SyncRun.kind, SyncRun.id, SyncRun.error_kind, SyncRun.error_code, SyncRun.reason,
+                func.coalesce(SyncRun.finished_at, SyncRun.updated_at))
+
+
 def failure_groups(s: Session, merchant_id: int | None = None) -> list[FailureGroup]:
     """What is failing now, by cause, biggest first: the orders in the ledger's ``failing`` state (by their
-    latest run) and the failed runs that stand for no order."""
+    latest run) and the failed runs that stand for no order.
+
+    The failing orders come from the ledger's state index, then their runs by primary key, a thousand at a
+    time (two index look-ups rather than a join the planner may turn into a scan of every run)."""
     groups: dict[str, FailureGroup] = {}
-    when = SyncRun.finished_at
-    orders = (select(StoreOrder.merchant_id, Merchant.name, SyncRun.kind, SyncRun.id, SyncRun.error_kind,
-                     SyncRun.error_code, SyncRun.reason, when, SyncRun.updated_at, StoreOrder.platform,
-                     StoreOrder.order_id, StoreOrder.name)
-              .join(SyncRun, SyncRun.id == StoreOrder.last_run_id).join(Merchant, Merchant.id == StoreOrder.merchant_id)
-              .where(StoreOrder.state == "failing", SyncRun.status == "failed").order_by(StoreOrder.id))
-    others = (select(SyncRun.merchant_id, Merchant.name, SyncRun.kind, SyncRun.id, SyncRun.error_kind,
-                     SyncRun.error_code, SyncRun.reason, when, SyncRun.updated_at, SyncRun.source_platform,
-                     SyncRun.source_id, SyncRun.source_name)
-              .join(Merchant, Merchant.id == SyncRun.merchant_id)
+    names = dict(s.execute(select(Merchant.id, Merchant.name)).all())
+    failing = (select(StoreOrder.last_run_id, StoreOrder.platform, StoreOrder.order_id, StoreOrder.name)
+               .where(StoreOrder.state == "failing", StoreOrder.last_run_id.is_not(None)).order_by(StoreOrder.id))
+    others = (select(*_RUN_COLUMNS, SyncRun.source_platform, SyncRun.source_id, SyncRun.source_name)
               .where(SyncRun.status == "failed", (SyncRun.kind.not_in(FOLLOWED_KINDS))
                      | SyncRun.source_id.startswith(NOT_AN_ORDER)).order_by(SyncRun.id))
     if merchant_id is not None:
-        orders = orders.where(StoreOrder.merchant_id == merchant_id)
+        failing = failing.where(StoreOrder.merchant_id == merchant_id)
         others = others.where(SyncRun.merchant_id == merchant_id)
-    for row in s.execute(orders):
-        _add(groups, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] or row[8], row[9], row[10],
-             row[11])
+    orders = s.execute(failing).all()
+    for start in range(0, len(orders), 1000):
+        chunk = orders[start:start + 1000]
+        runs = {row[2]: tuple(row) for row in s.execute(
+            select(*_RUN_COLUMNS).where(SyncRun.id.in_([o[0] for o in chunk]), SyncRun.status == "failed"))}
+        for run_id, platform, order_id, name in chunk:
+            if run_id in runs:
+                _add(groups, names, runs[run_id], platform, order_id, name)
     for row in s.execute(others):
-        is_order = row[2] in FOLLOWED_KINDS and not row[10].startswith(NOT_AN_ORDER)
-        _add(groups, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] or row[8], row[9],
-             row[10] if is_order else None, row[11])
+        is_order = row[1] in FOLLOWED_KINDS and not row[8].startswith(NOT_AN_ORDER)
+        _add(groups, names, tuple(row[:7]), row[7], row[8] if is_order else None, row[9])
     return sorted(groups.values(), key=lambda gr: (-gr.count, -gr.newest_id))
 
 

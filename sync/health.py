@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from hub.models import Connection, Merchant, SyncRun, utcnow
@@ -25,6 +25,7 @@ from hub.order_models import StoreOrder
 UNITS = {"hour": (timedelta(hours=1), 24), "day": (timedelta(days=1), 30)}
 OPEN_RUN_STATUSES = ("pending", "running", "retrying")
 BACKLOG_STATES = ("pending", "waiting", "failing")
+STORE_PLATFORMS = ("shopify", "woocommerce")
 RENEW_SOON = timedelta(days=7)   # a token expiring within this is flagged
 
 
@@ -101,12 +102,18 @@ def _as_time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+def window_start(unit: str, now: datetime | None = None) -> datetime:
+    """The start of the dashboard's window: 24 hours by hour, 30 days by day (whole hours and days)."""
+    step, count = UNITS[unit]
+    return _start_of(now or utcnow(), unit) - step * (count - 1)
+
+
 def order_flow(s: Session, merchant_id: int | None, unit: str = "hour",
                now: datetime | None = None) -> list[FlowBucket]:
     """The last 24 hours (or 30 days) of received orders, a bucket each hour (day), oldest first; empty
     buckets included so the chart's axis is even."""
     step, count = UNITS[unit]
-    first = _start_of(now or utcnow(), unit) - step * (count - 1)
+    first = window_start(unit, now)
     bucket = _truncate(s, StoreOrder.received_at, unit)
     q = _scoped(select(bucket, func.count(), func.count().filter(StoreOrder.state == "in_sync"),
                        func.count().filter(StoreOrder.state == "failing"))
@@ -179,21 +186,22 @@ def connection_health(s: Session, merchant_id: int | None, now: datetime | None 
     connection (QuickBooks, HubSpot) takes part in every run of its merchant, so its last success is the
     merchant's newest succeeded run."""
     now = now or utcnow()
+    newest = (select(func.max(SyncRun.finished_at))
+              .where(SyncRun.merchant_id == Connection.merchant_id, SyncRun.status == "succeeded"))
+    last = case((Connection.platform.in_(STORE_PLATFORMS),
+                 newest.where(SyncRun.connection_id == Connection.id).correlate(Connection).scalar_subquery()),
+                else_=newest.correlate(Connection).scalar_subquery())
     q = (select(Connection.id, Connection.merchant_id, Merchant.name, Connection.platform, Connection.account,
-                Connection.status, Connection.status_reason, Connection.token_expires_at)
+                Connection.status, Connection.status_reason, Connection.token_expires_at, last)
          .join(Merchant, Merchant.id == Connection.merchant_id).order_by(Connection.merchant_id, Connection.id))
     if merchant_id is not None:
         q = q.where(Connection.merchant_id == merchant_id)
     rows = []
-    for cid, mid, name, platform, account, status, reason, expires in s.execute(q):
-        last = select(func.max(SyncRun.finished_at)).where(SyncRun.merchant_id == mid,
-                                                            SyncRun.status == "succeeded")
-        if platform in ("shopify", "woocommerce"):
-            last = last.where(SyncRun.connection_id == cid)
+    for cid, mid, name, platform, account, status, reason, expires, last_success in s.execute(q):
         expired = expires is not None and expires <= now
         rows.append({"id": cid, "merchant": mid, "merchant_name": name, "platform": platform, "account": account,
-                     "status": status, "reason": reason, "last_success": s.scalar(last),
-                     "token_expires_at": expires, "token_expired": expired,
+                     "status": status, "reason": reason, "last_success": _as_time(last_success) if last_success
+                     else None, "token_expires_at": expires, "token_expired": expired,
                      "token_expires_soon": expires is not None and not expired and expires - now <= RENEW_SOON,
                      "needs_reconnect": status == "needs_reconnect"})
     return rows

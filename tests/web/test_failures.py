@@ -15,7 +15,7 @@ from hub.models import AuditEntry, SyncRun
 from hub.order_models import StoreOrder
 from sync.failures import readable
 from sync.fixes import fix_for
-from tests.helpers import an_order, settled
+from tests.helpers import an_order, settled, webhook
 from tests.web import test_console
 from tests.web.test_console import SUPPORT, Console, html, post
 
@@ -125,3 +125,12 @@ def test_causes_read_without_placeholders_and_fixes_are_keyed_by_code() -> None:
     assert "multi-currency" in fix_for("mapping", "currency.multi_currency").action
     assert fix_for("mapping", "items.when_missing").where == "mapping"
     assert fix_for("permanent", "quickbooks:6000") is None
+
+
+def test_a_webhook_for_an_order_the_store_never_had_is_skipped_without_saying_deleted(console: Console) -> None:
+    order = an_order(450_077, 1077)              # signed by the shop, but the store has no such order
+    body, headers = webhook(order, console.shop.domain)
+    assert console.app.test_client().post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    [run] = settled(console.hub)
+    assert run.status == "skipped" and "deleted from the store" not in run.reason
+    assert "the store has no order #1077" in run.reason and "nothing to invoice" in run.reason

@@ -40,7 +40,7 @@ def flow_chart(starts: Sequence[datetime], series: Sequence[Sequence[int]], unit
             ax.set_xlabel("hour (UTC)" if unit == "hour" else "day (UTC)")
             ax.yaxis.get_major_locator().set_params(integer=True)
             ax.spines[["top", "right"]].set_visible(False)
-            ax.legend(loc="upper left", frameon=False, ncols=3, fontsize=8)
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=3, fontsize=8)
             fig.tight_layout()
             out = io.BytesIO()
             fig.savefig(out, format="svg", metadata={"Date": None})

@@ -129,3 +129,13 @@ def test_staff_see_every_merchant_and_merchant_users_only_their_own(ledger) -> N
         assert "9130002" not in page and "Beta Wares" not in page and "data-merchant=" not in page
     assert _client(app, SUPPORT).get("/console/dashboard?merchant=999999").status_code == 404
     assert _client(app, SUPPORT).get("/console/dashboard?merchant=abc").status_code == 400
+
+
+def test_queue_depth_is_the_rq_queue_in_scale_out_mode_and_starts_no_runner_when_embedded(
+        make_hub, redis_url: str) -> None:  # noqa: ANN001
+    embedded = make_hub()
+    assert embedded.queue_depth() == 0 and embedded._dispatcher is None   # a page view starts no worker
+    scaled = make_hub(redis_url=redis_url)
+    assert scaled.queue_depth() == 0
+    scaled.dispatcher.dispatch(424242)              # no worker listens: the job waits in the queue
+    assert scaled.queue_depth() == 1

@@ -83,6 +83,9 @@ def fix_for(error_kind: str | None, error_code: str | None) -> Fix | None:
         return FIXES[f"*:{own}"].with_platform(platform)
     if error_kind == "auth":
         return _RECONNECT.with_platform(platform or None)
+    if error_kind == "internal":
+        return Fix("The hub failed unexpectedly", "Ask a developer to look at the worker's log for this run; "
+                   "re-run once it is fixed", None)
     if error_kind == "mapping" and error_code and not sep and not error_code.startswith(("order", "webhook")):
         section = error_code.split(".")[0]
         if section in ("items", "tax", "shipping", "gift_cards", "refunds", "currency", "discounts", "invoice",

@@ -105,6 +105,8 @@ class SyncRun(Base):
     __table_args__ = (
         Index("ix_sync_runs_due", "status", "next_attempt_at"),
         Index("ix_sync_runs_source", "merchant_id", "source_platform", "source_id"),
+        # a connection's last success on the dashboard (sync.health): the newest succeeded run of its merchant
+        Index("ix_sync_runs_finished", "merchant_id", "status", "finished_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))

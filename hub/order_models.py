@@ -32,6 +32,14 @@ class StoreOrder(Base):
         Index("ix_store_orders_merchant_state", "merchant_id", "state", "id"),
         Index("ix_store_orders_name", "merchant_id", "name"),
         Index("ix_store_orders_customer_email", "merchant_id", "customer_email"),
+        # the dashboard (sync.health): orders received, invoiced and paid in a window, per merchant and in all
+        Index("ix_store_orders_merchant_received", "merchant_id", "received_at", postgresql_include=["state"]),
+        Index("ix_store_orders_received", "received_at", postgresql_include=["state"]),
+        Index("ix_store_orders_merchant_invoiced", "merchant_id", "invoiced_at", postgresql_include=["received_at"]),
+        Index("ix_store_orders_invoiced", "invoiced_at", postgresql_include=["received_at"]),
+        Index("ix_store_orders_merchant_paid", "merchant_id", "paid_at",
+              postgresql_include=["ordered_at", "received_at"]),
+        Index("ix_store_orders_paid", "paid_at", postgresql_include=["ordered_at", "received_at"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))

@@ -85,6 +85,17 @@ class Hub:
                 self._dispatcher = factory(self)
             return self._dispatcher
 
+    def queue_depth(self) -> int | None:
+        """Jobs waiting (or, embedded, in flight) now, without starting a runner: the rq queue's length in
+        scale-out mode, the in-process pool's runs in embedded mode (0 before any was started here); None
+        when the dispatcher cannot tell."""
+        with self._lock:
+            started = self._dispatcher
+        if started is None and not self.settings.redis_url:
+            return 0
+        depth = getattr(started or self.dispatcher, "depth", None)
+        return depth() if depth is not None else None
+
     def session(self):  # noqa: ANN201 - a context manager yielding a Session
         return db.session_scope(self.sessions)
 

@@ -14,6 +14,7 @@ Every refusal raises ``InvalidInput`` with a one-line message that names the par
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -38,10 +39,20 @@ class InvalidInput(ValueError):
 
 
 def shown(raw: Any) -> str:
-    """The value as an error message quotes it: short, one line, printable."""
-    text = clean_text(raw if isinstance(raw, str) else repr(raw))
+    """The value as an error message quotes it: short, one line, printable, in double quotes; a value that
+    is not text is written as JSON writes it (``true``, ``null``, ``12``), never as a Python repr."""
+    if isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = json.dumps(raw, default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = str(raw)
+    full = len(text)
+    text = clean_text(text)
     text = "".join(c if c.isprintable() else "?" for c in text[:_MAX_SHOWN])
-    return repr(text + ("…" if len(str(raw)) > _MAX_SHOWN else ""))
+    return f'"{text}{"…" if full > _MAX_SHOWN else ""}"'
+
 
 
 def is_ascii_digits(text: str) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from mappings.inputs import shown
 from mappings.model import FeeLine, MappingError, Order, OrderLine, TaxLine, cents
 from mappings.qb_common import DESCRIPTION_MAX, EMAIL_MAX, PRIVATE_NOTE_MAX, address, clean, order_label, truncate
 from mappings.rules import DOC_NUMBER_MAX, MappingRules
@@ -34,7 +35,7 @@ def doc_number(order: Order, rules: MappingRules) -> str:
     value = rules.invoice.render_doc_number(number=order.number, name=order.name, id=order.source_id,
                                             store=order.store)
     if not value or len(value) > DOC_NUMBER_MAX:
-        raise MappingError(f"invoice DocNumber {value!r} for {order_label(order)} is longer than QuickBooks' "
+        raise MappingError(f"invoice DocNumber {shown(value)} for {order_label(order)} is longer than QuickBooks' "
                            f"{DOC_NUMBER_MAX} characters: shorten invoice.prefix (or the store's prefix) or "
                            "invoice.doc_number",
                            rule="invoice.doc_number")
@@ -53,8 +54,8 @@ SHIP_METHOD_MAX = 31    # Invoice.ShipMethodRef
 def tracking_text(numbers: list[str]) -> str:
     """Tracking numbers joined with ", " within ``TRACKING_NUM_MAX``; those that don't fit are counted
     ("1Z999AA10123456784 +2 more"), a single number too long cut."""
-    for shown in range(len(numbers), 0, -1):
-        text = ", ".join(numbers[:shown]) + (f" +{len(numbers) - shown} more" if shown < len(numbers) else "")
+    for kept in range(len(numbers), 0, -1):
+        text = ", ".join(numbers[:kept]) + (f" +{len(numbers) - kept} more" if kept < len(numbers) else "")
         if len(text) <= TRACKING_NUM_MAX:
             return text
     return numbers[0][:TRACKING_NUM_MAX] if numbers else ""
@@ -212,7 +213,7 @@ class _Invoice:
         name, why = tax_code_for(tax_lines, taxable, self.rules, what=what, order=self.order)
         code_id = self.tax_code_ids.get(name)
         if not code_id:
-            raise MappingError(f"no QuickBooks id for tax code {name!r} ({what} of {order_label(self.order)}): "
+            raise MappingError(f"no QuickBooks id for tax code {shown(name)} ({what} of {order_label(self.order)}): "
                                "resolve mappings.targets.required_tax_codes before building the invoice",
                                rule="tax.exempt_code" if name == self.rules.tax.exempt_code else "tax.codes")
         return str(code_id), f"{why} = {name!r}"
@@ -222,15 +223,17 @@ class _Invoice:
         item_id = self.item_ids.get(key)
         rule = "gift_cards.item" if line.is_gift_card else "items"
         if not item_id:
-            raise MappingError(f"no QuickBooks item for {key!r} ({line.title}) on {order_label(order)}", rule=rule)
+            raise MappingError(f"no QuickBooks item for {shown(key)} ({line.title}) on {order_label(order)}",
+                               rule=rule)
         if line.quantity < 0:
-            raise MappingError(f"line {line.title!r} on {order_label(order)} has a negative quantity", rule="items")
+            raise MappingError(f"line {shown(line.title)} on {order_label(order)} has a negative quantity",
+                               rule="items")
         unit = line.unit_price.quantize(self.q)
         if unit != line.unit_price:
-            raise MappingError(f"unit price {line.unit_price} of {line.title!r} on {order_label(order)} has "
+            raise MappingError(f"unit price {line.unit_price} of {shown(line.title)} on {order_label(order)} has "
                                f"more decimals than {order.currency} allows", rule="items")
         taxable = line.taxable and not line.is_gift_card
-        code, why = self._tax_code(line.tax_lines, taxable, f"line {line.title!r}")
+        code, why = self._tax_code(line.tax_lines, taxable, f"line {shown(line.title)}")
         description = clean(line.title) or key
         context, f = line_context(line), f"lines[{i}]"
         if not self.unit_price_mode or not line.discount:
@@ -239,7 +242,8 @@ class _Invoice:
             return
         net = (unit * line.quantity - line.discount).quantize(self.q)
         if line.quantity == 0 or net < 0:
-            raise MappingError(f"line {line.title!r} on {order_label(order)} has a discount of {line.discount} that "
+            raise MappingError(f"line {shown(line.title)} on {order_label(order)} has a discount of {line.discount} "
+                               "that "
                                f"cannot be taken off its unit price (quantity {line.quantity}, amount "
                                f"{unit * line.quantity}); use discounts.mode line", rule="discounts.mode")
         parts = split_net(net, line.quantity, self.q)
@@ -259,7 +263,8 @@ class _Invoice:
             item_id = self.ids["shipping"]
             if not item_id:
                 raise MappingError(f"{order_label(order)} charges shipping but no QuickBooks shipping item was "
-                                   f"given (rule shipping.item = {self.rules.shipping.item!r})", rule="shipping.item")
+                                   f"given (rule shipping.item = {shown(self.rules.shipping.item)})",
+                                   rule="shipping.item")
             idx = [order.shipping_lines.index(s) for s in group]
             refs = " + ".join(f"shipping_lines[{k}].amount" for k in idx)
             amount = gross
@@ -272,7 +277,7 @@ class _Invoice:
             titles = ", ".join(dict.fromkeys(clean(s.title) for s in group if clean(s.title)))
             taxes = [t for s in group for t in s.tax_lines]
             if self.line_codes:
-                code, why = self._tax_code(taxes, True, f"shipping {titles!r}")
+                code, why = self._tax_code(taxes, True, f"shipping {shown(titles)}")
             else:
                 taxed = any(t.amount for t in taxes)
                 code, why = ("TAX", "shipping carries tax → TAX") if taxed else ("NON", "untaxed shipping → NON")
@@ -286,10 +291,10 @@ class _Invoice:
         if not item_id:
             name = self.rules.tips.item if kind == "tip" else self.rules.fees.item
             raise MappingError(f"{order_label(self.order)} has a {kind} ({fee.title}, {fee.amount}) but no QuickBooks "
-                               f"{kind} item was given (rule {rule} = {name!r})", rule=rule)
+                               f"{kind} item was given (rule {rule} = {shown(name)})", rule=rule)
         amount = fee.amount.quantize(self.q)
         if self.line_codes:
-            code, why = self._tax_code(fee.tax_lines, fee.taxable, f"{kind} {fee.title!r}")
+            code, why = self._tax_code(fee.tax_lines, fee.taxable, f"{kind} {shown(fee.title)}")
         else:
             taxed = fee.taxable and any(t.amount for t in fee.tax_lines)
             code, why = ("TAX", f"taxed {kind} → TAX") if taxed else ("NON", f"untaxed {kind} → NON")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from mappings.inputs import shown
 from mappings.model import MappingError, Order, Refund, cents
 from mappings.qb_common import DESCRIPTION_MAX, PRIVATE_NOTE_MAX, clean, order_label, truncate
 from mappings.qb_invoice import invoice_total, split_net
@@ -43,7 +44,7 @@ def refund_payload(order: Order, refund: Refund, *, kind: str, customer_id: str,
                                rule="refunds.lines")
         item = item_ids.get(sku_key(line))
         if not item:
-            raise MappingError(f"{where}: no QuickBooks item for {sku_key(line)!r}", rule="items")
+            raise MappingError(f"{where}: no QuickBooks item for {shown(sku_key(line))}", rule="items")
         for qty, price in split_net(r.amount.quantize(q), r.quantity, q):
             lines.append(_line(item, qty, price, q, f"Refund: {line.title}", taxed=r.tax != 0))
     if refund.shipping:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mappings.inputs import shown
 from mappings.model import MappingError
 
 # entity names as the API spells them, keyed by their lower-case form in CloudEvents types
@@ -78,7 +79,7 @@ def _cloudevents(events: list[Any]) -> list[EntityChange]:
         kind = str(ev.get("type") or "")
         parts = kind.split(".")
         if len(parts) < 3 or parts[0] != "qbo":
-            raise MappingError(f"CloudEvent type {kind[:60]!r} is not a QuickBooks event (qbo.<entity>.<op>.v1)",
+            raise MappingError(f"CloudEvent type {shown(kind[:60])} is not a QuickBooks event (qbo.<entity>.<op>.v1)",
                                rule="webhook")
         name = ENTITY_NAMES.get(parts[1].lower(), parts[1][:40])
         operation = OPERATIONS.get(parts[2].lower(), parts[2][:20])
@@ -92,5 +93,5 @@ def _cloudevents(events: list[Any]) -> list[EntityChange]:
 def _id(value: Any, field: str) -> str:
     text = "" if value is None or isinstance(value, bool) else str(value).strip()
     if not text or len(text) > 40 or not all(c.isalnum() or c in "-_" for c in text):
-        raise MappingError(f"{field} is missing or not an id ({text[:40]!r})", rule="webhook")
+        raise MappingError(f"{field} is missing or not an id ({shown(text[:40])})", rule="webhook")
     return text

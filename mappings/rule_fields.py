@@ -7,6 +7,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from mappings.inputs import shown
+
 ITEM_NAME_MAX = 100          # QuickBooks Item.Name
 ACCOUNT_NAME_MAX = 100       # QuickBooks Account.Name
 TAX_CODE_NAME_MAX = 100      # QuickBooks TaxCode.Name
@@ -26,7 +28,7 @@ class RulesError(ValueError):
 def choice(section: dict, sec: str, key: str, allowed: tuple[str, ...], *, default: str) -> str:
     value = section.get(key, default)
     if not isinstance(value, str) or value not in allowed:
-        raise RulesError(f"{sec}.{key}", f"must be one of {', '.join(allowed)} (got {value!r})")
+        raise RulesError(f"{sec}.{key}", f"must be one of {', '.join(allowed)} (got {shown(value)})")
     return value
 
 
@@ -39,7 +41,7 @@ def list_of(section: dict, sec: str, key: str, allowed: tuple[str, ...], *,
         raise RulesError(f"{sec}.{key}", f"must be a non-empty list of {', '.join(allowed)}")
     for v in value:
         if v not in allowed:
-            raise RulesError(f"{sec}.{key}", f"{v!r} is not one of {', '.join(allowed)}")
+            raise RulesError(f"{sec}.{key}", f"{shown(v)} is not one of {', '.join(allowed)}")
     if len(set(value)) != len(value):
         raise RulesError(f"{sec}.{key}", "must not repeat an entry")
     return tuple(value)

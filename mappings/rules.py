@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mappings.inputs import shown
 from mappings.model import store_label
 from mappings.payout_rules import PayoutRules, payout_rules
 from mappings.receivables import ReceivablesRules, parse_receivables
@@ -336,7 +337,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, A
     out = copy.deepcopy(base)
     for key, value in over.items():
         if not isinstance(key, str) and path.count(".") < 2:  # deeper: map keys (a rate may be a number)
-            raise RulesError(f"{path}{key!r}", "setting names must be strings")
+            raise RulesError(f"{path}{shown(key)}", "setting names must be strings")
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value, f"{path}{key}.")
         else:
@@ -452,7 +453,7 @@ def _invoice(section: dict) -> InvoiceRules:
         if len(sample) > DOC_NUMBER_MAX:
             where = field_name if candidate else "invoice.doc_number"
             raise RulesError(where, f"cannot fit QuickBooks' {DOC_NUMBER_MAX}-character DocNumber: a 6-digit "
-                                    f"order gives {sample!r} ({len(sample)} characters)")
+                                    f"order gives {shown(sample)} ({len(sample)} characters)")
     return rules
 
 

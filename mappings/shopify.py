@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from mappings.inputs import UINT64_MAX, InvalidInput, clean_text, is_ascii_digits, parse_id
+from mappings.inputs import UINT64_MAX, InvalidInput, clean_text, is_ascii_digits, parse_id, shown
 from mappings.model import (
     Address,
     Customer,
@@ -243,7 +243,7 @@ def _line(ln: Any, index: int, money, where: str) -> OrderLine:
         if isinstance(qty, str) and is_ascii_digits(qty.strip()):
             qty = int(qty.strip())
         else:
-            raise MappingError(f"{where}: {label} has an invalid quantity {qty!r}",
+            raise MappingError(f"{where}: {label} has an invalid quantity {shown(qty)}",
                                rule="order.lineItems.quantity")
     if qty < 0:
         raise MappingError(f"{where}: {label} has a negative quantity {qty}", rule="order.lineItems.quantity")

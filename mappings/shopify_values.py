@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from mappings.inputs import shown
 from mappings.model import MappingError, to_money
 
 __all__ = ["_str", "_gid_tail", "_dig", "_dig_obj", "_nodes", "_money", "_rate", "_datetime"]
@@ -66,13 +67,13 @@ def _money(bag: Any, field: str, currency: str, where: str, *, required: bool = 
             raise MappingError(f"{where}: {field} is missing an amount", rule=field)
         return to_money(None, currency)
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
-        raise MappingError(f"{where}: {field} amount {raw!r} is not a number", rule=field)
+        raise MappingError(f"{where}: {field} amount {shown(raw)} is not a number", rule=field)
     try:
         value = Decimal(str(raw).strip())  # floats via their shortest repr: never float arithmetic
     except InvalidOperation:
-        raise MappingError(f"{where}: {field} amount {raw!r} is not a number", rule=field) from None
+        raise MappingError(f"{where}: {field} amount {shown(raw)} is not a number", rule=field) from None
     if not value.is_finite():
-        raise MappingError(f"{where}: {field} amount {raw!r} is not a number", rule=field)
+        raise MappingError(f"{where}: {field} amount {shown(raw)} is not a number", rule=field)
     return to_money(value, currency)
 
 
@@ -80,13 +81,13 @@ def _rate(value: Any, where: str, label: str) -> Decimal:
     if value is None or value == "":
         return Decimal("0")
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise MappingError(f"{where}: {label} rate {value!r} is not a number", rule="taxLines.rate")
+        raise MappingError(f"{where}: {label} rate {shown(value)} is not a number", rule="taxLines.rate")
     try:
         rate = Decimal(str(value).strip())
     except InvalidOperation:
-        raise MappingError(f"{where}: {label} rate {value!r} is not a number", rule="taxLines.rate") from None
+        raise MappingError(f"{where}: {label} rate {shown(value)} is not a number", rule="taxLines.rate") from None
     if not rate.is_finite():
-        raise MappingError(f"{where}: {label} rate {value!r} is not a number", rule="taxLines.rate")
+        raise MappingError(f"{where}: {label} rate {shown(value)} is not a number", rule="taxLines.rate")
     return rate
 
 
@@ -96,16 +97,16 @@ def _datetime(value: Any, field: str, where: str, *, required: bool = False) -> 
             raise MappingError(f"{where} has no {field}", rule=f"order.{field}")
         return None
     if not isinstance(value, str):
-        raise MappingError(f"{where}: {field} {value!r} is not an ISO 8601 date-time", rule=f"order.{field}")
+        raise MappingError(f"{where}: {field} {shown(value)} is not an ISO 8601 date-time", rule=f"order.{field}")
     try:
         dt = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise MappingError(f"{where}: {field} {value!r} is not an ISO 8601 date-time",
+        raise MappingError(f"{where}: {field} {shown(value)} is not an ISO 8601 date-time",
                            rule=f"order.{field}") from None
     dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     try:
         dt.astimezone(UTC)   # compared and stored in UTC: a time that can't be taken there is refused here
     except OverflowError:
-        raise MappingError(f"{where}: {field} {value!r} is out of range once taken to UTC",
+        raise MappingError(f"{where}: {field} {shown(value)} is out of range once taken to UTC",
                            rule=f"order.{field}") from None
     return dt

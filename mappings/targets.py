@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
+from mappings.inputs import shown
 from mappings.model import FeeLine, MappingError, Order, OrderLine, Payment, ShippingLine, TaxLine
 from mappings.qb_common import order_label
 from mappings.rule_fields import percent_text
@@ -155,12 +156,12 @@ def required_tax_codes(order: Order, rules: MappingRules) -> list[str]:
         return []
     names: dict[str, None] = {}
     for ln in order.lines:
-        names[tax_code_for(ln.tax_lines, ln.taxable and not ln.is_gift_card, rules, what=f"line {ln.title!r}",
+        names[tax_code_for(ln.tax_lines, ln.taxable and not ln.is_gift_card, rules, what=f"line {shown(ln.title)}",
                            order=order)[0]] = None
     for s in order.shipping_lines:
-        names[tax_code_for(s.tax_lines, True, rules, what=f"shipping {s.title!r}", order=order)[0]] = None
+        names[tax_code_for(s.tax_lines, True, rules, what=f"shipping {shown(s.title)}", order=order)[0]] = None
     for f in order.fee_lines:
-        names[tax_code_for(f.tax_lines, f.taxable, rules, what=f"{f.kind} {f.title!r}", order=order)[0]] = None
+        names[tax_code_for(f.tax_lines, f.taxable, rules, what=f"{f.kind} {shown(f.title)}", order=order)[0]] = None
     return list(names)
 
 
@@ -246,7 +247,8 @@ def exchange_rate_for(order: Order, rules: MappingRules, home_currency: str | No
     home = (home_currency or "").upper()
     if exchange_rate is not None:
         if isinstance(exchange_rate, float) or exchange_rate <= 0:
-            raise MappingError(f"exchange rate {exchange_rate!r} for {order_label(order)} must be a positive Decimal",
+            raise MappingError(f"exchange rate {shown(exchange_rate)} for {order_label(order)} must be a positive "
+                               "number",
                                rule="currency")
         return Decimal(exchange_rate), f"exchange rate supplied for {currency}→{home}"
     target = (order.exchange_rate_currency or home).upper()

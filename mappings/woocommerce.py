@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mappings.inputs import UINT64_MAX, InvalidInput, clean_text, is_ascii_digits, parse_datetime, parse_id
+from mappings.inputs import UINT64_MAX, InvalidInput, clean_text, is_ascii_digits, parse_datetime, parse_id, shown
 from mappings.model import (
     Address,
     Customer,
@@ -82,10 +82,10 @@ def order_from_rest(data: Any, trackings: list[dict[str, Any]] | None = None) ->
         try:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
-            raise MappingError(f"{where}: {field} is not an amount ({str(value)[:40]!r})",
+            raise MappingError(f"{where}: {field} is not an amount ({shown(str(value)[:40])})",
                                rule=f"order.{field}") from None
         if not amount.is_finite():
-            raise MappingError(f"{where}: {field} is not an amount ({value!r})", rule=f"order.{field}")
+            raise MappingError(f"{where}: {field} is not an amount ({shown(value)})", rule=f"order.{field}")
         return amount.quantize(q)
 
     created_at = _date(data, "date_created", where, required=True)
@@ -211,7 +211,7 @@ def _lines(ln: Any, index: int, money, where: str, q: Decimal) -> list[OrderLine
     qty = ln.get("quantity")
     if isinstance(qty, bool) or not isinstance(qty, int | Decimal | str) \
             or not is_ascii_digits(str(qty).strip().lstrip("-")):
-        raise MappingError(f"{where}: {label} has no whole quantity ({qty!r})", rule="order.line_items.quantity")
+        raise MappingError(f"{where}: {label} has no whole quantity ({shown(qty)})", rule="order.line_items.quantity")
     qty = int(str(qty).strip())
     if qty <= 0:
         raise MappingError(f"{where}: {label} has quantity {qty}", rule="order.line_items.quantity")
@@ -274,7 +274,7 @@ def _date(data: dict, field: str, where: str, *, required: bool = False) -> date
     try:  # one reader for dates from outside: refuses what cannot be taken to UTC (year 1 at +01:00)
         value = parse_datetime(raw, name=field)
     except InvalidInput:
-        raise MappingError(f"{where}: {field} is not a date ({raw[:40]!r})", rule=f"order.{field}") from None
+        raise MappingError(f"{where}: {field} is not a date ({shown(raw[:40])})", rule=f"order.{field}") from None
     return value.replace(tzinfo=UTC)
 
 

@@ -114,8 +114,8 @@ class Accounts:
     def _refresh_quickbooks(self, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
         st = self.hub.settings
         if not (st.quickbooks_client_id and st.quickbooks_client_secret and secrets.get("refresh_token")):
-            raise AuthExpired("QuickBooks refused the access token and no refresh is possible "
-                              "(QUICKBOOKS_CLIENT_ID/SECRET or the refresh token is missing)",
+            raise AuthExpired("QuickBooks refused the access token and the hub cannot renew it (the hub's QuickBooks "
+                              "app is not set up, or the connection holds no refresh token): reconnect QuickBooks",
                               platform="quickbooks", code="no_refresh")
         tokens = quickbooks_api.refresh_tokens(
             client_id=st.quickbooks_client_id, client_secret=st.quickbooks_client_secret,
@@ -130,8 +130,9 @@ class Accounts:
 
         st = self.hub.settings
         if not (st.shopify_api_key and st.shopify_api_secret and secrets.get("refresh_token")):
-            raise AuthExpired("Shopify refused the access token and no refresh is possible (a classic token, or "
-                              "SHOPIFY_API_KEY/SECRET missing): reinstall the app", platform="shopify",
+            raise AuthExpired("Shopify refused the access token and the hub cannot renew it (a token that does not "
+                              "renew, or the hub's Shopify app is not set up): reinstall the app in the shop",
+                              platform="shopify",
                               code="no_refresh")
         tokens = refresh_token(shop, secrets["refresh_token"], api_url=st.shopify_api_url,
                                client_id=st.shopify_api_key, client_secret=st.shopify_api_secret,
@@ -142,8 +143,8 @@ class Accounts:
     def _refresh_hubspot(self, secrets: dict[str, Any]) -> tuple[dict[str, Any], int]:
         st = self.hub.settings
         if not (st.hubspot_client_id and st.hubspot_client_secret and secrets.get("refresh_token")):
-            raise AuthExpired("HubSpot refused the access token and no refresh is possible "
-                              "(HUBSPOT_CLIENT_ID/SECRET or the refresh token is missing)",
+            raise AuthExpired("HubSpot refused the access token and the hub cannot renew it (the hub's HubSpot app "
+                              "is not set up, or the connection holds no refresh token): reconnect HubSpot",
                               platform="hubspot", code="no_refresh")
         tokens = hubspot_api.refresh_tokens(
             client_id=st.hubspot_client_id, client_secret=st.hubspot_client_secret,

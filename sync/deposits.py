@@ -49,6 +49,7 @@ from mappings.deposits import (
     fee_accounts,
     plan_deposit,
 )
+from mappings.inputs import shown
 from mappings.model import MappingError
 from mappings.rules import MappingRules
 from sync import alerts, locks, runs
@@ -278,7 +279,7 @@ class _Accounts:
         found = self.qb.find_one("Account", "Name", name)
         if bank and (not found or found.get("AccountType") != "Bank"):
             what = f"is {found.get('AccountType')}, not a bank account" if found else "does not exist in QuickBooks"
-            raise MappingError(f"account {name!r} {what}: a deposit goes to the bank account the payout reaches",
+            raise MappingError(f"account {shown(name)} {what}: a deposit goes to the bank account the payout reaches",
                                rule="payouts.deposit_accounts")
         if not found:
             with locks.held(self.hub.sessions, f"account:{self.merchant_id}:{name}", ttl=60, wait=30):

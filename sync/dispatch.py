@@ -73,6 +73,11 @@ class EmbeddedRunner:
             count += 1
         return count
 
+    def depth(self) -> int:
+        """Runs handed to this process's pool and not finished yet (queued or running)."""
+        with self._lock:
+            return len(self._inflight)
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is in flight (used by the demo and ``syncs retry`` in embedded mode)."""
         with self._lock:
@@ -108,6 +113,10 @@ class RQDispatcher:
         self.queue.enqueue("sync.dispatch.run_job", run_id, job_id=job_id(run_id),
                            result_ttl=60, failure_ttl=86400,
                            job_timeout=max(600, int(self.hub.settings.run_lease_seconds * 20)))
+
+    def depth(self) -> int:
+        """Jobs waiting in the rq queue."""
+        return int(self.queue.count)
 
     def sweep(self) -> int:
         """Enqueue every due run that is not already waiting in the queue."""

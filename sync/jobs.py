@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from connectors.errors import Permanent
 from hub.models import SyncRun, SyncStep
+from mappings.inputs import shown
 from sync import alerts, locks, runs
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def _execute(hub: Hub, run: SyncRun, recorder: StepRecorder) -> str:
     pipeline = _pipelines().get(run.kind)
     try:
         if pipeline is None:
-            raise Permanent(f"no pipeline for runs of kind {run.kind!r}")
+            raise Permanent(f"no pipeline for runs of kind {shown(run.kind)}")
         pipeline(hub, run, recorder)
     except Exception as exc:  # noqa: BLE001 - every failure is classified; a bug fails visibly, never retries
         status = conclude(hub, run, recorder.current, exc, None)

@@ -104,7 +104,10 @@ def conclude(hub: Hub, run: SyncRun, step: str | None, error: BaseException | No
                     error_code=code, excerpt=excerpt)
         return "failed"
     log.error("run %s crashed in step %s", run.id, step, exc_info=error)
-    runs.finish(hub.sessions, run.id, "failed", reason=f"internal error: {type(error).__name__}: {error}"[:1000],
+    where = f" in the {step} step" if step else ""
+    runs.finish(hub.sessions, run.id, "failed",   # the exception's text (a repr, often) stays in the log
+                reason=f"internal error: the hub failed unexpectedly{where} ({type(error).__name__}); the worker's "
+                       "log has the details for a developer; re-run once it is fixed",
                 error_kind="internal", step=step)
     return "failed"
 

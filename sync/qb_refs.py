@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from mappings.inputs import shown
 from mappings.model import MappingError
 from mappings.rules import MappingRules, load_rules
 from sync.ledger import Ledger, Source
@@ -51,7 +52,7 @@ class QuickBooksRefs:
                 found = self.qb.find_one("Account", "Name", name) or self.qb.create(
                     "Account", {"Name": name, "AccountType": LIABILITY}, request_id=self._rid("account", name))
         if not found:
-            raise MappingError(f"account {name!r} does not exist in QuickBooks", rule=self._account_rule(name))
+            raise MappingError(f"account {shown(name)} does not exist in QuickBooks", rule=self._account_rule(name))
         self.ledger.bind(source, QB, "account", found["Id"], data={"name": name}, run_id=self._run_id)
         return found["Id"]
 
@@ -69,7 +70,7 @@ class QuickBooksRefs:
             if not bound:
                 found = self.qb.find_one("TaxCode", "Name", name)
                 if not found:
-                    raise MappingError(f"tax code {name!r} does not exist in QuickBooks", rule="tax.codes")
+                    raise MappingError(f"tax code {shown(name)} does not exist in QuickBooks", rule="tax.codes")
                 bound = found["Id"]
                 self.ledger.bind(source, QB, "tax_code", bound, data={"name": name}, run_id=self._run_id)
             out[name] = bound

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.quickbooks import DUPLICATE_NAME, Fault
 from mappings import quickbooks as qbmap
+from mappings.inputs import shown
 from mappings.targets import invoice_currency
 from sync.ledger import Source
 from sync.orders.bindings import NewBinding
@@ -111,7 +112,7 @@ def _find_or_create_customers(ctx: OrderContext, groups: dict[Source, list[Entry
             elif isinstance(answer, Fault) and answer.code == DUPLICATE_NAME and round_ < 2:
                 taken[src] = name
             else:
-                err = fault_error(answer, f"customer {name!r}") if isinstance(answer, Fault) else answer
+                err = fault_error(answer, f"customer {shown(name)}") if isinstance(answer, Fault) else answer
                 for e in todo[src]:
                     e.fail(err)
         _bind_customers(ctx, groups, resolved)

@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from connectors.quickbooks import DUPLICATE_NAME, Fault
+from mappings.inputs import shown
 from mappings.model import MappingError
 from mappings.targets import ItemTarget, required_items
 from sync.ledger import Source
@@ -133,9 +134,9 @@ def _find_or_create_items(ctx: OrderContext, missing: dict[Source, ItemTarget], 
             if found:
                 resolve(src, found)
             else:
-                errors[src] = fault_error(answer, f"item {creatable[src].name!r}")
+                errors[src] = fault_error(answer, f"item {shown(creatable[src].name)}")
         else:
-            errors[src] = fault_error(answer, f"item {creatable[src].name!r}") if isinstance(answer, Fault) \
+            errors[src] = fault_error(answer, f"item {shown(creatable[src].name)}") if isinstance(answer, Fault) \
                 else answer
     ctx.ledger.bind_many(rows)
     for src, t in todo.items():  # not found and not creatable: the rules' fallback, or a mapping error
@@ -156,8 +157,8 @@ def _fallback(ctx: OrderContext, target: ItemTarget) -> dict[str, Any]:
         found = ctx.qb.find_one("Item", "Name", target.fallback)
         if found:
             return found
-        raise MappingError(f"fallback item {target.fallback!r} does not exist in QuickBooks",
+        raise MappingError(f"fallback item {shown(target.fallback)} does not exist in QuickBooks",
                            rule="items.fallback_item")
-    what = f"SKU {target.sku!r}" if target.sku else f"{target.key!r}"
-    raise MappingError(f"{what} has no QuickBooks item: no item named {target.name!r} "
+    what = f"SKU {shown(target.sku)}" if target.sku else f"{shown(target.key)}"
+    raise MappingError(f"{what} has no QuickBooks item: no item named {shown(target.name)} "
                        f"(rule {target.rule})", rule=target.rule)

@@ -12,9 +12,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from connectors.errors import Permanent, Retryable
 from connectors.shopify import order_gid
 from connectors.shopify_bulk_queries import BY_ID_MAX, orders_by_id_query, truncated
+from hub.models import SyncRun
 from mappings.model import Order
 from mappings.shopify import order_from_graphql
 from mappings.woocommerce import order_from_rest
@@ -22,7 +25,6 @@ from sync.jobs import Outcome
 from sync.narrowing import named_variables, settle
 
 if TYPE_CHECKING:
-    from hub.models import SyncRun
     from sync.accounts import Accounts
     from sync.orders.context import Entry, OrderContext
 
@@ -50,11 +52,24 @@ def _deleted(ctx: OrderContext, e: Entry) -> None:
     invoiced = ctx.ledger.find(ctx.ledger.order_source(run.source_platform, run.source_id, run.connection_id),
                                "quickbooks", "invoice")
     if invoiced is None:
-        raise Outcome("skipped", f"order {run.source_name or run.source_id} was deleted from the store "
-                                 "before it was invoiced")
+        if _seen_before(ctx, run):
+            raise Outcome("skipped", f"order {run.source_name or run.source_id} was deleted from the store "
+                                     "before it was invoiced")
+        raise Outcome("skipped", f"the store has no order {run.source_name or run.source_id}: it never read as an "
+                                 "order of this store (a test delivery, or deleted before the hub could read it), "
+                                 "so there is nothing to invoice")
     raise Permanent(f"order {run.source_name or run.source_id} was deleted from the store after it was "
                     f"invoiced (QuickBooks invoice {invoiced.target_id}): void or keep the invoice by hand",
                     platform=run.source_platform, code="deleted")
+
+
+def _seen_before(ctx: OrderContext, run: SyncRun) -> bool:
+    """Whether the hub ever read this order from its store (an earlier run kept the order it pulled)."""
+    with ctx.hub.sessions() as s:
+        return s.scalar(select(SyncRun.id).where(SyncRun.merchant_id == run.merchant_id,
+                                                 SyncRun.source_platform == run.source_platform,
+                                                 SyncRun.source_id == run.source_id, SyncRun.id != run.id,
+                                                 SyncRun.canonical.is_not(None)).limit(1)) is not None
 
 
 def pull_order(accounts: Accounts, run: SyncRun) -> Order | None:

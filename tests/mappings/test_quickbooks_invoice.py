@@ -41,7 +41,7 @@ def test_invoice_total_mismatch_message():
 def test_missing_item_or_shipping_item_is_a_mapping_error():
     order = order_from_graphql(build_order(lines=[{"sku": "", "title": "Loose tea"}], shipping=[{}]))
     assert sku_key(order.lines[0]) == "title:Loose tea"
-    with pytest.raises(MappingError, match="no QuickBooks item for 'title:Loose tea'"):
+    with pytest.raises(MappingError, match='no QuickBooks item for "title:Loose tea"'):
         invoice_payload(order, customer_id="1", item_ids={}, shipping_item_id="7", rules=RULES)
     with pytest.raises(MappingError, match="shipping") as info:
         invoice_payload(order, customer_id="1", item_ids={"title:Loose tea": "3"}, shipping_item_id=None,

@@ -235,7 +235,7 @@ def test_failures_are_grouped_by_cause_and_rerun_by_group_and_skipped(console: C
     groups = re.findall(r'data-group="(\w+)" data-count="(\d+)"', page)
     assert [int(n) for _, n in groups] == [2, 1]
     assert "quickbooks · code " in page and "status code &#39;400&#39;" in page   # codes kept, ids replaced
-    assert "3 failed run(s) in 2 group(s)" in page
+    assert "3 failing order(s) in 2 group(s)" in page
 
     assert post(client, f"/console/failures/{groups[0][0]}/rerun").status_code == 302
     runs = settled(hub)
@@ -254,7 +254,7 @@ def test_failures_are_grouped_by_cause_and_rerun_by_group_and_skipped(console: C
         assert skipped.reason == f"skipped by {SUPPORT}: test delivery from the store admin"
     post(client, f"/console/runs/{runs[0].id}/skip", reason="no")
     assert "succeeded run cannot be skipped" in html(client.get(f"/console/runs/{runs[0].id}"))
-    assert "No failed runs" in html(client.get("/console/failures"))
+    assert "No failing orders" in html(client.get("/console/failures"))
 
 
 def test_preview_shows_the_invoice_payload_and_traces(console: Console) -> None:

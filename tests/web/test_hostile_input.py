@@ -143,7 +143,7 @@ def test_parse_id_reads_what_is_an_id() -> None:
     assert parse_id(str(INTEGER_MAX)) == INTEGER_MAX
     assert parse_id("18446744073709551615", high=2**64 - 1) == 2**64 - 1 and parse_id(HUGE, high=10**20) == int(HUGE)
     assert parse_optional_id(None) is None and parse_optional_id("  ") is None and parse_optional_id("7") == 7
-    with pytest.raises(InvalidInput, match=r"^before must be from 1 to 2147483647, not '2147483648'$"):
+    with pytest.raises(InvalidInput, match=r'^before must be from 1 to 2147483647, not "2147483648"$'):
         parse_id(PAST_INTEGER, name="before")
 
 
@@ -262,7 +262,7 @@ def test_a_signed_woocommerce_order_with_a_superscript_id_is_a_failed_run_not_a_
     with hostile.hub.session() as s:
         [run] = s.scalars(select(SyncRun)).all()
         assert run.status == "failed" and run.error_kind == "mapping" and run.source_id.startswith("webhook-")
-        assert "'²'" in run.reason and "not an order id" in run.reason
+        assert '"²"' in run.reason and "not an order id" in run.reason
     assert hostile.counts()[:2] == (events + 1, runs + 1)
 
 

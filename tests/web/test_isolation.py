@@ -39,7 +39,7 @@ MINE, THEIRS = "me@mine.example", "them@theirs.example"
 SKIP_ENDPOINTS = {"static", "console.logout"}                # logging out is not an attack on anyone
 # answers an unknown failure group with a flash and a redirect instead of a 404; it changes nothing (the
 # snapshot below proves it), and a group key is a hash of a cause, not any merchant's object
-REDIRECTS_INSTEAD_OF_404 = {"console.failures_rerun"}
+REDIRECTS_INSTEAD_OF_404 = {"console.failures_rerun", "console.failures_skip"}
 CONVERTED = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 
 

@@ -95,7 +95,15 @@ SCHEMAS: dict[str, Any] = {
         "key": {"type": "string"}, "error_kind": _nullable("string"), "source": _nullable("string"),
         "code": _nullable("string"), "pattern": {"type": "string", "description": "the reason with ids, "
                                                  "numbers and amounts replaced by placeholders"},
-        "count": {"type": "integer"}, "newest_run": {"type": "integer"}, "newest_reason": _nullable("string")}},
+        "count": {"type": "integer", "description": "orders failing now for this cause (runs, for work that "
+                                                     "stands for no order)"},
+        "newest_run": {"type": "integer"}, "newest_reason": _nullable("string"),
+        "merchant": {"type": "integer"}, "kind": _nullable("string"),
+        "cause": {"type": "string", "description": "the cause in words, with no placeholder"},
+        "fix": _nullable("string"), "first_seen": _nullable("string"), "last_seen": _nullable("string"),
+        "orders": {"type": "array", "items": {"type": "object", "properties": {
+            "platform": {"type": "string"}, "id": _nullable("string"), "name": _nullable("string"),
+            "run": {"type": "integer"}, "reason": _nullable("string")}}}}},
     "FailureList": {"type": "object", "required": ["groups", "total"], "properties": {
         "groups": {"type": "array", "items": _ref("FailureGroup")}, "total": {"type": "integer"}}},
     "Resumed": {"type": "object", "required": ["connection", "requeued"], "properties": {

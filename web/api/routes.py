@@ -134,7 +134,12 @@ def retry_matching() -> tuple[Response, int]:
 def _group_json(group: FailureGroup) -> dict[str, Any]:
     return {"key": group.key, "error_kind": group.error_kind, "source": group.source, "code": group.code,
             "pattern": group.pattern, "count": group.count, "newest_run": group.newest_id,
-            "newest_reason": group.newest_reason}
+            "newest_reason": group.newest_reason, "merchant": group.merchant_id, "kind": group.kind,
+            "cause": group.cause, "fix": group.fix.action if group.fix else None,
+            "first_seen": group.first_seen.isoformat() if group.first_seen else None,
+            "last_seen": group.last_seen.isoformat() if group.last_seen else None,
+            "orders": [{"platform": o.platform, "id": o.order_id, "name": o.name, "run": o.run_id, "reason": o.reason}
+                       for o in group.orders]}
 
 
 @bp.get("/failures")

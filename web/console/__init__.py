@@ -14,6 +14,7 @@ from web.console import (  # noqa: F401 - they add their routes to ``bp``
     books,
     connect_buttons,
     connections,
+    dashboard,
     failures,
     orders,
     pages,

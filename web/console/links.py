@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.models import Connection
+from sync.fixes import Fix
 
 QBO = "https://app.qbo.intuit.com/app"
 QBO_SANDBOX = "https://app.sandbox.qbo.intuit.com/app"   # a sandbox company's pages
@@ -41,3 +42,18 @@ def object_link(platform: str | None, kind: str | None, object_id: str | None,
     if platform == "hubspot" and kind in _HUBSPOT_RECORDS and portal and not portal.startswith("merchant-"):
         return f"https://app.hubspot.com/contacts/{quote(portal, safe='')}/record/{_HUBSPOT_RECORDS[kind]}/{oid}"
     return None
+
+
+def fix_view(fix: Fix | None, merchant_id: int | None) -> dict[str, str | None] | None:
+    """A known fix ready for a page: the cause, what to do and the link to where it is done."""
+    if fix is None:
+        return None
+    from flask import url_for
+
+    href = None
+    if fix.where == "mapping" and merchant_id is not None:
+        href = url_for("console.mapping_page", merchant_id=merchant_id)
+    elif fix.where == "connections":
+        href = url_for("console.connections")
+    label = {"mapping": "Open the mapping rules", "connections": "Open the connections"}.get(fix.where or "")
+    return {"cause": fix.cause, "action": fix.action, "href": href, "label": label if href else None}

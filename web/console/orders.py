@@ -14,10 +14,11 @@ from werkzeug.exceptions import BadRequest
 from hub.models import SyncAttempt, SyncRun
 from hub.order_models import STATES
 from mappings.inputs import parse_optional_id
+from sync.fixes import fix_for
 from sync.order_lookup import DOCUMENT_FILTERS, OrderQuery, find_order, list_orders, order_detail, order_views
 from web.console.blueprint import bp
 from web.console.formatting import pretty_json
-from web.console.links import accounts_of, object_link
+from web.console.links import accounts_of, fix_view, object_link
 from web.console.run_list import merchant_choices
 from web.console.security import hub
 
@@ -82,13 +83,16 @@ def order_page(merchant_id: int, platform: str, order_id: str) -> str:
         detail = order_detail(s, row)
         runs = run_summaries(s, detail["runs"])
         accounts = accounts_of(s, merchant_id)
+        failing = s.execute(select(SyncRun.error_kind, SyncRun.error_code).where(SyncRun.id == row.last_run_id)) \
+            .first() if row.state in ("failing", "waiting") and row.last_run_id else None
         names = dict(merchant_choices(s, g.user.scope))
     sandbox = hub().settings.quickbooks_environment == "sandbox"
     documents = _documents(detail, platform, accounts, sandbox)
     canonical = next((r["canonical"] for r in runs if r["canonical"]), None)
+    fix = fix_view(fix_for(*failing), merchant_id) if failing else None
     return render_template("console/order.html", order=detail, documents=documents, runs=runs,
                            sold=sold_lines(canonical), canonical=pretty_json(canonical) if canonical else None,
-                           merchant_name=names.get(merchant_id, merchant_id))
+                           merchant_name=names.get(merchant_id, merchant_id), fix=fix)
 
 
 def run_summaries(s: Session, run_ids: list[int]) -> list[dict[str, Any]]:

@@ -15,12 +15,13 @@ from werkzeug.wrappers import Response
 from connectors.redact import redact_body, redact_url
 from hub.models import SyncAttempt, SyncRun
 from mappings.inputs import parse_optional_id
+from sync.fixes import fix_for
 from sync.status import counts_by_status, run_detail
 from web.console.actions import ActionRefused, rerun, skip_run
 from web.console.blueprint import bp
 from web.console.connections import connection_rows
 from web.console.formatting import pretty_json
-from web.console.links import accounts_of, object_link
+from web.console.links import accounts_of, fix_view, object_link
 from web.console.run_list import KINDS, PLATFORMS, STATUSES, RunFilters, find_runs, merchant_choices
 from web.console.security import hub
 
@@ -82,8 +83,10 @@ def run_page(run_id: int) -> str:
         b["target_link"] = object_link(b["target"]["platform"], b["target"]["type"], b["target"]["id"], accounts)
         b["source_link"] = object_link(b["source"]["platform"], b["source"]["type"], b["source"]["id"], accounts)
     order_json = pretty_json(detail["order"]) if detail["order"] else None
+    fix = fix_view(fix_for(detail["error_kind"], detail["error_code"]), detail["merchant"]) \
+        if detail["status"] in ("failed", "retrying") else None
     return render_template("console/run.html", run=detail, source_link=source_link, order_json=order_json,
-                           waiting_for=waiting_for)
+                           waiting_for=waiting_for, fix=fix)
 
 
 def excerpt_view(excerpt: Any) -> dict[str, Any] | None:

@@ -4,6 +4,9 @@ looked at as ``tests/web/browser_kit.look`` does: screenshots at 1400 and 400 px
 ``$O2C_TEST_SCREENSHOTS`` when set), no sideways scrolling at 400 px, and no serious or critical axe-core
 violation.
 
+- The support agent: signs in, reads the dashboard, opens the failures, follows a failing order to its cause
+  and the suggested fix, maps the SKU to a QuickBooks item, re-runs the group and watches its live progress
+  to the end, then finds the group gone and the orders in sync.
 - The merchant: signs in, connects QuickBooks (Intuit's fake approves), sees its own orders only and one
   order's story.
 - The admin: invites a merchant's user from People (no SMTP here: the one-time link is shown to copy); the
@@ -226,4 +229,90 @@ def test_the_admin_invites_a_merchant_user_who_sets_a_password_and_signs_in(
         driver.get(link)                                 # the link worked once
         assert "Set password" not in driver.page_source
     assert len(list(shots.glob("*.png"))) == 6
+    print(f"\nscreenshots: {shots}")
+
+
+@pytest.mark.slow
+def test_the_support_agents_day_from_the_dashboard_to_a_fixed_failure_group(
+        make_hub, shop_factory, platforms, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from hub.mapping_rules import save_overrides
+
+    shots = screenshot_dir(tmp_path, "support")
+    hub = make_hub()
+    shop = shop_factory(hub)
+    with hub.session() as s:
+        create_user(s, "agent@example.com", PASSWORD, "support")
+        # the tee's rule names an item the books don't have: its orders fail until support maps it
+        save_overrides(s, shop.merchant_id, {"items": {"map": {"TEE-BLK-M": "Shirts sold"}}})
+    stale = (StaleElementReferenceException,)
+    driver = browser
+    with served(oauth_app(hub)) as base:
+        mug = [{"sku": "MUG-1", "title": "Mug", "quantity": 1, "price": "12.50"}]
+        for n, lines in ((1, None), (2, None), (3, mug)):
+            order = an_order(490_000 + n, 5000 + n, **({"lines": lines} if lines else {}))
+            platforms.shopify.add_order(shop.domain, order)
+            body, headers = webhook(order, shop.domain)
+            assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+        from tests.helpers import settled
+        runs = settled(hub)
+        assert sorted(r.status for r in runs) == ["failed", "failed", "succeeded"], [r.reason for r in runs]
+
+        driver.get(f"{base}/console/")
+        _sign_in(driver, "agent@example.com")
+        WebDriverWait(driver, 10).until(lambda d: "/console/orders" in d.current_url)   # support lands on orders
+        look(driver, shots, "support-orders")
+        driver.find_element(By.LINK_TEXT, "Dashboard").click()
+        WebDriverWait(driver, 10).until(lambda d: "/console/dashboard" in d.current_url)
+        assert driver.find_element(By.CSS_SELECTOR, "main img").get_attribute("alt")   # a real chart, described
+        look(driver, shots, "support-dashboard")
+
+        driver.find_element(By.LINK_TEXT, "Failures").click()
+        group = driver.find_element(By.CSS_SELECTOR, "section.failure-group")
+        assert group.get_attribute("data-count") == "2" and "Shirts sold" in group.text
+        assert "#5003" not in group.text and "<" not in group.find_element(By.TAG_NAME, "h2").text
+        look(driver, shots, "support-failures")
+        group.find_element(By.LINK_TEXT, "#5001").click()
+        WebDriverWait(driver, 10).until(lambda d: "/console/orders/" in d.current_url)
+        assert "failing" in driver.find_element(By.TAG_NAME, "h1").text
+        fix = driver.find_element(By.CSS_SELECTOR, "p.fix")
+        assert "How to fix" in fix.text
+        look(driver, shots, "support-failing-order")
+        fix.find_element(By.TAG_NAME, "a").click()                       # → the merchant's mapping rules
+        WebDriverWait(driver, 10).until(lambda d: "/console/mapping/" in d.current_url)
+        look(driver, shots, "support-mapping")
+        item = driver.execute_script(
+            "const o = [...document.querySelectorAll('#qb-items option')].map(x => x.value)"
+            ".filter(v => v && v !== 'Shirts sold'); return o[0] || null;")
+        row = driver.find_element(By.XPATH, "//tr[@class='sku-item'][.//input[@name='sku' and @value='TEE-BLK-M']]")
+        if item:                                                          # map the SKU to an item the books have
+            field = row.find_element(By.NAME, "item")
+            field.clear()
+            field.send_keys(item)
+        else:                                                             # no item list: drop the bad rule
+            row.find_element(By.NAME, "remove").click()
+        row.find_element(By.XPATH, "ancestor::form//button").click()
+        WebDriverWait(driver, 10, ignored_exceptions=stale).until(
+            lambda d: "saved" in d.find_element(By.TAG_NAME, "main").text)
+
+        driver.find_element(By.LINK_TEXT, "Failures").click()
+        driver.find_element(By.XPATH, "//section[@class='failure-group']//button[starts-with(., 'Re-run all')]").click()
+        WebDriverWait(driver, 10).until(lambda d: "/console/progress/" in d.current_url)
+        look(driver, shots, "support-progress")
+        WebDriverWait(driver, 30, ignored_exceptions=stale).until(   # the page updates itself: no reload
+            lambda d: d.find_element(By.CSS_SELECTOR, "[data-state]").text == "Finished.")
+        assert driver.find_element(By.CSS_SELECTOR, "[data-count='done']").text == "2"
+        assert driver.find_element(By.CSS_SELECTOR, "[data-count='remaining']").text == "0"
+
+        driver.find_element(By.LINK_TEXT, "Failures").click()
+        assert not driver.find_elements(By.CSS_SELECTOR, "section.failure-group")   # the group is gone
+        look(driver, shots, "support-failures-cleared")
+        driver.get(f"{base}/console/orders?state=in_sync")
+        in_sync = [r.get_attribute("data-order") for r in driver.find_elements(By.CSS_SELECTOR, "tr[data-order]")]
+        assert sorted(in_sync) == ["shopify:490001", "shopify:490002", "shopify:490003"]
+    assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 3
+    assert len(list(shots.glob("*.png"))) == 14
     print(f"\nscreenshots: {shots}")

@@ -43,6 +43,8 @@ def failures_rerun(key: str) -> Response:
                                            "error_kind": group.error_kind, "source": group.source,
                                            "code": group.code})
     flash(f"Re-queued {len(changed)} run(s) failing with: {group.cause}", "ok")
+    if changed.entry_id is not None:   # follow them until they are done
+        return redirect(url_for("console.progress_page", entry_id=changed.entry_id))
     return redirect(url_for("console.failures"))
 
 

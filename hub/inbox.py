@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -178,6 +179,19 @@ class _Pending:
         self.params, self.done, self.row, self.error = params, threading.Event(), None, None
 
 
+def _busy(conn: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, retried while another process holds the write lock (for at most ``WAIT`` s)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.0005)
+
+
 class SqliteInbox(InboxWriter):
     def __init__(self, path: str) -> None:
         self.path = path
@@ -188,7 +202,8 @@ class SqliteInbox(InboxWriter):
         self._known = _sql(_KNOWN, ":%s")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=WAIT, isolation_level=None, check_same_thread=False)
+        # no busy timeout: SQLite's own waits grow to 100 ms a try; ``_busy`` retries every half millisecond
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")   # a committed delivery is on disk: the 200 may be sent
         conn.execute("PRAGMA foreign_keys=ON")
@@ -230,10 +245,10 @@ class SqliteInbox(InboxWriter):
 
     def _commit(self, conn: sqlite3.Connection, group: list[_Pending]) -> None:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _busy(conn, "BEGIN IMMEDIATE")   # the write lock, taken before the first insert
             for p in group:
                 p.row = conn.execute(self._insert, p.params).fetchone()
-            conn.execute("COMMIT")
+            _busy(conn, "COMMIT")
         except Exception as exc:  # noqa: BLE001 - every request of the group hears of it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -166,14 +166,12 @@ def route_job(event_id: int) -> str:
 
 def route_received(hub: Hub, dispatch: Callable[[int], None]) -> int:
     """Route the events a lost nudge or queue message left ``received``, and dispatch their runs."""
-    from sync.routing import received_events, route_event
+    from sync.routing import received_events, route_events
 
     count = 0
-    for event_id in received_events(hub.sessions):
-        run_id = route_event(hub, event_id)
-        if run_id is not None:
-            dispatch(run_id)
-            count += 1
+    for run_id in dict.fromkeys(route_events(hub, received_events(hub.sessions)).values()):
+        dispatch(run_id)
+        count += 1
     return count
 
 

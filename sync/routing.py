@@ -14,6 +14,7 @@ nudge or queue message left behind (``received_events``), so a stored delivery i
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,33 +33,68 @@ from sync import alerts, runs
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-GRACE = 2.0     # seconds a received event is left to its nudge or queue message before a sweeper routes it
+GRACE = 10.0    # seconds a received event is left to its nudge or queue message before a sweeper routes it
+# seconds of routing one transaction takes at most: under SQLite it holds the one write lock meanwhile,
+# and the receivers' inbox commits wait for it
+TRANSACTION_BUDGET = 0.015
 
 
 def route_event(hub: Hub, event_id: int) -> int | None:
     """Open (or find) the run of a ``received`` event; returns the run to dispatch, ``None`` when there is
     none (a topic that starts no run, a connection gone, an event routed already or not syncable)."""
-    with hub.sessions() as s:
-        taken = s.execute(update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == RECEIVED)
-                          .values(status="ignored").execution_options(synchronize_session=False)).rowcount
-        if taken != 1:
-            s.rollback()
-            return None
-        event = s.get(WebhookEvent, event_id)
-        assert event is not None
-        conn = s.get(Connection, event.connection_id) if event.connection_id is not None else None
-        run_id = None
-        if conn is not None and conn.status != "disconnected" and \
-                RUN_KINDS.get((event.platform, event.topic)) == "order":
-            payload = _payload(event.payload)
-            if event.topic in SHOPIFY_ORDER_REF_TOPICS:  # a refund's or fulfilment's body names its order
-                payload = {"id": payload.get("order_id")}
-            run_id = open_order_run(s, conn, event, payload, event.topic)
-        s.commit()
-        failed_run = event.sync_run_id if event.status == "failed" else None
-    if failed_run is not None:  # the webhook itself cannot be synced: the run failed at once; alert as any other
-        alerts.after_run(hub, failed_run, "failed")
-    return run_id
+    return route_events(hub, [event_id]).get(event_id)
+
+
+def route_events(hub: Hub, event_ids: list[int]) -> dict[int, int]:
+    """``route_event`` for several events, as many in one transaction as ``TRANSACTION_BUDGET`` allows
+    (fewer commits, and a SQLite write lock never held for long); returns {event id: run to dispatch}.
+    Should a group fail, each event is routed on its own."""
+    try:
+        routed, failed = _route(hub, event_ids)
+    except Exception:
+        if len(event_ids) == 1:
+            raise
+        routed, failed = {}, []
+        for event_id in event_ids:
+            one, bad = _route(hub, [event_id])
+            routed.update(one)
+            failed += bad
+    for run_id in failed:  # the webhook itself cannot be synced: the run failed at once; alert as any other
+        alerts.after_run(hub, run_id, "failed")
+    return routed
+
+
+def _route(hub: Hub, event_ids: list[int]) -> tuple[dict[int, int], list[int]]:
+    routed: dict[int, int] = {}
+    failed: list[int] = []
+    todo = list(reversed(event_ids))
+    while todo:
+        events: list[WebhookEvent] = []
+        with hub.sessions() as s:
+            started = time.monotonic()
+            while todo and time.monotonic() - started < TRANSACTION_BUDGET:
+                event_id = todo.pop()
+                taken = s.execute(update(WebhookEvent).where(WebhookEvent.id == event_id,
+                                                             WebhookEvent.status == RECEIVED)
+                                  .values(status="ignored").execution_options(synchronize_session=False)).rowcount
+                if taken != 1:
+                    continue
+                event = s.get(WebhookEvent, event_id)
+                assert event is not None
+                events.append(event)
+                conn = s.get(Connection, event.connection_id) if event.connection_id is not None else None
+                if conn is None or conn.status == "disconnected" or \
+                        RUN_KINDS.get((event.platform, event.topic)) != "order":
+                    continue
+                payload = _payload(event.payload)
+                if event.topic in SHOPIFY_ORDER_REF_TOPICS:  # a refund's or fulfilment's body names its order
+                    payload = {"id": payload.get("order_id")}
+                run_id = open_order_run(s, conn, event, payload, event.topic)
+                if run_id is not None:
+                    routed[event_id] = run_id
+            s.commit()
+            failed += [e.sync_run_id for e in events if e.status == "failed" and e.sync_run_id is not None]
+    return routed, failed
 
 
 def received_events(sessions: sessionmaker[Session], *, grace: float = GRACE, limit: int = 500) -> list[int]:

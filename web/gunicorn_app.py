@@ -41,6 +41,7 @@ from hub.runtime import Hub
 log = logging.getLogger("o2c.serve")
 THREADS = 8                 # threads per web worker (gthread): webhooks wait on the database, not the CPU
 WORKER_CLASS = "web.gunicorn_worker.BoundedThreadWorker"
+ROUTE_GROUP = 200           # inbox events the job process routes in one transaction at most
 
 
 def socket_path(instance: Path) -> str:
@@ -167,7 +168,7 @@ def run_jobs(path: str) -> None:
 
     from hub.runtime import set_current_hub
     from sync.dispatch import EmbeddedRunner
-    from sync.routing import route_event
+    from sync.routing import route_events
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     hub = Hub(migrate=False)
@@ -183,14 +184,20 @@ def run_jobs(path: str) -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     events: queue.SimpleQueue[int | None] = queue.SimpleQueue()
 
-    def route() -> None:
-        while (event_id := events.get()) is not None:
+    def route() -> None:  # what arrived meanwhile is routed together: one transaction, one SQLite write lock
+        while (first := events.get()) is not None:
+            group = [first]
+            while len(group) < ROUTE_GROUP and not events.empty():
+                if (more := events.get()) is None:
+                    events.put(None)
+                    break
+                group.append(more)
             try:
-                run_id = route_event(hub, event_id)
-            except Exception:  # noqa: BLE001 - left received: the sweeper routes it later
-                log.exception("routing of inbox event %s failed; the sweeper will pick it up", event_id)
+                run_ids = route_events(hub, group)
+            except Exception:  # noqa: BLE001 - left received: the sweeper routes them later
+                log.exception("routing of inbox events %s… failed; the sweeper will pick them up", group[0])
                 continue
-            if run_id is not None:
+            for run_id in dict.fromkeys(run_ids.values()):
                 runner.dispatch(run_id)
 
     router = threading.Thread(target=route, name="o2c-router", daemon=True)

@@ -40,6 +40,6 @@ test-quick: setup
 lint: setup
 	$(BIN)/ruff check .
 
-## the five throughput figures of issue 8 against the simulated platforms (a few minutes; see benchmarks/run.py)
+## every figure of issue 18 with its goal and the reference measured beside it (a few minutes; see benchmarks/run.py)
 bench: setup
 	$(BIN)/python -m benchmarks

@@ -14,16 +14,15 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connectors.topics import QUICKBOOKS_RUN_KINDS, RUN_KINDS, SHOPIFY_ORDER_REF_TOPICS
+from connectors.topics import QUICKBOOKS_RUN_KINDS, RUN_KINDS
 from hub import audit
-from hub.inbox import store_delivery
-from hub.models import Connection, WebhookEvent
+from hub.inbox import Delivery, store_delivery
+from hub.models import Connection
+from hub.runtime import EventRouter
 from mappings.inputs import InvalidInput, clean_json, clean_text
 from mappings.model import MappingError
 from mappings.quickbooks_events import parse_notifications
-from mappings.shopify import order_ref_from_webhook
-from mappings.woocommerce import order_ref_from_webhook as woocommerce_order_ref
-from sync import alerts, runs
+from sync import alerts, routing, runs
 from web import compliance
 from web.request_framing import BODY_DEADLINE, MAX_BODY, ReadDeadline
 
@@ -112,8 +111,15 @@ def _header(name: str) -> str:
     return clean_text(request.headers.get(name) or "").strip()
 
 
-def _json_object(body: bytes) -> dict:
-    payload = _json_body(body)
+def _json_object(body: bytes, *, clean: bool = True) -> dict:
+    """The body as a JSON object (``clean=False``: only checked, its strings as they came)."""
+    if clean:
+        payload = _json_body(body)
+    else:
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise _NotJson("body is not JSON") from None
     if not isinstance(payload, dict):
         raise _NotJson("body is not a JSON object")
     return payload
@@ -145,6 +151,8 @@ def _too_slow(_exc: _TooSlow) -> tuple[Response, int]:
 
 @bp.post("/webhooks/shopify")
 def shopify() -> tuple[Response, int]:
+    """Verify, store, hand over: the order's run is opened by whoever routes the stored event
+    (``sync.routing``: a job, or at once here when the dispatcher does not route events itself)."""
     hub = current_app.extensions["o2c"]
     body = _raw_body()
     st = hub.settings
@@ -153,31 +161,27 @@ def shopify() -> tuple[Response, int]:
         log.error("SHOPIFY_API_SECRET is not set: Shopify webhooks cannot be verified and are refused")
     if not signature_matches(body, request.headers.get("X-Shopify-Hmac-Sha256"), secrets):
         return _error(401, "invalid or missing X-Shopify-Hmac-Sha256 signature")
-    payload = _json_object(body)
+    payload = _json_object(body, clean=False)
     shop = _header("X-Shopify-Shop-Domain").lower()
     topic = _header("X-Shopify-Topic").lower()
     delivery = _header("X-Shopify-Webhook-Id") or \
         "sha256:" + hashlib.sha256(topic.encode() + b"\0" + shop.encode() + b"\0" + body).hexdigest()
     if topic in compliance.TOPICS:  # uninstall and privacy requests: web/compliance.py (any connection status)
-        return compliance.receive(hub, shop=shop, topic=topic, delivery=delivery, payload=payload)
-    run_id = None
-    with hub.sessions() as s:
-        conn = s.scalar(select(Connection).where(Connection.platform == "shopify", Connection.account == shop,
-                                                 Connection.status != "disconnected"))
-        if conn is None:
-            return _error(404, f"unknown shop {shop or '(no X-Shopify-Shop-Domain)'}")
-        event = store_delivery(s, platform="shopify", delivery_id=delivery, topic=topic, account=shop,
-                               merchant_id=conn.merchant_id, connection_id=conn.id,
-                               payload=body.decode("utf-8", "replace"))
-        if event is None:
+        return compliance.receive(hub, shop=shop, topic=topic, delivery=delivery, payload=clean_json(payload))
+    event_id = hub.inbox.insert(Delivery(platform="shopify", delivery_id=delivery, topic=topic, account=shop,
+                                         payload=body.decode("utf-8", "replace")))
+    if event_id is None:
+        if hub.inbox.known("shopify", shop):
             return jsonify(status="duplicate"), 200
-        if RUN_KINDS.get(("shopify", topic)) == "order":
-            if topic in SHOPIFY_ORDER_REF_TOPICS:  # a refund's or fulfilment's body names its order
-                payload = {"id": payload.get("order_id")}
-            run_id = _order_run(s, conn, event, payload, topic)
-        s.commit()
-        failed_run = event.sync_run_id if event.status == "failed" else None
-    return _accepted(hub, run_id, failed_run)
+        return _error(404, f"unknown shop {shop or '(no X-Shopify-Shop-Domain)'}")
+    dispatcher = hub.dispatcher
+    if isinstance(dispatcher, EventRouter):  # a job routes it: nothing more to do here
+        try:
+            dispatcher.route_event(event_id)
+        except Exception:  # noqa: BLE001 - stored is what counts: the sweeper routes it later
+            log.exception("hand-over of inbox event %s failed; the sweeper will pick it up", event_id)
+        return jsonify(status="accepted", event=event_id), 200
+    return _accepted(hub, routing.route_event(hub, event_id))
 
 
 _PING = re.compile(rb"^webhook_id=[0-9]{1,20}$")
@@ -212,7 +216,7 @@ def woocommerce(connection_id: int) -> tuple[Response, int]:
             return jsonify(status="duplicate"), 200
         run_id = None
         if RUN_KINDS.get(("woocommerce", topic)) == "order":
-            run_id = _order_run(s, conn, event, payload, topic)
+            run_id = routing.open_order_run(s, conn, event, payload, topic)
         s.commit()
         failed_run = event.sync_run_id if event.status == "failed" else None
     return _accepted(hub, run_id, failed_run)
@@ -299,27 +303,3 @@ def _accepted(hub, run_id: int | None, failed_run: int | None = None) -> tuple[R
         except Exception:  # noqa: BLE001 - stored is what counts: the sweeper dispatches it later
             log.exception("dispatch of run %s failed; the sweeper will pick it up", run_id)
     return jsonify(status="accepted", run=run_id), 200
-
-
-def _order_run(s, conn: Connection, event: WebhookEvent, payload: dict, topic: str) -> int | None:  # noqa: ANN001
-    platform = conn.platform
-    try:
-        if platform == "woocommerce":
-            order_id, name = woocommerce_order_ref(payload)
-        else:
-            order_id, _gid, name, _updated = order_ref_from_webhook(payload)
-    except MappingError as exc:  # keep it, and say why it cannot be synced
-        run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=platform,
-                               source_id=f"webhook-{event.id}", source_name=None, trigger=topic,
-                               connection_id=conn.id)
-        run.status = "failed"
-        run.reason = f"mapping: the webhook cannot be synced: {exc}"
-        run.error_kind = "mapping"
-        event.sync_run_id = run.id
-        event.status = "failed"
-        return None
-    run, _ = runs.open_run(s, merchant_id=conn.merchant_id, kind="order", platform=platform,
-                           source_id=str(order_id), source_name=name, trigger=topic, connection_id=conn.id)
-    event.sync_run_id = run.id
-    event.status = "queued"
-    return run.id

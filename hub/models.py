@@ -84,7 +84,8 @@ class WebhookEvent(Base):
     """The inbox: one row per delivery, unique per (platform, delivery id)."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("platform", "delivery_id", name="uq_webhook_delivery"),)
+    __table_args__ = (UniqueConstraint("platform", "delivery_id", name="uq_webhook_delivery"),
+                      Index("ix_webhook_events_status", "status", "received_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
     delivery_id: Mapped[str] = mapped_column(String(255))
@@ -93,7 +94,8 @@ class WebhookEvent(Base):
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
-    status: Mapped[str] = mapped_column(String(20), default="received")  # received|queued|ignored
+    # received (stored by the fast path, not yet routed: ``sync.routing``)|queued|ignored|failed|handled
+    status: Mapped[str] = mapped_column(String(20), default="received")
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 

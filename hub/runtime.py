@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from hub import db
 from hub.crypto import SecretBox
+from hub.inbox import InboxWriter, make_writer
 from hub.settings import Settings
 
 log = logging.getLogger("o2c")
@@ -29,6 +30,14 @@ class Dispatcher(Protocol):
     def dispatch(self, run_id: int) -> None: ...
     def sweep(self) -> int: ...
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class EventRouter(Protocol):
+    """A dispatcher that also turns stored inbox events into runs itself, later (``sync.routing``): the
+    receiver then only stores and hands the event over. Without it, the receiver routes at once."""
+
+    def route_event(self, event_id: int) -> None: ...
 
 
 DispatcherFactory = Callable[["Hub"], Dispatcher]
@@ -58,7 +67,16 @@ class Hub:
         self._dispatcher: Dispatcher | None = None
         self._dispatcher_factory = dispatcher_factory
         self._limiter: RateLimiter | None = None
+        self._inbox: InboxWriter | None = None
         self._lock = threading.Lock()
+
+    @property
+    def inbox(self) -> InboxWriter:
+        """The Shopify receiver's inbox writer (``hub.inbox``): its own connections, made on first use."""
+        with self._lock:
+            if self._inbox is None:
+                self._inbox = make_writer(self.settings.database_url)
+            return self._inbox
 
     @property
     def limiter(self) -> RateLimiter:
@@ -102,6 +120,8 @@ class Hub:
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.stop()
+        if self._inbox is not None:
+            self._inbox.close()
         self.engine.dispose()
 
 

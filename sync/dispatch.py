@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -67,7 +68,7 @@ class EmbeddedRunner:
                 self._idle.notify_all()
 
     def sweep(self) -> int:
-        count = 0
+        count = route_received(self.hub, self.dispatch)
         for run_id, _status in runs.due_runs(self.hub.sessions):
             self.dispatch(run_id)
             count += 1
@@ -118,6 +119,12 @@ class RQDispatcher:
         """Jobs waiting in the rq queue."""
         return int(self.queue.count)
 
+    def route_event(self, event_id: int) -> None:
+        """The receiver stored the event: a worker routes it and runs its run (``route_job``)."""
+        self.queue.enqueue("sync.dispatch.route_job", event_id, job_id=f"o2c-event-{event_id}",
+                           result_ttl=60, failure_ttl=86400,
+                           job_timeout=max(600, int(self.hub.settings.run_lease_seconds * 20)))
+
     def sweep(self) -> int:
         """Enqueue every due run that is not already waiting in the queue."""
         from rq.exceptions import NoSuchJobError
@@ -125,7 +132,7 @@ class RQDispatcher:
 
         waiting = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
         stale = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
-        count = 0
+        count = route_received(self.hub, self.dispatch)
         for run_id, status in runs.due_runs(self.hub.sessions):
             if status != "running":  # a lapsed lease means the job's worker died: always re-enqueue
                 try:
@@ -151,6 +158,30 @@ def run_job(run_id: int) -> str:
 
     hub = current_hub()
     return run(run_id, hub=hub, window=hub.settings.batch_window)
+
+
+def route_job(event_id: int) -> str:
+    """The rq entry point of a stored webhook: route it (``sync.routing``), then run its run here."""
+    from hub.runtime import current_hub
+    from sync.microbatch import run
+    from sync.routing import route_event
+
+    hub = current_hub()
+    run_id = route_event(hub, event_id)
+    if run_id is None:
+        return "no run"
+    return run(run_id, hub=hub, window=hub.settings.batch_window)
+
+
+def route_received(hub: Hub, dispatch: Callable[[int], None]) -> int:
+    """Route the events a lost nudge or queue message left ``received``, and dispatch their runs."""
+    from sync.routing import received_events, route_events
+
+    count = 0
+    for run_id in dict.fromkeys(route_events(hub, received_events(hub.sessions)).values()):
+        dispatch(run_id)
+        count += 1
+    return count
 
 
 def make_dispatcher(hub: Hub) -> Dispatcher:

@@ -51,10 +51,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: fl
 
 
 def settled(hub: Hub, timeout: float = 30.0) -> list[SyncRun]:
-    """Wait until no run is open; returns every run."""
+    """Wait until no run is open and no stored webhook waits for its run (``received``: routed by a job in
+    ``o2c serve`` and scale-out); returns every run."""
     def done() -> bool:
         with hub.session() as s:
-            return not s.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.status.in_(OPEN)))
+            return not s.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.status.in_(OPEN))) \
+                and not s.scalar(select(func.count()).select_from(WebhookEvent).where(
+                    WebhookEvent.status == "received"))
     wait_until(done, timeout)
     with hub.session() as s:
         return list(s.scalars(select(SyncRun).order_by(SyncRun.id)))

@@ -1,6 +1,6 @@
 """``o2c serve`` under gunicorn: several web worker processes, and the jobs in exactly one place.
 
-Web workers (``gthread``: ``--workers`` processes × ``THREADS`` threads) only verify, store and dispatch;
+Web workers (``gthread``: ``--workers`` processes × ``THREADS`` threads) only verify, store and hand over;
 each builds its own ``Hub`` after the fork (database pools and clients are never shared across a fork).
 They are ``web.gunicorn_worker.BoundedThreadWorker``: gthread, except that a request is read whole, within
 ``BODY_DEADLINE`` seconds and ``MAX_BODY`` bytes, before a thread is given to it, so clients that stall or
@@ -16,6 +16,8 @@ Where the jobs run:
   embedded runner of ``o2c worker``, with its sweeper and catch-up), restarts it if it dies and stops it
   with the server. A web worker hands each new run to it at once over a Unix datagram socket in the
   temporary folder (``NudgeDispatcher``); a nudge that is lost only waits for the job process's sweeper.
+  A stored Shopify order webhook is handed over the same way, as its inbox event: the job process routes
+  it (``sync.routing``: the run opened there, not in the request) and runs it.
 
 The master itself runs no jobs and holds no database connection when it forks: it migrates the schema
 once before the workers start, then only supervises.
@@ -39,6 +41,7 @@ from hub.runtime import Hub
 log = logging.getLogger("o2c.serve")
 THREADS = 8                 # threads per web worker (gthread): webhooks wait on the database, not the CPU
 WORKER_CLASS = "web.gunicorn_worker.BoundedThreadWorker"
+ROUTE_GROUP = 200           # inbox events the job process routes in one transaction at most
 
 
 def socket_path(instance: Path) -> str:
@@ -64,10 +67,17 @@ class NudgeDispatcher:
         self._sock.setblocking(False)
 
     def dispatch(self, run_id: int) -> None:
+        self._send(str(int(run_id)).encode())
+
+    def route_event(self, event_id: int) -> None:
+        """A stored webhook: the job process routes it (``sync.routing``) and runs its run."""
+        self._send(b"e" + str(int(event_id)).encode())
+
+    def _send(self, message: bytes) -> None:
         try:
-            self._sock.sendto(str(int(run_id)).encode(), self.path)
-        except OSError:  # the job process is (re)starting or busy: its sweeper picks the run up
-            log.debug("nudge for run %s not delivered", run_id)
+            self._sock.sendto(message, self.path)
+        except OSError:  # the job process is (re)starting or busy: its sweeper picks the work up
+            log.debug("nudge %r not delivered", message)
 
     def sweep(self) -> int:
         return 0  # the job process sweeps
@@ -151,11 +161,14 @@ class JobProcess:
 
 
 def run_jobs(path: str) -> None:
-    """The job process: the embedded runner (sweeper and catch-up included), fed by the web workers' nudges."""
+    """The job process: the embedded runner (sweeper and catch-up included), fed by the web workers' nudges
+    (``123``: run 123; ``e123``: inbox event 123, routed by one router thread, then its run dispatched)."""
+    import queue
     import signal
 
     from hub.runtime import set_current_hub
     from sync.dispatch import EmbeddedRunner
+    from sync.routing import route_events
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     hub = Hub(migrate=False)
@@ -169,19 +182,43 @@ def run_jobs(path: str) -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    events: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+
+    def route() -> None:  # what arrived meanwhile is routed together: one transaction, one SQLite write lock
+        while (first := events.get()) is not None:
+            group = [first]
+            while len(group) < ROUTE_GROUP and not events.empty():
+                if (more := events.get()) is None:
+                    events.put(None)
+                    break
+                group.append(more)
+            try:
+                run_ids = route_events(hub, group)
+            except Exception:  # noqa: BLE001 - left received: the sweeper routes them later
+                log.exception("routing of inbox events %s… failed; the sweeper will pick them up", group[0])
+                continue
+            for run_id in dict.fromkeys(run_ids.values()):
+                runner.dispatch(run_id)
+
+    router = threading.Thread(target=route, name="o2c-router", daemon=True)
+    router.start()
     runner.sweep()  # what was left while no job process ran
     try:
         while not stopping.is_set():
             try:
-                data = sock.recv(64)
+                data = sock.recv(64).strip()
             except TimeoutError:
                 continue
             except OSError:
                 time.sleep(0.1)
                 continue
-            if data.strip().isdigit():
+            if data.isdigit():
                 runner.dispatch(int(data))
+            elif data[:1] == b"e" and data[1:].isdigit():
+                events.put(int(data[1:]))
     finally:
+        events.put(None)
+        router.join(timeout=20)
         sock.close()
         Path(path).unlink(missing_ok=True)
         hub.close()

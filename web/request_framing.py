@@ -11,8 +11,11 @@ request itself afterwards, from the buffer, and applies its own stricter checks.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 MAX_BODY = 1024 * 1024          # every request body the hub takes (webhooks, console, API): larger is 413
@@ -152,15 +155,16 @@ class ReadDeadline:
     ``d.passed``): a socket timeout bounds each silent wait, and at the deadline the socket's read side is
     shut, so a read that a dripping client kept going returns at once (a timeout alone restarts with every
     byte). The write side stays open for the answer. Used where the server hands the application a socket
-    that may still be waiting for the body (werkzeug); under ``web.gunicorn_worker`` it never has to act."""
+    that may still be waiting for the body (werkzeug); under ``web.gunicorn_worker`` it never has to act.
+    One watcher thread per process keeps every deadline (no thread is started per request)."""
 
     def __init__(self, sock: socket.socket | None, seconds: float) -> None:
         self.sock, self.seconds, self.passed = sock, seconds, False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self.at = 0.0
+        self.open = False
         self._prior: float | None = None
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         self.passed = True
         try:
             self.sock.shutdown(socket.SHUT_RD)  # type: ignore[union-attr]
@@ -171,13 +175,52 @@ class ReadDeadline:
         if self.sock is not None:
             self._prior = self.sock.gettimeout()
             self.sock.settimeout(self.seconds)
-            self._timer.start()
+            self.at = time.monotonic() + self.seconds
+            _WATCHER.add(self)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         if self.sock is not None:
-            self._timer.cancel()
+            _WATCHER.remove(self)
             try:
                 self.sock.settimeout(self._prior)
             except OSError:
                 pass
+
+
+class _Watcher:
+    """The deadlines of the open ``ReadDeadline`` blocks, earliest first, and the thread that keeps them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, ReadDeadline]] = []
+        self._thread: threading.Thread | None = None
+        self._count = itertools.count()
+
+    def add(self, deadline: ReadDeadline) -> None:
+        with self._cond:
+            deadline.open = True
+            heapq.heappush(self._heap, (deadline.at, next(self._count), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._keep, name="o2c-read-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._cond.notify()
+
+    def remove(self, deadline: ReadDeadline) -> None:
+        with self._cond:
+            deadline.open = False       # its heap entry is dropped when it comes up
+
+    def _keep(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now or not self._heap[0][2].open):
+                    _at, _n, deadline = heapq.heappop(self._heap)
+                    if deadline.open:
+                        deadline.open = False
+                        deadline.expire()
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHER = _Watcher()

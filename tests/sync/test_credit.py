@@ -95,6 +95,8 @@ def test_a_shopify_order_over_the_limit_is_held_and_a_payment_in_quickbooks_rele
     [contact] = hs.contacts(shop.portal)
     assert hs.contact_properties(shop.portal, contact["id"])["o2c_credit_hold"] == "held: #3002"
 
+    assert f"credit hold: #3002 of ada@example.com (exposure {total * 2} over the limit of {limit})" in _cli(
+        "receivables", str(shop.merchant_id))
     view = json.loads(_cli("receivables", str(shop.merchant_id), "--json"))
     assert [{k: h[k] for k in ("customer", "limit", "exposure", "orders")} for h in view["holds"]] == [
         {"customer": "ada@example.com", "limit": str(limit), "exposure": str(total * 2), "orders": ["#3002"]}]

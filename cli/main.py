@@ -207,6 +207,7 @@ def disconnect_command(connection_id: int) -> None:
 
 from cli import books as _books  # noqa: E402,F401,I001 - each registers its commands on ``main``
 from cli import connect_links as _connect_links  # noqa: E402,F401
+from cli import credit as _credit  # noqa: E402,F401
 from cli import keys as _keys  # noqa: E402,F401
 from cli import orders as _orders  # noqa: E402,F401
 from cli import payouts as _payouts  # noqa: E402,F401

@@ -1,5 +1,5 @@
-"""``o2c receivables MERCHANT`` (ageing, DSO, overdue invoices, checked against QuickBooks' AgedReceivables)
-and ``o2c dunning run`` (advance overdue invoices through the merchant's dunning stages now)."""
+"""``o2c receivables MERCHANT`` (ageing, DSO, overdue invoices and credit holds, checked against QuickBooks'
+AgedReceivables) and ``o2c dunning run`` (advance overdue invoices through the merchant's dunning stages now)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ def receivables_show(merchant_ref: str, as_of: str | None, as_json: bool) -> Non
                    f"{inv.balance:>10}  {inv.days_overdue:>4} days  {inv.dunning_stage or '-'}")
     if not result.overdue_invoices():
         click.echo("no overdue invoices")
+    for h in view["holds"]:
+        click.echo(f"  credit hold: {', '.join(h['orders'])} of {h['customer']} (exposure {h['exposure']} over the "
+                   f"limit of {h['limit']})")
 
 
 @main.group()

@@ -1,4 +1,5 @@
-"""Shopify Admin GraphQL API through the ShopifyAPI SDK: fetch orders, page their lines, mark paid.
+"""Shopify Admin GraphQL API through the ShopifyAPI SDK: fetch orders, page their lines, mark paid, hold and
+release fulfilment orders (``connectors.shopify_holds``).
 
 Errors become the hub's kinds: HTTP 429/5xx, timeouts and ``THROTTLED`` → ``Retryable`` (with the wait
 Shopify's cost figures imply), 401/403 → ``AuthExpired``, anything else → ``Permanent``.
@@ -18,6 +19,7 @@ import shopify
 
 from connectors import redact
 from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
+from connectors.shopify_holds import FulfillmentHoldCalls
 from connectors.shopify_order_pages import complete_order
 from connectors.shopify_queries import ORDER_MARK_AS_PAID, ORDER_QUERY, ORDERS_PAGE_MAX, ORDERS_PAGE_QUERY
 
@@ -65,7 +67,7 @@ class _GraphQL(shopify.GraphQL):
             return response.read().decode("utf-8")
 
 
-class ShopifyClient:
+class ShopifyClient(FulfillmentHoldCalls):
     """Calls on one shop with its offline access token."""
 
     def __init__(self, shop: str, access_token: str, *, api_url: str | None = None,

@@ -251,6 +251,12 @@ def run_demo(*, orders: int = 36, keep_serving: bool = False, seed: int = 7, qui
     summary["payout"] = demo_payout(hub, shopify, quickbooks, shop=shop, realm=realm, merchant_id=merchant_id,
                                     orders=built)
     echo(payout_line(summary["payout"]))
+    from demo.receivables import demo_receivables, receivables_lines  # an overdue invoice and a credit hold
+
+    summary["receivables"] = demo_receivables(hub, shopify, shop=shop, url=url, secret=secret,
+                                              merchant_id=merchant_id, settle=settle)
+    for line in receivables_lines(summary["receivables"]):
+        echo(line)
     echo(f"Synced in {elapsed:.1f} s. Inspect with: o2c syncs list --merchant {merchant_id} "
          f"(Shopify) or --merchant {cafe_id} (WooCommerce)")
     if keep_serving:

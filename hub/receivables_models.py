@@ -8,7 +8,7 @@ tried again by the next pass); a claim left ``claimed`` by a worker that died is
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -39,3 +39,25 @@ class DunningAction(Base):
     error: Mapped[str | None] = mapped_column(ScrubbedText)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class ReceivablesSnapshot(Base):
+    """The receivables figures of one merchant on one day (the DSO trend): the last figures computed that day."""
+
+    __tablename__ = "receivables_snapshots"
+    __table_args__ = (UniqueConstraint("merchant_id", "day", name="uq_receivables_snapshot"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    day: Mapped[date]
+    currency: Mapped[str] = mapped_column(String(3))
+    open: Mapped[str] = mapped_column(String(40))
+    overdue: Mapped[str] = mapped_column(String(40))
+    credit_sales: Mapped[str] = mapped_column(String(40))
+    dso_days: Mapped[str] = mapped_column(String(20))
+    dso_period_days: Mapped[int] = mapped_column(Integer)
+    buckets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# the credit tables (limits, checked orders and their holds) live beside the receivables ones
+import hub.credit_models  # noqa: E402,F401

@@ -43,7 +43,7 @@ from mappings.receivables import DunningStage
 from sync import locks
 from sync.accounts import Accounts
 from sync.ledger import Ledger, Source
-from sync.receivables import OpenInvoice, home_currency, open_invoices, today
+from sync.receivables import OpenInvoice, home_currency, open_invoices, receivables, today
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -99,6 +99,7 @@ def run_daily_dunning(hub: Hub) -> None:
                 continue
             try:
                 dunning_pass(hub, merchant_id)
+                receivables(hub, merchant_id, check=False)     # the day's figures kept: the DSO trend
             except Exception as exc:  # noqa: BLE001 - a platform away: the next pass tries again
                 log.warning("dunning of merchant %s failed: %s", merchant_id, exc)
                 continue

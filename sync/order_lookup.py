@@ -149,7 +149,19 @@ def order_views(s: Session, orders: list[StoreOrder]) -> list[dict[str, Any]]:
 
 def order_detail(s: Session, o: StoreOrder) -> dict[str, Any]:
     runs = run_ids_of(s, [o]).get(o.id, [])
-    return {**order_view(o, runs), "timeline": timeline(s, o, runs)}
+    return {**order_view(o, runs), "timeline": timeline(s, o, runs), "credit_hold": credit_hold(s, o)}
+
+
+def credit_hold(s: Session, o: StoreOrder) -> dict[str, Any] | None:
+    """The order's credit hold (``sync.credit``), when it ever had one: ``{id, status, exposure, limit, held_at,
+    released_at, released_by}``."""
+    from hub.credit_models import CreditOrder
+
+    row = s.scalar(select(CreditOrder).where(CreditOrder.store_order_id == o.id, CreditOrder.hold_status.is_not(None)))
+    if row is None:
+        return None
+    return {"id": row.id, "status": row.hold_status, "exposure": row.exposure, "limit": row.limit_amount,
+            "held_at": _iso(row.held_at), "released_at": _iso(row.released_at), "released_by": row.released_by}
 
 
 def timeline(s: Session, o: StoreOrder, run_ids: list[int]) -> list[dict[str, Any]]:
@@ -171,7 +183,7 @@ def timeline(s: Session, o: StoreOrder, run_ids: list[int]) -> list[dict[str, An
             why = (entry.detail or {}).get("reason")
             events.append(_event(entry.at, "support", f"{entry.actor}: {entry.action}{' — ' + str(why) if why else ''}",
                                  int(entry.target_id) if entry.target_id else None))
-    # what the hub did on its own about the order (dunning stages: sync.dunning)
+    # what the hub did on its own about the order (dunning stages: sync.dunning; credit holds: sync.credit)
     for entry in s.scalars(select(AuditEntry).where(AuditEntry.target_type == "store_order",
                                                     AuditEntry.target_id == str(o.id))):
         events.append(_event(entry.at, "receivables", f"{entry.action}: {_audit_text(entry.detail or {})}", None))
@@ -186,6 +198,8 @@ def timeline(s: Session, o: StoreOrder, run_ids: list[int]) -> list[dict[str, An
 
 
 def _audit_text(detail: dict[str, Any]) -> str:
+    if detail.get("text"):          # a credit hold or release says itself
+        return str(detail["text"])
     done = detail.get("done") or {}
     parts = [f"invoice {detail.get('doc_number') or detail.get('invoice_id')}", f"{detail.get('balance')} open",
              f"{detail.get('days_past_due')} days past due"]

@@ -4,7 +4,8 @@ A ``payment`` run is opened for every QuickBooks notification (or catch-up find)
 worker fetches the payment, follows each invoice it pays to the store order through the bindings, and
 when an invoice is fully paid marks that order paid in its store (Shopify ``orderMarkAsPaid``;
 WooCommerce: the status the merchant's rule names, with an order note naming the payment) and the
-buyer's HubSpot contact is written again from the order as it now stands. A partial
+buyer's HubSpot contact is written again from the order as it now stands; the payer's credit holds are
+released when the payment brings their exposure back within their limit (``sync.credit``). A partial
 payment is recorded on the run and the order is left unpaid. A payment that pays nothing the hub
 invoiced ends *skipped* with the reason, so it shows in ``syncs list`` and the reconcile report.
 Every step reads the store's current state first, so repeats and duplicate notifications change nothing.
@@ -94,6 +95,24 @@ def sync_payment(hub: Hub, run: SyncRun, rec: StepRecorder) -> None:
         if order is not None:
             _update_contact(hub, accounts, run, rec, order)
     _stop_the_chase(hub, run, rec, [i for b, i, _ in matched])
+    _review_credit(hub, run, rec, str((payment.get("CustomerRef") or {}).get("value") or ""))
+
+
+def _review_credit(hub: Hub, run: SyncRun, rec: StepRecorder, customer_id: str) -> None:
+    """The payer's credit holds released when the payment brings their exposure back within the limit
+    (``sync.credit``)."""
+    from sync.credit import after_payment
+
+    try:
+        result = after_payment(hub, run.merchant_id, customer_id or None)
+    except Exception as exc:  # noqa: BLE001 - the payment is carried; the next payment or review releases them
+        rec.begin("credit")
+        rec.record("credit", "deferred", message=f"credit holds not reviewed now ({exc})")
+        return
+    if result.released:
+        rec.begin("credit")
+        rec.record("credit", "released", target_platform="quickbooks", target_type="customer", target_id=customer_id,
+                   message=f"credit hold released on {', '.join(result.released)}: exposure back within the limit")
 
 
 def _stop_the_chase(hub: Hub, run: SyncRun, rec: StepRecorder, invoice_ids: list[str]) -> None:

@@ -109,7 +109,10 @@ def preview_of(hub: Hub, merchant_id: int, order: Order, accounts: Accounts | No
 class PreviewContext(OrderContext):
     """The order pipeline's context with every write recorded instead of sent: QuickBooks creates,
     updates, voids and batch requests and HubSpot upserts go to the preview; reads go to the platforms
-    and the bindings; new bindings, step records and locks stay in memory (nothing is written)."""
+    and the bindings; new bindings, step records and locks stay in memory (nothing is written; the credit
+    steps stand aside)."""
+
+    dry_run = True
 
     def __init__(self, hub: Hub, merchant_id: int, entries: list[Entry], preview: Preview, accounts: Accounts,
                  rules: MappingRules) -> None:

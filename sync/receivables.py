@@ -12,6 +12,11 @@ QuickBooks' open invoices and the hub's order ledger, checked against QuickBooks
   minus QuickBooks') is kept on the result (``check``), never hidden. The balances are today's, so an as-of
   date in the past differs where payments were made since.
 
+* **Holds**: the orders held from fulfilment over their customer's credit limit (``sync.credit``).
+* **Trend**: every computation keeps the day's figures (``receivables_snapshots``, one row per merchant and
+  as-of day, the last computed that day); the daily dunning pass computes them too, so DSO has a daily history
+  (``trend``).
+
 Calls: 1 query per 1,000 open invoices + 1 report (none with ``check=False``).
 """
 
@@ -24,12 +29,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connectors.quickbooks import amount
 from hub.mapping_rules import rules_for
 from hub.models import Binding
 from hub.order_models import StoreOrder
-from hub.receivables_models import DunningAction
+from hub.receivables_models import DunningAction, ReceivablesSnapshot
 from mappings.receivables import BUCKETS, bucket_of, days_past_due, dso
 from sync import locks
 from sync.accounts import Accounts
@@ -130,6 +136,10 @@ def receivables(hub: Hub, merchant_id: int, as_of: date | None = None, *, check:
     credit = credit_sales(hub, merchant_id, as_of, period)
     result = Receivables(merchant_id, as_of, home, invoices, dso(sum((i.balance for i in invoices), Decimal(0)),
                                                                 credit, period), period, credit)
+    from sync.credit import holds_view
+
+    result.holds = holds_view(hub, merchant_id)
+    keep_snapshot(hub, result)
     if check:
         result.check = compare_with_report(result, qb.report("AgedReceivables", report_date=as_of.isoformat()))
         if result.check["difference"]:
@@ -229,3 +239,38 @@ def compare_with_report(result: Receivables, report: dict[str, Any]) -> dict[str
     ours = result.buckets
     diff = {k: _money(ours[k] - theirs[k]) for k in BUCKETS if ours[k] != theirs[k]}
     return {"quickbooks": {k: _money(v) for k, v in theirs.items()}, "difference": diff}
+
+
+def keep_snapshot(hub: Hub, result: Receivables) -> None:
+    """The day's figures, kept (or replaced by these, the latest of the day)."""
+    values = {"currency": result.currency, "open": _money(result.open), "overdue": _money(result.overdue),
+              "credit_sales": _money(result.credit_sales), "dso_days": str(result.dso_days),
+              "dso_period_days": result.dso_period_days,
+              "buckets": {k: _money(v) for k, v in result.buckets.items()}}
+    for _ in range(2):   # two computations of the same day at once: the second updates the first's row
+        with hub.session() as s:
+            row = s.scalar(select(ReceivablesSnapshot).where(ReceivablesSnapshot.merchant_id == result.merchant_id,
+                                                             ReceivablesSnapshot.day == result.as_of))
+            if row is None:
+                row = ReceivablesSnapshot(merchant_id=result.merchant_id, day=result.as_of)
+                s.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.taken_at = datetime.now(UTC).replace(tzinfo=None)
+            try:
+                s.commit()
+                return
+            except IntegrityError:
+                s.rollback()
+
+
+def trend(hub: Hub, merchant_id: int, as_of: date | None = None, days: int = 30) -> list[dict[str, Any]]:
+    """The kept daily figures of the ``days`` days ending ``as_of`` (oldest first): ``{day, open, overdue,
+    dso_days, credit_sales}``."""
+    end = as_of or today()
+    with hub.session() as s:
+        rows = list(s.scalars(select(ReceivablesSnapshot).where(
+            ReceivablesSnapshot.merchant_id == merchant_id, ReceivablesSnapshot.day <= end,
+            ReceivablesSnapshot.day > end - timedelta(days=days)).order_by(ReceivablesSnapshot.day)))
+    return [{"day": r.day.isoformat(), "open": r.open, "overdue": r.overdue, "dso_days": r.dso_days,
+             "credit_sales": r.credit_sales} for r in rows]

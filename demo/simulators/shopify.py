@@ -7,9 +7,11 @@ the shop (``sim.issue_token(shop_domain)``).
 
 Root fields served: ``order(id)``, ``refund(id)``, ``orders(first, after, last, before, query, sortKey, reverse)``
 (query filters ``updated_at:`` / ``created_at:`` with ``>= > <= < =``, ``financial_status:``, ``name:``,
-``status:``), ``shop``, ``webhookSubscriptions``; mutations ``orderMarkAsPaid`` and
-``webhookSubscriptionCreate``. Anything else resolves to null. An ``ID`` variable whose value is not a
-global id refuses the whole document, as Shopify does (``demo.simulators.shopify_ids``). The app's OAuth endpoints
+``status:``), ``shop``, ``webhookSubscriptions``; mutations ``orderMarkAsPaid``,
+``webhookSubscriptionCreate`` and the fulfilment holds (``demo.simulators.shopify_holds``: ``Order.fulfillmentOrders``
+with their ``fulfillmentHolds``, ``fulfillmentOrderHold``, ``fulfillmentOrderReleaseHold``). Anything else
+resolves to null. An ``ID`` variable whose value is not a global id refuses the whole document, as Shopify
+does (``demo.simulators.shopify_ids``). The app's OAuth endpoints
 (``/admin/oauth/authorize``, ``/admin/oauth/access_token``) and uninstalls: ``demo.simulators.shopify_oauth``.
 
 Cost and throttling: every response carries ``extensions.cost``. The requested cost is computed before
@@ -44,6 +46,7 @@ from graphql.language import OperationDefinitionNode
 
 from demo.simulators.base import SimulatedPlatform
 from demo.simulators.shopify_cost import MAX_QUERY_COST, actual_cost, max_cost_exceeded_error, requested_cost
+from demo.simulators.shopify_holds import ShopifyHoldControls
 from demo.simulators.shopify_ids import invalid_id_variables
 from demo.simulators.shopify_oauth import ShopifyAppControls, sign_query
 from demo.simulators.shopify_orders import ShopifyOrder, connection, decode_cursor, encode_cursor, money_bag
@@ -160,7 +163,7 @@ class _Bucket:
         return self.available
 
 
-class ShopifySimulator(ShopifyPaymentsControls, ShopifyAppControls, SimulatedPlatform):
+class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppControls, SimulatedPlatform):
     """Shops (by ``myshopify`` domain), their orders, a GraphQL endpoint over them, and the app's OAuth
     and webhook subscriptions (``demo.simulators.shopify_oauth``)."""
 
@@ -331,7 +334,7 @@ class ShopifySimulator(ShopifyPaymentsControls, ShopifyAppControls, SimulatedPla
     def _root(self, domain: str, op: OperationDefinitionNode) -> dict[str, Any]:
         if op.operation.value == "mutation":
             return {"orderMarkAsPaid": lambda info, input: self._mark_paid(domain, input),
-                    **self.app_mutation_fields(domain)}
+                    **self.app_mutation_fields(domain), **self.hold_mutation_fields(domain)}
         return {
             "shop": dict(self.shops[domain]),
             "order": lambda info, id: self._order(domain, id),

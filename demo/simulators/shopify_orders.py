@@ -217,6 +217,9 @@ class ShopifyOrder:
     refunds: list[dict[str, Any]] = field(default_factory=list)   # {id, amount, tax, created_at}
     # Order.paymentTerms: {"type": NET|FIXED|FULFILLMENT|RECEIPT, "due_in_days": n, "due_at": datetime}
     payment_terms: dict[str, Any] | None = None
+    # fulfilment orders: one per location (line i ships from location i % locations); their holds by index
+    locations: int = 1
+    holds: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     # -- amounts -------------------------------------------------------------------------------
     def recompute(self) -> None:
@@ -338,6 +341,9 @@ class ShopifyOrder:
                                                  if ln.quantity - shipped.get(ln.id, 0) > 0}
         if not todo:
             raise ValueError("nothing left to fulfil")
+        held = {i % self.locations for i, ln in enumerate(self.lines) if ln.id in todo} & set(self.holds)
+        if any(self.holds.get(i) for i in held):   # Shopify: a fulfilment order on hold cannot be fulfilled
+            raise ValueError("the fulfilment order is on hold")
         f = Fulfillment(id=self.order_id * 100 + 50 + len(self.fulfillments), order_id=self.order_id,
                         created_at=at, updated_at=at, company=company, numbers=list(numbers), urls=list(urls),
                         lines=dict(todo))
@@ -589,7 +595,33 @@ class ShopifyOrder:
             "transactions": lambda info, first=None, **_: transactions[:first],
             "refunds": lambda info, first=None: refunds[:first],
             "fulfillments": lambda info, first=None, **_: [f.gql() for f in self.fulfillments][:first],
+            "fulfillmentOrders": lambda info, **args: connection(
+                [self.gql_fulfillment_order(i) for i in range(self.locations)],
+                [self.fulfillment_order_id(i) for i in range(self.locations)], **args),
         }
+
+    # -- fulfilment orders ---------------------------------------------------------------------
+    def fulfillment_order_id(self, index: int) -> int:
+        return self.order_id * 100 + 10 + index
+
+    def fulfillment_order_status(self, index: int) -> str:
+        """OPEN, IN_PROGRESS (partly shipped), CLOSED (all shipped), CANCELLED or ON_HOLD."""
+        if self.cancelled_at is not None:
+            return "CANCELLED"
+        lines = [ln for i, ln in enumerate(self.lines) if i % self.locations == index]
+        shipped = self.shipped()
+        if lines and all(shipped.get(ln.id, 0) >= ln.quantity for ln in lines):
+            return "CLOSED"
+        if self.holds.get(index):
+            return "ON_HOLD"
+        return "IN_PROGRESS" if any(shipped.get(ln.id, 0) for ln in lines) else "OPEN"
+
+    def gql_fulfillment_order(self, index: int) -> dict[str, Any]:
+        return {"id": f"gid://shopify/FulfillmentOrder/{self.fulfillment_order_id(index)}",
+                "status": self.fulfillment_order_status(index), "orderId": self.gid, "orderName": self.name,
+                "createdAt": gql_time(self.created_at), "updatedAt": gql_time(self.updated_at),
+                "orderProcessedAt": gql_time(self.created_at), "requestStatus": "UNSUBMITTED",
+                "fulfillmentHolds": [dict(h) for h in self.holds.get(index, [])]}
 
     def _gql_payment_terms(self) -> dict[str, Any] | None:
         terms = self.payment_terms

@@ -16,6 +16,7 @@ from sync.jobs import LOCK_BUSY_DELAY, StepRecorder
 from sync.narrowing import mark_shared
 from sync.orders.contacts import contacts
 from sync.orders.context import BufferedRecorder, Entry, Loader, OrderContext
+from sync.orders.credit import credit, credit_review
 from sync.orders.customers import customers
 from sync.orders.deals import deals
 from sync.orders.invoices import invoices, voids
@@ -31,12 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.orders")
 
 # the O2C steps in order, each over the whole list (the pull also settles deleted orders; the voids
-# cancelled ones)
-STEPS: tuple[Callable[[OrderContext], None], ...] = (pull, voids, contacts, customers, items, invoices, payments,
-                                                     refunds, deals)
+# cancelled ones; credit checks net-terms orders against the customer's limit before they are invoiced)
+STEPS: tuple[Callable[[OrderContext], None], ...] = (pull, voids, contacts, customers, credit, items, invoices,
+                                                     payments, credit_review, refunds, deals)
 
-# steps that also act for orders already done in this pass (a cancelled order's deal)
-ALWAYS = (pull, deals)
+# steps that also act for orders already done in this pass (a cancelled order's deal, its credit hold)
+ALWAYS = (pull, credit, credit_review, deals)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 
 from connectors import shopify as shopify_connector
 from connectors import shopify_bulk_queries as bulk
+from connectors import shopify_holds as holds
 from connectors import shopify_oauth as shopify_api
 from connectors import shopify_payouts as payouts
 from connectors import shopify_queries as q
@@ -162,6 +163,9 @@ SENT = {
     "SHOP_QUERY": (shopify_api.SHOP_QUERY, {}),
     "PAYOUTS_QUERY": (payouts.PAYOUTS_QUERY, {"first": payouts.PAYOUTS_PAGE_SIZE}),
     "PAYOUT_TRANSACTIONS_QUERY": (payouts.PAYOUT_TRANSACTIONS_QUERY, {"first": payouts.TRANSACTIONS_PAGE_SIZE}),
+    "FULFILLMENT_ORDERS_QUERY": (holds.FULFILLMENT_ORDERS_QUERY, {"first": holds.FULFILLMENT_ORDERS_MAX}),
+    "FULFILLMENT_ORDER_HOLD": (holds.FULFILLMENT_ORDER_HOLD, {}),
+    "FULFILLMENT_ORDER_RELEASE_HOLD": (holds.FULFILLMENT_ORDER_RELEASE_HOLD, {}),
 }
 
 

@@ -46,6 +46,10 @@ def test_demo_syncs_every_order_exactly_once(tmp_path: Path, monkeypatch: pytest
     # Shopify Payments pays the captured orders out: one deposit equal to the payout to the cent
     payout = summary["payout"]
     assert payout["deposit_id"] and payout["tied_out"] and payout["deposit_total"] == payout["net"]
+    # the receivables scene: the wholesale buyer's overdue invoice is chased, their next order held
+    scene = summary["receivables"]
+    assert scene["overdue"]["days"] == 15 and scene["overdue"]["stage"] == "overdue"
+    assert scene["shopify_on_hold"] and [h["orders"] for h in scene["holds"]] == [["#1902"]]
 
 
 @pytest.mark.slow
@@ -60,6 +64,9 @@ def test_o2c_demo_on_a_bare_machine(tmp_path: Path) -> None:
     assert "Orders synced per store:    Shopify 8/8, WooCommerce 6/6" in out
     assert "Failures:                   0" in out
     assert "http://127.0.0.1:" in out
+    # the receivables scene: two more Shopify orders of a buyer on net 30, one overdue, the other held
+    assert "days overdue (420.00; dunning stage overdue)" in out
+    assert "Credit hold:                #1902 held from fulfilment in Shopify (on hold: True)" in out
     assert (tmp_path / "instance" / "o2c.sqlite3").exists()
     assert (tmp_path / "instance" / "encryption.key").stat().st_mode & 0o777 == 0o600
     listed = subprocess.run([O2C, "syncs", "list", "--json"], cwd=tmp_path, env=env, capture_output=True,
@@ -67,13 +74,13 @@ def test_o2c_demo_on_a_bare_machine(tmp_path: Path) -> None:
     assert listed.returncode == 0
     runs = json.loads(listed.stdout)
     sources = {(r["source"]["platform"], r["source"]["id"]) for r in runs}
-    assert sorted(Counter(platform for platform, _ in sources).items()) == [("shopify", 8), ("woocommerce", 6)]
+    assert sorted(Counter(platform for platform, _ in sources).items()) == [("shopify", 8 + 2), ("woocommerce", 6)]
     assert {r["status"] for r in runs} == {"succeeded"}
     ledger = subprocess.run([O2C, "orders", "list", "--json"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60)
     assert ledger.returncode == 0, ledger.stderr
     orders = json.loads(ledger.stdout)
-    assert sorted(Counter(o["platform"] for o in orders).items()) == [("shopify", 8), ("woocommerce", 6)]
+    assert sorted(Counter(o["platform"] for o in orders).items()) == [("shopify", 8 + 2), ("woocommerce", 6)]
     assert {o["state"] for o in orders} == {"in_sync"} and all(o["quickbooks"]["invoice_id"] for o in orders)
 
 

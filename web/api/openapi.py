@@ -178,7 +178,12 @@ SCHEMAS: dict[str, Any] = {
             "doc_number": _nullable("string"), "customer": {"type": "string"},
             "due_date": {"type": "string", "format": "date"}, "balance": {"type": "string"},
             "days_overdue": {"type": "integer"}, "dunning_stage": _nullable("string")}}},
-        "holds": {"type": "array", "items": {"type": "object"}},
+        "holds": {"type": "array", "description": "orders held from fulfilment over their customer's credit limit",
+                  "items": {"type": "object", "required": ["customer", "limit", "exposure", "orders", "holds"],
+                            "properties": {"customer": {"type": "string"}, "limit": {"type": "string"},
+                                           "exposure": {"type": "string"},
+                                           "orders": {"type": "array", "items": {"type": "string"}},
+                                           "holds": {"type": "array", "items": {"type": "integer"}}}}},
         "check": _nullable("object", description="QuickBooks' AgedReceivables buckets (`quickbooks`) and the "
                                                  "hub's difference from them (`difference`, only buckets that "
                                                  "differ)")}},

@@ -24,6 +24,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=2000, help="backfill orders (2000)")
     p.add_argument("--customers", type=int, default=400, help="backfill customers (400)")
     p.add_argument("--skus", type=int, default=60, help="backfill SKUs (60)")
+    p.add_argument("--paged-orders", type=int, default=200,
+                   help="orders of the paged-listing backfill shown beside the bulk one (200)")
     p.add_argument("--rate", type=float, default=20.0, help="steady webhook rate for the latency figure (20/s)")
     p.add_argument("--seconds", type=float, default=30.0, help="how long the steady rate lasts (30 s)")
     p.add_argument("--merchants", type=int, default=10, help="merchants sharing the steady rate (10)")
@@ -59,19 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                              f" p99 {r['p99_ms']:.1f} ms, lost {lost}",
                              f"{r['sent']} sent, {r['stored']} stored; >= 0.7x, p99 < 50 ms, none lost"))
         if "backfill" in only:
-            _reset(sims, args.latency)
-            r = harness.backfill(sims, folder / "backfill", orders=args.orders, customers=args.customers,
-                                 skus=args.skus)
-            per = r["per_order"]
-            rows.append(("API calls per order (backfill)",
-                         f"{sum(per.values()):.3f} (Shopify {per['shopify']:.3f}, QuickBooks {per['quickbooks']:.3f}, "
-                         f"HubSpot {per['hubspot']:.3f})",
-                         f"{r['synced']}/{r['orders']} orders synced ({r['failed']} failed), {args.customers} "
-                         f"customers, {args.skus} SKUs; <= 0.2"))
-            rows.append(("backfill throughput vs QuickBooks ceiling",
-                         f"{r['percent']:.0f}% ({r['rate']:.2f} orders/s of {r['ceiling']:.2f})",
-                         f"ceiling = 40 batches/min x 30 ops / {r['ops_per_order']:.2f} creates per order; "
-                         f"{r['batches']} batch requests in {r['seconds']:.0f} s; >= 90%"))
+            from benchmarks import backfill as backfill_figures
+
+            rows.extend(backfill_figures.rows(sims, folder, orders=args.orders, customers=args.customers,
+                                              skus=args.skus, paged_orders=args.paged_orders,
+                                              reset=lambda: _reset(sims, args.latency)))
         if "latency" in only:
             _reset(sims, args.latency)
             r = harness.latency(sims, folder / "latency", rate=args.rate, seconds=args.seconds,

@@ -11,7 +11,8 @@ from benchmarks.run import main
 @pytest.mark.slow
 def test_the_benchmark_prints_the_five_figures(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--latency", "0", "--webhooks", "40", "--workers", "2", "--orders", "30", "--customers", "6",
-                 "--skus", "4", "--rate", "6", "--seconds", "2", "--merchants", "2", "--memory-orders", "30"]) == 0
+                 "--skus", "4", "--paged-orders", "12", "--rate", "6", "--seconds", "2", "--merchants", "2",
+                 "--memory-orders", "30"]) == 0
     out = capsys.readouterr().out
     for figure in ("reference receiver", "webhook ingest, scale-out", "webhook ingest, embedded",
                    "API calls per order", "backfill throughput", "webhook-to-invoice latency", "peak worker memory"):

@@ -1,8 +1,9 @@
 """Shopify bulk query operations: every order of a period in a handful of calls (for backfills).
 
-``bulkOperationRunQuery`` starts the operation (10 points, like any mutation); ``currentBulkOperation`` is
-polled, with growing pauses, until it is ``COMPLETED``; then the JSONL file at its ``url`` is downloaded (from
-Shopify's storage, not the Admin API: no token, no cost) into a temporary file. API versions before 2026-01
+``bulkOperationRunQuery`` starts the operation (10 points, like any mutation); ``node(id:)`` is polled, with
+growing pauses, until it is ``COMPLETED`` (``currentBulkOperation`` tells whose operation is in progress);
+then the JSONL file at its ``url`` is downloaded (from Shopify's storage, not the Admin API: no token, no
+cost) into a temporary file. API versions before 2026-01
 run one bulk query operation at a time per shop: when one is in progress already, the hub's own (the same
 query, e.g. left by an interrupted backfill) is taken over, anyone else's waited for.
 
@@ -49,7 +50,13 @@ query HubBulkCurrent {
 }
 """
 
-DOCUMENTS = {"BULK_RUN": BULK_RUN, "BULK_CURRENT": BULK_CURRENT}
+BULK_OPERATION = """
+query HubBulkOperation($id: ID!) {
+  node(id: $id) { ... on BulkOperation { id status errorCode objectCount rootObjectCount url query } }
+}
+"""
+
+DOCUMENTS = {"BULK_RUN": BULK_RUN, "BULK_CURRENT": BULK_CURRENT, "BULK_OPERATION": BULK_OPERATION}
 
 GraphQLCall = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -81,12 +88,12 @@ def run_bulk_query(call: GraphQLCall, query: str, *, sleep: Callable[[float], ob
             waited = _pause(sleep, pause, waited, wait_max)
             pause = min(POLL_MAX, pause * 1.5)
             current = _current(call)
-    while True:
+    while True:   # by its id: whatever bulk operation someone starts meanwhile, this one is followed
         waited = _pause(sleep, pause, waited, wait_max)
         pause = min(POLL_MAX, pause * 1.5)
-        current = _current(call)
+        current = call(BULK_OPERATION, {"id": op_id}).get("node") or {}
         if current.get("id") != op_id:
-            raise Retryable("Shopify's current bulk operation is no longer the hub's", platform=PLATFORM)
+            raise Retryable("Shopify no longer knows the hub's bulk operation", platform=PLATFORM)
         status = current.get("status")
         if status == "COMPLETED":
             return current

@@ -159,6 +159,7 @@ SENT = {
     "ORDERS_COUNT_QUERY": (bulk.ORDERS_COUNT_QUERY, {"limit": 250}),
     "BULK_RUN": (shopify_bulk.BULK_RUN, {"query": "{ orders { edges { node { id } } } }"}),
     "BULK_CURRENT": (shopify_bulk.BULK_CURRENT, {}),
+    "BULK_OPERATION": (shopify_bulk.BULK_OPERATION, {"id": "gid://shopify/BulkOperation/1"}),
     "ORDER_SUMMARIES_QUERY": (shopify_connector.ORDER_SUMMARIES_QUERY,
                               {"first": shopify_connector.SUMMARIES_PAGE_MAX}),
     "WEBHOOKS_QUERY": (shopify_api.WEBHOOKS_QUERY, {"first": SHOPIFY_MAX_PAGE}),

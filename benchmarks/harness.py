@@ -328,8 +328,11 @@ def _wait_healthy(port: int, timeout: float = 60.0, path: str | None = "/healthz
 
 
 # -- 2 and 3. backfill: calls per order and throughput against the QuickBooks ceiling ---------------
-def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int) -> dict[str, Any]:
-    from sync.backfill import backfill as run_backfill
+def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int,
+             listing: str = "auto") -> dict[str, Any]:
+    """A batched backfill of ``orders`` orders; ``listing``: ``"bulk"`` (a Shopify bulk operation whatever the
+    count), ``"paged"`` (pages of whole orders whatever the count) or ``"auto"`` (as the hub chooses)."""
+    import sync.backfill as backfill_module
 
     session = HubSession(sims, folder)
     shop = session.shop()
@@ -337,9 +340,15 @@ def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int
     for sim in sims.all():
         with sim.lock:
             sim.calls.clear()
-    started = time.perf_counter()
-    result = run_backfill(session.hub, shop.merchant_id, date.today() - timedelta(days=60), batched=True)
-    wall = time.perf_counter() - started
+    chosen = backfill_module.BULK_MIN_ORDERS
+    backfill_module.BULK_MIN_ORDERS = {"bulk": 1, "paged": 10**12}.get(listing, chosen)
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = backfill_module.backfill(session.hub, shop.merchant_id, date.today() - timedelta(days=60),
+                                          batched=True)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        backfill_module.BULK_MIN_ORDERS = chosen
     statuses = result.statuses or {}
     synced = sum(1 for s in statuses.values() if s in ("succeeded", "skipped"))
     qb = sims.quickbooks
@@ -347,14 +356,18 @@ def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int
     calls = {"shopify": sims.shopify.count_calls(),
              "quickbooks": qb.count_calls(lambda c: "/v3/company/" in c.path),
              "hubspot": sims.hubspot.count_calls()}
-    batches = qb.count_calls(lambda c: c.path.endswith("/batch"))
+    throttled = {"quickbooks": qb.count_calls(lambda c: c.status == 429),
+                 "hubspot": sims.hubspot.count_calls(lambda c: c.status == 429)}
+    batches = qb.count_calls(lambda c: c.path.endswith("/batch") and c.status == 200)
     session.close()
     ops_per_order = created / max(1, synced)
     ceiling = (qb.batch_requests_per_minute / 60 * qb.max_batch_items) / max(ops_per_order, 1e-9)
     return {"orders": orders, "synced": synced, "failed": sum(1 for s in statuses.values() if s == "failed"),
-            "seconds": wall, "rate": synced / wall, "calls": calls, "batches": batches,
+            "seconds": wall, "cpu_seconds": cpu, "rate": synced / wall, "calls": calls, "batches": batches,
+            "throttled": throttled,
             "per_order": {k: v / max(1, synced) for k, v in calls.items()}, "ops_per_order": ops_per_order,
-            "ceiling": ceiling, "percent": 100 * (synced / wall) / ceiling}
+            "ops_per_batch": created / max(1, batches), "ceiling": ceiling,
+            "percent": 100 * (synced / wall) / ceiling, "listing": listing}
 
 
 # -- 4. webhook-to-invoice latency at a steady rate ---------------------------------------------------

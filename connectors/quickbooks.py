@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -127,9 +128,13 @@ class QuickBooksClient(ReceivablesCalls):
 
     def __init__(self, realm_id: str, access_token: str, *, api_url: str | None = None,
                  sandbox: bool = False, timeout: float = 30.0,
-                 throttle: Callable[[], object] | None = None) -> None:
+                 throttle: Callable[[], object] | None = None,
+                 in_flight: Callable[[], AbstractContextManager[object]] | None = None) -> None:
+        """``throttle()`` before each request (the rate limits); ``in_flight()`` around it (a slot of the
+        company's concurrent requests)."""
         self.realm_id = realm_id
         self._throttle = throttle
+        self._in_flight = in_flight
         qb = _HubQuickBooks(company_id=realm_id, minorversion=MINOR_VERSION, use_decimal=True)
         qb.api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else API_URL
         qb.sandbox_api_url_v3 = api_url.rstrip("/") + "/v3" if api_url else SANDBOX_API_URL
@@ -224,15 +229,16 @@ class QuickBooksClient(ReceivablesCalls):
 
     # -- error translation ---------------------------------------------------------------------
     def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
-        if self._throttle:
-            self._throttle()
-        self._qb.forget_last_call()
-        try:
-            return fn(*args, **kwargs)
-        except ConnectorError:
-            raise
-        except qb_exc.QuickbooksException as exc:
-            raise with_excerpt(_translate(exc), self._qb.last_excerpt()) from exc
+        with self._in_flight() if self._in_flight else nullcontext():
+            if self._throttle:
+                self._throttle()
+            self._qb.forget_last_call()
+            try:
+                return fn(*args, **kwargs)
+            except ConnectorError:
+                raise
+            except qb_exc.QuickbooksException as exc:
+                raise with_excerpt(_translate(exc), self._qb.last_excerpt()) from exc
 
 
 def _translate(exc: qb_exc.QuickbooksException) -> ConnectorError:

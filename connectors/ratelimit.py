@@ -15,7 +15,9 @@ Two backends with the same semantics:
   tag so the scripts also work on Redis Cluster.
 
 ``RateLimiter.acquire`` blocks until a call is allowed; ``penalize`` records a platform's 429/``Retry-After`` so that
-no worker calls that account again before it ends.
+no worker calls that account again before it ends. ``RateLimiter.in_flight`` holds one of an account's slots for
+calls under way at once (``CONCURRENT``: QuickBooks' 10 concurrent requests per realm), across every worker in
+scale-out mode; a slot a dead worker held frees itself after ``IN_FLIGHT_LEASE`` seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +68,21 @@ PUBLISHED: dict[str, tuple[Limit, ...]] = {
 }
 
 
+#: Calls in flight at once per account. QuickBooks documents its second limit as 10 requests a second or as 10
+#: concurrent requests per realm and app (⚠): ``PUBLISHED`` paces the first reading, this the second (a batch of
+#: 30 creates can take seconds, so a rate alone would let more than 10 overlap across workers).
+CONCURRENT: dict[str, int] = {"quickbooks": 10}
+IN_FLIGHT_LEASE = 150.0   # seconds: longer than any call may take (QuickBooks times out at 120 s)
+IN_FLIGHT_POLL = 0.02     # seconds between tries while every slot is taken
+
+#: Platforms whose counts keep less headroom than the default. QuickBooks' batch endpoint is what a backfill's
+#: speed comes down to (40 requests a minute of up to 30 creates): one spare permit (39) rather than two, the
+#: window's one-second margin taking care of the time between a grant and the request's arrival.
+HEADROOMS: dict[str, float] = {"quickbooks-batch": 0.975}
+
+MAX_MARGIN = 1.0   # seconds: the most a window is stretched by the headroom (see ``RateLimiter``)
+
+
 class RateLimitTimeout(Retryable):
     """``acquire`` could not get a slot within its timeout; ``retry_after`` is the earliest sensible retry (s)."""
 
@@ -84,6 +103,7 @@ class MemoryBackend:
         self._lock = threading.Lock()
         self._logs: dict[str, deque[float]] = {}
         self._penalties: dict[str, float] = {}
+        self._flights: dict[str, dict[str, float]] = {}
 
     def try_acquire(self, key: str, limits: _Limits) -> tuple[bool, float]:
         """Record a call and return ``(True, 0)``, or return ``(False, seconds until one may be allowed)``."""
@@ -115,6 +135,21 @@ class MemoryBackend:
             until = time.monotonic() + seconds
             if until > self._penalties.get(key, 0.0):
                 self._penalties[key] = until
+
+    def try_enter(self, key: str, member: str, slots: int, lease: float) -> bool:
+        """Take one of ``slots`` in-flight slots for ``member`` (for ``lease`` seconds at most)."""
+        with self._lock:
+            now = time.monotonic()
+            held = {m: t for m, t in self._flights.get(key, {}).items() if t > now}
+            self._flights[key] = held
+            if len(held) >= slots:
+                return False
+            held[member] = now + lease
+            return True
+
+    def leave(self, key: str, member: str) -> None:
+        with self._lock:
+            self._flights.get(key, {}).pop(member, None)
 
 
 # KEYS: log (sorted set: member -> grant time in µs), penalty (string: blocked until, µs).
@@ -162,6 +197,18 @@ return 1
 """
 
 
+# KEYS: in-flight (sorted set: member -> lease end, µs). ARGV: member, slots, lease µs. Returns 1 taken, 0 full.
+_ENTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[3])), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(tonumber(ARGV[3]) / 1000) + 1000))
+return 1
+"""
+
+
 class RedisBackend:
     """Sliding logs in Redis, shared by every process on every host; one atomic Lua script per check."""
 
@@ -170,10 +217,11 @@ class RedisBackend:
         self.prefix = prefix
         self._acquire = redis_client.register_script(_ACQUIRE)
         self._penalize = redis_client.register_script(_PENALIZE)
+        self._enter = redis_client.register_script(_ENTER)
 
     def _keys(self, key: str) -> list[str]:
-        base = f"{self.prefix}:{{{key}}}"  # hash tag: both keys in one Redis Cluster slot
-        return [f"{base}:log", f"{base}:penalty"]
+        base = f"{self.prefix}:{{{key}}}"  # hash tag: all keys of an account in one Redis Cluster slot
+        return [f"{base}:log", f"{base}:penalty", f"{base}:inflight"]
 
     def try_acquire(self, key: str, limits: _Limits) -> tuple[bool, float]:
         args: list[Any] = [uuid.uuid4().hex]
@@ -183,7 +231,13 @@ class RedisBackend:
         return bool(granted), int(wait_us) / 1_000_000
 
     def penalize(self, key: str, seconds: float) -> None:
-        self._penalize(keys=self._keys(key)[1:], args=[max(1, round(seconds * 1_000_000))])
+        self._penalize(keys=self._keys(key)[1:2], args=[max(1, round(seconds * 1_000_000))])
+
+    def try_enter(self, key: str, member: str, slots: int, lease: float) -> bool:
+        return bool(self._enter(keys=self._keys(key)[2:], args=[member, slots, round(lease * 1_000_000)]))
+
+    def leave(self, key: str, member: str) -> None:
+        self.redis.zrem(self._keys(key)[2], member)
 
 
 class RateLimiter:
@@ -193,15 +247,22 @@ class RateLimiter:
     """
 
     def __init__(self, backend: MemoryBackend | RedisBackend, limits: dict[str, tuple[Limit, ...]] = PUBLISHED, *,
-                 headroom: float = 0.95) -> None:
+                 headroom: float = 0.95, concurrent: dict[str, int] = CONCURRENT,
+                 headrooms: dict[str, float] | None = None) -> None:
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
         self.backend = backend
+        headrooms = HEADROOMS if headrooms is None and limits is PUBLISHED else (headrooms or {})
+        self._slots = {platform: max(1, math.floor(n * headroom + 1e-9)) for platform, n in concurrent.items()}
         # Headroom lowers the count and stretches the window: at saturation each call is granted exactly one
         # window after an older one, so without a time margin any jitter on the way to the platform (network,
-        # scheduling) could put both in one of its windows. With 0.95, 20/1 s becomes 19 per 1.053 s.
+        # scheduling) could put both in one of its windows. With 0.95, 20/1 s becomes 19 per 1.053 s. The
+        # stretch is at most ``MAX_MARGIN`` seconds: jitter does not grow with the window, and a minute's
+        # window stretched by 5 % as well would give away a tenth of QuickBooks' batch budget (38 per 63 s
+        # is 90 % of 40 a minute; 38 per 61 s is 93 %).
         self._limits: dict[str, _Limits] = {
-            platform: tuple((max(1, math.floor(lim.requests * headroom + 1e-9)), lim.seconds / headroom)
+            platform: tuple((max(1, math.floor(lim.requests * headrooms.get(platform, headroom) + 1e-9)),
+                             lim.seconds + min(lim.seconds / headroom - lim.seconds, MAX_MARGIN))
                             for lim in lims)
             for platform, lims in limits.items()
         }
@@ -227,6 +288,29 @@ class RateLimiter:
             if time.monotonic() + wait > deadline:
                 raise RateLimitTimeout(platform, account, retry_after=wait)
             time.sleep(wait)
+
+    def slots(self, platform: str) -> int | None:
+        """How many calls to ``platform`` may be under way at once per account (after headroom), or None."""
+        return self._slots.get(platform)
+
+    @contextmanager
+    def in_flight(self, platform: str, account: str, *, timeout: float = 60.0) -> Iterator[None]:
+        """Hold one of the account's in-flight slots for the block (a platform without ``CONCURRENT`` has no
+        such limit); raises ``RateLimitTimeout`` when none frees up within ``timeout`` seconds."""
+        slots = self._slots.get(platform)
+        if slots is None:
+            yield
+            return
+        key, member = f"{platform}:{account}", uuid.uuid4().hex
+        deadline = time.monotonic() + timeout
+        while not self.backend.try_enter(key, member, slots, IN_FLIGHT_LEASE):
+            if time.monotonic() >= deadline:
+                raise RateLimitTimeout(platform, account, retry_after=1.0)
+            time.sleep(IN_FLIGHT_POLL)
+        try:
+            yield
+        finally:
+            self.backend.leave(key, member)
 
     def penalize(self, platform: str, account: str, seconds: float) -> None:
         """The platform answered 429 / ``Retry-After``: nobody calls ``platform`` for ``account`` for ``seconds``."""

@@ -21,7 +21,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.shopify_queries import MAX_QUERY_COST, PAGED, order_cost, order_selection
+from connectors.shopify_queries import (
+    _LINE_ITEM_NODE,
+    _ORDER_HEAD,
+    _SHIPPING_LINE_NODE,
+    _TRANSACTION,
+    MAX_QUERY_COST,
+    PAGED,
+    order_cost,
+    order_selection,
+)
 
 LINES = 4                  # line items per order in a page (more: the order is fetched on its own)
 SHIPPING_LINES = 1
@@ -81,9 +90,46 @@ def truncated(node: dict[str, Any]) -> bool:
                    for r in refunds if isinstance(r, dict)))
 
 
+def bulk_orders_query(search: str) -> str:
+    """The query of a bulk operation over every order matching ``search`` (Shopify search syntax), oldest
+    creation first: the fields of ``ORDER_FIELDS`` in the shape bulk operations take (the values inline, no
+    variables; connections without ``first``, which then return all their nodes; four connections, two levels
+    deep, none inside a list field). ``connectors.shopify_bulk`` puts each order back together from the
+    JSONL lines into the shape ``mappings.shopify.order_from_graphql`` reads. Refunds come as a list of ids
+    only (their lines are connections inside a list, which bulk operations do not take): an order with a
+    refund is fetched on its own with ``ORDER_QUERY``, as a truncated order of a page is."""
+    quoted = search.replace("\\", "\\\\").replace('"', '\\"')
+    return f"""{{
+  orders(query: "{quoted}", sortKey: CREATED_AT) {{
+    edges {{ node {{{_ORDER_HEAD}
+    paymentTerms {{ id paymentTermsType dueInDays paymentSchedules {{ edges {{ node {{ id dueAt }} }} }} }}
+    lineItems {{ edges {{ node {{ {_LINE_ITEM_NODE}
+    }} }} }}
+    shippingLines {{ edges {{ node {{ {_SHIPPING_LINE_NODE}
+    }} }} }}
+    transactions {{ {_TRANSACTION} }}
+    refunds {{ id }}
+    }} }}
+  }}
+}}
+"""
+
+
+#: How many orders match a search, up to ``limit`` (then ``precision: AT_LEAST``). Variables: ``query``, ``limit``.
+ORDERS_COUNT_QUERY = """
+query HubOrdersCount($query: String, $limit: Int) {
+  ordersCount(query: $query, limit: $limit) { count precision }
+}
+"""
+
+#: Where each kind of child line of ``bulk_orders_query`` goes in its order (by the type in its gid).
+BULK_CHILDREN = {"LineItem": ("lineItems",), "ShippingLine": ("shippingLines",),
+                 "PaymentSchedule": ("paymentTerms", "paymentSchedules")}
+
 #: The documents above (``orders_by_id_query`` at its smallest and largest), for the schema and cost tests.
 DOCUMENTS = {
     "ORDERS_FULL_PAGE_QUERY": ORDERS_FULL_PAGE_QUERY,
     "ORDERS_BY_ID_QUERY_1": orders_by_id_query(1),
     "ORDERS_BY_ID_QUERY_MAX": orders_by_id_query(BY_ID_MAX),
+    "ORDERS_COUNT_QUERY": ORDERS_COUNT_QUERY,
 }

@@ -89,7 +89,9 @@ class Accounts:
         return _Refreshing(self, conn, lambda sec: QuickBooksClient(
             conn.account, sec["access_token"], api_url=settings.quickbooks_api_url,
             sandbox=settings.quickbooks_environment.lower().startswith("sand"),
-            timeout=settings.http_timeout, throttle=self._throttle(conn)), refresh=self._refresh_quickbooks)  # type: ignore[return-value]
+            timeout=settings.http_timeout, throttle=self._throttle(conn),
+            in_flight=lambda: self.hub.limiter.in_flight(conn.platform, conn.account)),
+            refresh=self._refresh_quickbooks)  # type: ignore[return-value]
 
     def hubspot(self) -> HubSpotClient | None:
         conn = self.connection("hubspot")

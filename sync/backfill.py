@@ -7,10 +7,14 @@ every step is idempotent).
 
 Two ways to carry the runs out:
 
-* ``batched=True`` (what ``o2c backfill`` does): the pages ask for whole orders (Shopify
-  ``ORDERS_FULL_PAGE_QUERY``; WooCommerce's list returns whole orders anyway), and every ``GROUP`` orders the
-  runs are claimed here and synced together by the order pipeline (``sync.orders``) from the orders the
-  listing returned — no call per order. A run someone else already claimed is left alone.
+* ``batched=True`` (what ``o2c backfill`` does): the listing returns whole orders, and every ``GROUP``
+  orders the runs are claimed here and synced together by the order pipeline (``sync.orders``) from the
+  orders the listing returned — no call per order. A run someone else already claimed is left alone.
+  Shopify: a period of ``BULK_MIN_ORDERS`` orders or more (``ordersCount``, one call) is read with one bulk
+  operation (``connectors.shopify_bulk``: a JSONL file of every order, a handful of calls in all); a smaller
+  one with pages of ``ORDERS_FULL_PAGE_QUERY``. Both give the nodes to the same mapping
+  (``mappings.shopify.order_from_graphql``). WooCommerce's list returns whole orders anyway. Incremental
+  catch-up (``sync.catchup``) stays on pages: it reads minutes of orders, not history.
 * otherwise the runs are handed to ``on_run`` (e.g. dispatched to ``o2c worker`` processes).
 
 After each page (batched: each group, once synced) the position is stored on the connection
@@ -31,7 +35,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.errors import Retryable
-from connectors.shopify_bulk_queries import FULL_PAGE_SIZE, ORDERS_FULL_PAGE_QUERY, truncated
+from connectors.shopify_bulk import download, orders_from_jsonl, run_bulk_query
+from connectors.shopify_bulk_queries import (
+    FULL_PAGE_SIZE,
+    ORDERS_COUNT_QUERY,
+    ORDERS_FULL_PAGE_QUERY,
+    bulk_orders_query,
+    truncated,
+)
 from hub.models import Binding, Connection, SyncRun, utcnow
 from hub.order_models import StoreOrder
 from mappings.model import Order
@@ -46,9 +57,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("o2c.backfill")
 STORE_PLATFORMS = ("shopify", "woocommerce")
-GROUP = 120            # orders synced together: 4 full QuickBooks batches of invoices
+GROUP = 600            # orders synced together: 20 full QuickBooks batches of invoices, 6 HubSpot batches of deals
 LISTING_RETRIES = 8    # a failing page is asked for again this often before giving up
 THROTTLE_BUDGET = 900.0  # seconds a listing may wait for Shopify's cost bucket in all before giving up
+# From this many orders in the period on, a Shopify backfill reads them with one bulk operation (a handful of
+# calls in all, however many orders) instead of pages of whole orders (one call per FULL_PAGE_SIZE orders, and
+# one more per order too big for a page); below it, pages are quicker (no wait for an operation to finish).
+BULK_MIN_ORDERS = 250
+COUNT_LIMIT = 10_000     # Shopify counts exactly up to this many (its default limit of ``ordersCount``)
+BULK_PAGE = FULL_PAGE_SIZE  # orders handed to the sync at a time from a bulk operation's file (as a page)
+BULK_CURSOR = "bulk"     # the stored position of a bulk backfill under way
 
 
 @dataclass
@@ -123,7 +141,7 @@ def _sync_store(hub: Hub, accounts: Accounts, conn: Connection, key: dict[str, A
                 on_synced: Callable[[int], None] | None) -> None:
     from sync.orders.runner import run_orders
 
-    pages = _prefetched(_shopify_full_pages(accounts, conn, since, until, resume) if conn.platform == "shopify"
+    pages = _prefetched(_shopify_history(accounts, conn, since, until, resume) if conn.platform == "shopify"
                         else _woocommerce_full_pages(accounts, conn, since, until, resume))
     group: list[tuple[Listed, Loader]] = []
     cursor: Any = resume
@@ -149,7 +167,7 @@ def _sync_store(hub: Hub, accounts: Accounts, conn: Connection, key: dict[str, A
                                    "at": datetime.now(UTC).isoformat(timespec="seconds")})
 
 
-def _prefetched(pages: Iterator[Any], depth: int = 3 * GROUP // FULL_PAGE_SIZE) -> Iterator[Any]:
+def _prefetched(pages: Iterator[Any], depth: int = 2 * GROUP // FULL_PAGE_SIZE) -> Iterator[Any]:
     """The pages, listed by a thread ahead of the caller (up to ``depth`` pages), so that listing the store
     and syncing into QuickBooks each go at their own platform's pace instead of taking turns."""
     import queue
@@ -212,6 +230,59 @@ def listing_call(fetch: Callable[[], Any]) -> Any:
             if attempt >= LISTING_RETRIES:
                 raise
             clock.sleep(min(60.0, exc.retry_after or 2.0 ** (attempt - 1)))
+
+
+def _shopify_history(accounts: Accounts, conn: Connection, since: date, until: date | None,
+                     cursor: Any) -> Iterator[tuple[list[tuple[Listed, Loader]], Any, int | None]]:
+    """The orders of the period by a bulk operation when there are ``BULK_MIN_ORDERS`` or more (or a bulk
+    backfill is being resumed), else by pages (as a paged backfill being resumed goes on)."""
+    if cursor == BULK_CURSOR:
+        return _shopify_bulk_pages(accounts, conn, since, until)
+    if isinstance(cursor, str):
+        return _shopify_full_pages(accounts, conn, since, until, cursor)
+    client = accounts.shopify(conn.account)
+    counted = listing_call(lambda: client.graphql(ORDERS_COUNT_QUERY, {
+        "query": _shopify_query(since, until), "limit": min(BULK_MIN_ORDERS, COUNT_LIMIT)}))
+    count = int(((counted.get("ordersCount") or {}).get("count")) or 0)
+    if count >= BULK_MIN_ORDERS:
+        return _shopify_bulk_pages(accounts, conn, since, until)
+    return _shopify_full_pages(accounts, conn, since, until, None)
+
+
+def _shopify_bulk_pages(accounts: Accounts, conn: Connection, since: date,
+                        until: date | None) -> Iterator[tuple[list[tuple[Listed, Loader]], Any, int | None]]:
+    """Every order of the period from one bulk operation (``connectors.shopify_bulk``), in pages of
+    ``BULK_PAGE`` whole orders; the cursor is ``BULK_CURSOR`` until the last page (None): a resumed bulk
+    backfill runs the operation again, and the orders synced already are found up to date."""
+    import os
+
+    client = accounts.shopify(conn.account)
+    op = listing_call(lambda: run_bulk_query(client.graphql, bulk_orders_query(_shopify_query(since, until))))
+    total = int(op.get("rootObjectCount") or 0) or None
+    if not op.get("url"):
+        yield [], None, 0
+        return
+    path = listing_call(lambda: download(op["url"], allowed_prefix=accounts.hub.settings.shopify_api_url,
+                                         timeout=accounts.hub.settings.http_timeout))
+    try:
+        page: list[tuple[Listed, Loader]] = []
+        for node in orders_from_jsonl(path):
+            if len(page) >= BULK_PAGE:
+                yield page, BULK_CURSOR, total
+                page = []
+            page.append((listed_from_shopify(node), _bulk_loader(client, node)))
+        yield page, None, total
+    finally:
+        os.unlink(path)
+
+
+def _bulk_loader(client: Any, node: dict[str, Any]) -> Loader:
+    def load() -> Order | None:
+        if not node.get("refunds"):
+            return order_from_graphql(node)
+        fetched = client.fetch_order(str(node.get("legacyResourceId")))  # refund lines: not in a bulk query
+        return None if fetched is None else order_from_graphql(*fetched)
+    return load
 
 
 def _shopify_full_pages(accounts: Accounts, conn: Connection, since: date, until: date | None,

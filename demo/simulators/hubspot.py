@@ -10,7 +10,9 @@ tokens do not rotate), ``GET /oauth/v1/access-tokens/{token}`` (the token's hub 
 
 Bearer tokens come from the base-class registry (``sim.issue_token(hub_id, expires_in=1800)``). Each
 account (portal) has a rolling rate limit (``rate_limit`` requests per ``rate_interval`` seconds, 100
-per 10 s by default) reported in ``X-HubSpot-RateLimit-*`` headers; over it → 429 ``RATE_LIMIT``.
+per 10 s by default) reported in ``X-HubSpot-RateLimit-*`` headers; over it → 429 ``RATE_LIMIT``. Search
+requests (``…/search``) count towards it and have their own limit too, ``search_rate_limit`` a second per
+account (5: HubSpot's "five requests per second"), over which they get a 429 of their own (``SECONDLY``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class HubSpotSimulator(DealsMixin, HubSpotCrmObjects, SimulatedPlatform):
         self.auth_codes: dict[str, tuple[str, str | None]] = {}
         self.access_token_lifetime = 1800
         self._windows: dict[str, deque[float]] = {}
+        self.search_rate_limit = 5                                    # search requests per second per account
+        self._search_windows: dict[str, deque[float]] = {}
         self._next_id = 1001
         self._reset_crm()
         super().__init__(latency)
@@ -77,7 +81,7 @@ class HubSpotSimulator(DealsMixin, HubSpotCrmObjects, SimulatedPlatform):
         limits given at construction (one server for many tests)."""
         with self.lock:
             for store in (self.accounts, self.apps, self.refresh_tokens, self.auth_codes, self._windows,
-                          self.tokens, self.crm):
+                          self._search_windows, self.tokens, self.crm):
                 store.clear()
             self.faults.clear()
             self.calls.clear()
@@ -170,6 +174,10 @@ class HubSpotSimulator(DealsMixin, HubSpotCrmObjects, SimulatedPlatform):
                              "oauth-overview", "EXPIRED_AUTHENTICATION" if token else "INVALID_AUTHENTICATION").body
                 return self._json(body, 401)
             limited, headers = self._rate(hub)
+            if not limited and request.path.rstrip("/").endswith("/search") and self._search_limited(hub):
+                return self._json({"status": "error", "message": "You have reached your secondly limit.",
+                                   "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
+                                   "policyName": "SECONDLY"}, 429, headers)
             if limited:
                 return self._json({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
                                    "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
@@ -187,6 +195,17 @@ class HubSpotSimulator(DealsMixin, HubSpotCrmObjects, SimulatedPlatform):
 
         wrapper.__name__ = view.__name__
         return wrapper
+
+    def _search_limited(self, hub: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            window = self._search_windows.setdefault(hub, deque())
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= self.search_rate_limit:
+                return True
+            window.append(now)
+            return False
 
     def _rate(self, hub: str) -> tuple[bool, dict[str, str]]:
         now = time.monotonic()

@@ -7,12 +7,14 @@ the shop (``sim.issue_token(shop_domain)``).
 
 Root fields served: ``order(id)``, ``refund(id)``, ``orders(first, after, last, before, query, sortKey, reverse)``
 (query filters ``updated_at:`` / ``created_at:`` with ``>= > <= < =``, ``financial_status:``, ``name:``,
-``status:``), ``shop``, ``webhookSubscriptions``; mutations ``orderMarkAsPaid``,
-``webhookSubscriptionCreate`` and the fulfilment holds (``demo.simulators.shopify_holds``: ``Order.fulfillmentOrders``
-with their ``fulfillmentHolds``, ``fulfillmentOrderHold``, ``fulfillmentOrderReleaseHold``). Anything else
-resolves to null. An ``ID`` variable whose value is not a global id refuses the whole document, as Shopify
-does (``demo.simulators.shopify_ids``). The app's OAuth endpoints
-(``/admin/oauth/authorize``, ``/admin/oauth/access_token``) and uninstalls: ``demo.simulators.shopify_oauth``.
+``status:``), ``ordersCount(query, limit)``, ``shop``, ``webhookSubscriptions``, ``currentBulkOperation`` and
+``node(id)`` of a bulk operation; mutations ``orderMarkAsPaid``, ``webhookSubscriptionCreate``,
+``bulkOperationRunQuery`` (``demo.simulators.shopify_bulk``: the JSONL files too) and the fulfilment holds
+(``demo.simulators.shopify_holds``: ``Order.fulfillmentOrders`` with their ``fulfillmentHolds``,
+``fulfillmentOrderHold``, ``fulfillmentOrderReleaseHold``). Anything else resolves to null. An ``ID``
+variable whose value is not a global id refuses the whole document, as Shopify does
+(``demo.simulators.shopify_ids``). The app's OAuth endpoints (``/admin/oauth/authorize``,
+``/admin/oauth/access_token``) and uninstalls: ``demo.simulators.shopify_oauth``.
 
 Cost and throttling: every response carries ``extensions.cost``. The requested cost is computed before
 the query runs by Shopify's documented rules (``demo.simulators.shopify_cost``: an object 1, a scalar 0, a
@@ -45,6 +47,7 @@ from flask import Response, request
 from graphql.language import OperationDefinitionNode
 
 from demo.simulators.base import SimulatedPlatform
+from demo.simulators.shopify_bulk import ShopifyBulkControls
 from demo.simulators.shopify_cost import MAX_QUERY_COST, actual_cost, max_cost_exceeded_error, requested_cost
 from demo.simulators.shopify_holds import ShopifyHoldControls
 from demo.simulators.shopify_ids import invalid_id_variables
@@ -163,7 +166,8 @@ class _Bucket:
         return self.available
 
 
-class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppControls, SimulatedPlatform):
+class ShopifySimulator(ShopifyBulkControls, ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppControls,
+                       SimulatedPlatform):
     """Shops (by ``myshopify`` domain), their orders, a GraphQL endpoint over them, and the app's OAuth
     and webhook subscriptions (``demo.simulators.shopify_oauth``)."""
 
@@ -182,6 +186,7 @@ class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppC
         self.schema = admin_schema()
         self._reset_app()
         self._reset_payments()   # Shopify Payments: demo.simulators.shopify_payouts
+        self._reset_bulk()       # bulk query operations: demo.simulators.shopify_bulk
         super().__init__(latency)
 
     # -- test controls -------------------------------------------------------------------------
@@ -198,6 +203,7 @@ class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppC
             self.maximum_available, self.restore_rate = self._initial_throttle
             self._reset_app()
             self._reset_payments()
+            self._reset_bulk()
 
     def add_shop(self, domain: str, *, currency: str = "USD", name: str | None = None) -> str:
         with self.lock:
@@ -266,6 +272,7 @@ class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppC
     def register_routes(self) -> None:
         self.app.add_url_rule(GRAPHQL_PATH, "graphql", self._graphql, methods=["POST"])
         self.register_app_routes()   # OAuth: demo.simulators.shopify_oauth
+        self.register_bulk_routes()  # the JSONL files of bulk operations
 
     def _json(self, body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body), status=status, mimetype="application/json")
@@ -334,13 +341,16 @@ class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppC
     def _root(self, domain: str, op: OperationDefinitionNode) -> dict[str, Any]:
         if op.operation.value == "mutation":
             return {"orderMarkAsPaid": lambda info, input: self._mark_paid(domain, input),
-                    **self.app_mutation_fields(domain), **self.hold_mutation_fields(domain)}
+                    **self.app_mutation_fields(domain), **self.hold_mutation_fields(domain),
+                    **self.bulk_mutation_fields(domain)}
         return {
             "shop": dict(self.shops[domain]),
             "order": lambda info, id: self._order(domain, id),
             "refund": lambda info, id: self._refund(domain, id),
             "orders": lambda info, **args: self._orders(domain, **args),
+            "ordersCount": lambda info, query=None, limit=10000, **_: self._orders_count(domain, query, limit),
             **self.app_query_fields(domain),
+            **self.bulk_query_fields(domain),
             **self.payments_query_fields(domain),
         }
 
@@ -395,6 +405,14 @@ class ShopifySimulator(ShopifyHoldControls, ShopifyPaymentsControls, ShopifyAppC
         page["pageInfo"]["endCursor"] = cursors[-1] if cursors else None
         page["pageInfo"]["hasPreviousPage"] = page["pageInfo"]["hasPreviousPage"] or after is not None
         return page
+
+    def _orders_count(self, domain: str, query: str | None, limit: int | None) -> dict[str, Any]:
+        """``ordersCount``: exact up to ``limit`` (Shopify's default 10,000), then ``AT_LEAST`` that many."""
+        with self.lock:
+            count = sum(1 for o in self.orders.get(domain, {}).values() if _matches(o, query))
+        if limit is not None and count > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
 
     def _mark_paid(self, domain: str, input: dict[str, Any]) -> dict[str, Any]:
         order = self._find(domain, input.get("id", ""))

@@ -630,8 +630,10 @@ class ShopifyOrder:
         due = terms.get("due_at")
         if due is None and terms.get("due_in_days") is not None:
             due = self.created_at + timedelta(days=int(terms["due_in_days"]))
-        schedules = [{"dueAt": gql_time(due) if due else None, "issuedAt": gql_time(self.created_at)}]
-        return {"paymentTermsType": str(terms["type"]).upper(), "dueInDays": terms.get("due_in_days"),
+        schedules = [{"id": f"gid://shopify/PaymentSchedule/{self.order_id * 10 + 7}",
+                      "dueAt": gql_time(due) if due else None, "issuedAt": gql_time(self.created_at)}]
+        return {"id": f"gid://shopify/PaymentTerms/{self.order_id}", "paymentTermsType": str(terms["type"]).upper(),
+                "dueInDays": terms.get("due_in_days"),
                 "overdue": False,
                 "paymentSchedules": lambda info, **args: connection(schedules, [self.order_id * 10 + 7], **args)}
 
@@ -781,12 +783,15 @@ def _application_index(applications: list[dict[str, Any]], kind: str, order: Sho
 
 def connection(nodes: list[Any], ids: list[int], *, first: int | None = None, after: str | None = None,
                last: int | None = None, before: str | None = None, reverse: bool = False,
-               **_: Any) -> dict[str, Any]:
-    """A Relay connection over ``nodes`` (keyed by ``ids``) with Shopify's cursor rules."""
-    if first is None and last is None:
+               unbounded: bool = False, **_: Any) -> dict[str, Any]:
+    """A Relay connection over ``nodes`` (keyed by ``ids``) with Shopify's cursor rules (``unbounded``: a
+    bulk operation's connection, which returns every node when neither ``first`` nor ``last`` is given)."""
+    if unbounded and first is None and last is None:
+        first = len(nodes)
+    elif first is None and last is None:
         raise ValueError("you must provide one of first or last")
     for n in (first, last):
-        if n is not None and not 0 <= n <= 250:
+        if n is not None and not 0 <= n <= 250 and not unbounded:
             raise ValueError("The first/last argument must be between 0 and 250")
     order = list(range(len(nodes)))
     if reverse:

@@ -11,6 +11,7 @@ import graphql
 import pytest
 
 from connectors import shopify as shopify_connector
+from connectors import shopify_bulk
 from connectors import shopify_bulk_queries as bulk
 from connectors import shopify_holds as holds
 from connectors import shopify_oauth as shopify_api
@@ -156,6 +157,10 @@ SENT = {
     "ORDERS_FULL_PAGE_QUERY": (bulk.ORDERS_FULL_PAGE_QUERY, {"first": bulk.FULL_PAGE_SIZE}),
     "ORDERS_BY_ID_QUERY_1": (bulk.orders_by_id_query(1), {}),
     "ORDERS_BY_ID_QUERY_MAX": (bulk.orders_by_id_query(bulk.BY_ID_MAX), {}),
+    "ORDERS_COUNT_QUERY": (bulk.ORDERS_COUNT_QUERY, {"limit": 250}),
+    "BULK_RUN": (shopify_bulk.BULK_RUN, {"query": "{ orders { edges { node { id } } } }"}),
+    "BULK_CURRENT": (shopify_bulk.BULK_CURRENT, {}),
+    "BULK_OPERATION": (shopify_bulk.BULK_OPERATION, {"id": "gid://shopify/BulkOperation/1"}),
     "ORDER_SUMMARIES_QUERY": (shopify_connector.ORDER_SUMMARIES_QUERY,
                               {"first": shopify_connector.SUMMARIES_PAGE_MAX}),
     "WEBHOOKS_QUERY": (shopify_api.WEBHOOKS_QUERY, {"first": SHOPIFY_MAX_PAGE}),

@@ -40,6 +40,13 @@ def _ledger_rows(hub) -> int:  # noqa: ANN001
         return s.scalar(select(func.count()).select_from(StoreOrder))
 
 
+def _deliver(base: str, platforms, shop: str, order) -> None:  # noqa: ANN001
+    """The store has the order and sends its signed orders/create webhook to the hub."""
+    platforms.shopify.add_order(shop, order)
+    body, headers = webhook(order, shop)
+    assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+
+
 def _sign_in(driver, email: str) -> None:  # noqa: ANN001
     from selenium.webdriver.common.by import By
 
@@ -72,9 +79,7 @@ def test_the_merchant_connects_its_books_and_sees_its_own_orders_only(
         hub.settings = replace(hub.settings, public_url=base)
         for shop, order in ((domain, an_order(470_001, 3001, email="grace@example.com")),
                             (other.domain, an_order(470_002, 3002, email="someone@example.com"))):
-            platforms.shopify.add_order(shop, order)
-            body, headers = webhook(order, shop)
-            assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+            _deliver(base, platforms, shop, order)
         wait_until(lambda: _ledger_rows(hub) == 2)   # its own waits for the books; the other's syncs
 
         driver.get(f"{base}/console/connections")
@@ -134,9 +139,7 @@ def test_every_console_page_passes_axe_and_fits_400_px(
     with served(app) as base:
         for order in (an_order(480_001, 4001), an_order(480_002, 4002, lines=[
                 {"sku": "MUG-1", "title": "Mug", "quantity": 1, "price": "12.50"}])):
-            platforms.shopify.add_order(shop.domain, order)
-            body, headers = webhook(order, shop.domain)
-            assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+            _deliver(base, platforms, shop.domain, order)
         wait_until(lambda: _ledger_rows(hub) == 2)
         from tests.helpers import settled
         settled(hub)
@@ -254,9 +257,7 @@ def test_the_support_agents_day_from_the_dashboard_to_a_fixed_failure_group(
         mug = [{"sku": "MUG-1", "title": "Mug", "quantity": 1, "price": "12.50"}]
         for n, lines in ((1, None), (2, None), (3, mug)):
             order = an_order(490_000 + n, 5000 + n, **({"lines": lines} if lines else {}))
-            platforms.shopify.add_order(shop.domain, order)
-            body, headers = webhook(order, shop.domain)
-            assert requests.post(f"{base}/webhooks/shopify", data=body, headers=headers, timeout=10).status_code == 200
+            _deliver(base, platforms, shop.domain, order)
         from tests.helpers import settled
         runs = settled(hub)
         assert sorted(r.status for r in runs) == ["failed", "failed", "succeeded"], [r.reason for r in runs]

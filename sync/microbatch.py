@@ -2,13 +2,15 @@
 
 ``O2C_BATCH_WINDOW`` (seconds, default 0.5; 0 turns it off). The job of an order run first tries to become
 its merchant's *drainer* (a database lock ``drain:<merchant>``, so one drainer per merchant across every
-process and host). The drainer waits until its run is ``window`` seconds old, so that the orders of a burst
-arrive, then claims every due order run of the merchant (up to ``DRAIN_MAX``) and syncs them with the batch
-pipeline (``sync.orders``); it drains again while more are due, for at most ``DRAIN_SECONDS``. A job whose
-merchant already has a drainer leaves its run to it (the sweeper dispatches it again should the drainer
-have finished just before). A lone order thus syncs about ``window`` seconds after it arrived, and a burst
-becomes a few batches; while QuickBooks' batch limit makes the drainer wait, more orders gather, so batches
-grow with the load. Payment runs and runs of other kinds go through ``sync.jobs.run_sync`` as before.
+process and host), then claims every due order run of the merchant (up to ``DRAIN_MAX``) and syncs them with
+the batch pipeline (``sync.orders``); it drains again while more are due, for at most ``DRAIN_SECONDS``. The
+window opens only while a *burst* is under way (``burst_under_way``: more than one order run of the merchant
+waiting, or more than ``BURST_RATE`` order runs of it arrived in the last second): the drainer then waits
+until the oldest waiting run is ``window`` seconds old, so that the orders of the burst arrive and go in one
+batch. A lone order (a steady trickle) never waits: it syncs as soon as its job runs. A job whose merchant
+already has a drainer leaves its run to it (the sweeper dispatches it again should the drainer have finished
+just before). While QuickBooks' batch limit makes the drainer wait, more orders gather, so batches grow with
+the load. Payment runs and runs of other kinds go through ``sync.jobs.run_sync`` as before.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.models import SyncRun, utcnow
 from sync import locks, runs
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.microbatch")
 DRAIN_MAX = 120          # runs per batch
 DRAIN_SECONDS = 60.0     # a drainer hands over after this long (the next job drains on)
+BURST_RATE = 3           # more order runs of one merchant than this in the last second: a burst
 
 
 def run_job(run_id: int) -> str:
@@ -46,11 +50,10 @@ def run(run_id: int, *, hub: Hub, window: float | None = None) -> str:
     if window <= 0:
         return run_sync(run_id, hub=hub)
     with hub.sessions() as s:
-        row = s.execute(select(SyncRun.kind, SyncRun.merchant_id, SyncRun.created_at, SyncRun.updated_at)
-                        .where(SyncRun.id == run_id)).first()
+        row = s.execute(select(SyncRun.kind, SyncRun.merchant_id).where(SyncRun.id == run_id)).first()
     if row is None:
         return "not-due"
-    kind, merchant_id, created_at, updated_at = row
+    kind, merchant_id = row
     if kind != "order":
         return run_sync(run_id, hub=hub)
     key = f"drain:{merchant_id}"
@@ -62,22 +65,43 @@ def run(run_id: int, *, hub: Hub, window: float | None = None) -> str:
     keeper = threading.Thread(target=_keep, args=(hub, key, holder, ttl, stop), name="o2c-drain", daemon=True)
     keeper.start()
     try:
-        age = (utcnow() - max(created_at, updated_at or created_at)).total_seconds()
-        if 0 <= age < window:
-            time.sleep(window - age)
-        return _drain(hub, merchant_id, run_id)
+        return _drain(hub, merchant_id, run_id, window)
     finally:
         stop.set()
         keeper.join(timeout=5)
         locks.release(hub.sessions, key, holder)
 
 
-def _drain(hub: Hub, merchant_id: int, run_id: int) -> str:
+def burst_under_way(hub: Hub, merchant_id: int) -> datetime | None:
+    """When the order runs of ``merchant_id`` arrive as a burst (more than one waiting, or more than
+    ``BURST_RATE`` arrived in the last second): the arrival of the oldest waiting one; ``None`` otherwise."""
+    now = utcnow()
+    arrived = func.coalesce(SyncRun.updated_at, SyncRun.created_at)
+    with hub.sessions() as s:
+        waiting, oldest = s.execute(select(func.count(), func.min(arrived)).where(
+            SyncRun.merchant_id == merchant_id, SyncRun.kind == "order", SyncRun.status.in_(runs.ACTIVE),
+            runs.due_clause(now))).one()
+        if not waiting:
+            return None
+        if waiting > 1:
+            return oldest
+        recent = s.scalar(select(func.count()).select_from(SyncRun).where(
+            SyncRun.merchant_id == merchant_id, SyncRun.kind == "order",
+            SyncRun.created_at > now - timedelta(seconds=1)))
+    return oldest if (recent or 0) > BURST_RATE else None
+
+
+def _drain(hub: Hub, merchant_id: int, run_id: int, window: float) -> str:
     from sync.orders.runner import run_orders
 
     status = "not-due"
     deadline = time.monotonic() + DRAIN_SECONDS
     while time.monotonic() < deadline:
+        oldest = burst_under_way(hub, merchant_id)
+        if oldest is not None:  # the window: let the rest of the burst arrive
+            age = (utcnow() - oldest).total_seconds()
+            if 0 <= age < window:
+                time.sleep(window - age)
         with hub.sessions() as s:
             ids = list(s.scalars(select(SyncRun.id).where(
                 SyncRun.merchant_id == merchant_id, SyncRun.kind == "order", runs.due_clause(utcnow()))

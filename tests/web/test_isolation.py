@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from demo.simulators.shopify import webhook_headers
 from hub import audit
+from hub.credit_models import CreditLimit, CreditOrder
 from hub.mapping_rules import save_overrides
 from hub.merchants import connect
 from hub.models import AuditEntry, Connection, Merchant, SyncRun, User, WebhookEvent
@@ -89,6 +90,16 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
         s.add(their_task)
         s.flush()
         their_task_id = their_task.id
+        their_limit = CreditLimit(merchant_id=theirs.merchant_id, customer_key="email:them@example.com",
+                                  email="them@example.com", amount="10.00", updated_by="them")
+        s.add(their_limit)
+        s.flush()
+        their_hold = CreditOrder(merchant_id=theirs.merchant_id, limit_id=their_limit.id, platform="shopify",
+                                 order_id="9990001", amount="50.00", hold_status="held", exposure="50.00",
+                                 limit_amount="10.00")
+        s.add(their_hold)
+        s.flush()
+        their_hold_id = their_hold.id
         [their_group] = [g.key for g in failure_groups(s, theirs.merchant_id)]
         assert their_group not in [g.key for g in failure_groups(s, mine.merchant_id)]
     values = {"run_id": their_run, "merchant_id": theirs.merchant_id, "connection_id": their_conn,
@@ -96,6 +107,7 @@ def tenants(make_hub, shop_factory, platforms):  # noqa: ANN001, ANN201
               "platform": "shopify", "order_id": f"{theirs.merchant_id}0{len('failed')}",   # their order
               "payout_id": "7000001",   # their payout
               "entry_id": their_entry, "task_id": their_task_id,   # their work's progress
+              "hold_id": their_hold_id,  # their credit hold
               "version": 1,             # their rules' first version
               "token": "not-a-link-token"}   # a one-time password link names no merchant: a made-up one opens nothing
     return hub, oauth_app(hub), mine, theirs, values

@@ -91,17 +91,18 @@ def _take(s: Session, limit: Limit, key: str, now: datetime) -> datetime | None:
         if s.execute(take).rowcount:
             s.commit()
             return None
-        started = s.scalar(select(_T.c.window_start).where(_T.c.key == key))
-        if started is None:
+        row = s.execute(select(_T.c.window_start, _T.c.failures).where(_T.c.key == key)).first()
+        if row is None:
             if s.execute(_insert_new(s, key, now)).scalar() is not None:
                 _purge(s, now - max(PER_ACCOUNT.window, PER_ADDRESS.window))
                 s.commit()
                 return None
             continue   # a concurrent attempt made the counter first: count on it
-        if started >= since:   # full, and its window still runs
+        started, failures = row
+        if started >= since and failures >= limit.max_failures:   # full, and its window still runs
             s.commit()
             return started + limit.window
-        # its window ended between the two statements: look again
+        # made, emptied or ended by a concurrent attempt between the two statements: look again
     s.commit()
     return now + limit.window   # never seen: three races in a row
 

@@ -120,8 +120,9 @@ class ShopifyBulkControls:
         with self.lock:
             op = _Operation(next(self._bulk_ids), domain, query)
             ops.append(op)
+            created = op.graphql()   # the answer shows the operation as created, before it starts running
         threading.Thread(target=self._execute, args=(op, doc), name="sim-shopify-bulk", daemon=True).start()
-        return {"bulkOperation": op.graphql(), "userErrors": []}
+        return {"bulkOperation": created, "userErrors": []}
 
     # -- checking ------------------------------------------------------------------------------
     def _check(self, query: str) -> tuple[str | None, graphql.DocumentNode | None]:

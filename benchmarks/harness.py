@@ -250,7 +250,7 @@ class _served:
                  health: str | None = "/healthz") -> None:
         self.args, self.env, self.log_path, self.port, self.health = args, env, log_path, port, health
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _served:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -259,6 +259,7 @@ class _served:
         except BaseException:
             self.__exit__()
             raise
+        return self
 
     def __exit__(self, *_exc: object) -> None:
         self.proc.send_signal(signal.SIGINT)   # gunicorn's quick shutdown: the figures are taken already
@@ -368,54 +369,6 @@ def backfill(sims: Sims, folder: Path, *, orders: int, customers: int, skus: int
             "per_order": {k: v / max(1, synced) for k, v in calls.items()}, "ops_per_order": ops_per_order,
             "ops_per_batch": created / max(1, batches), "ceiling": ceiling,
             "percent": 100 * (synced / wall) / ceiling, "listing": listing}
-
-
-# -- 4. webhook-to-invoice latency at a steady rate ---------------------------------------------------
-def latency(sims: Sims, folder: Path, *, rate: float, seconds: float, merchants: int) -> dict[str, Any]:
-    from demo.simulators.shopify import webhook_headers
-    from hub.models import Binding
-    from sync.dispatch import EmbeddedRunner
-    from web.app import create_app
-
-    session = HubSession(sims, folder, O2C_EMBEDDED_THREADS=str(max(4, 2 * merchants)), O2C_SWEEP_INTERVAL="1")
-    shops = [session.shop() for _ in range(merchants)]
-    count = max(1, int(rate * seconds))
-    plan = []
-    for i in range(count):
-        shop = shops[i % merchants]
-        [order] = add_orders(sims, shop, 1, 50, 20, seed=i, first_id=9_000_000 + i, days_ago=0,
-                             first_number=60_000 + i)
-        body = json.dumps(order.webhook_body()).encode()
-        plan.append((shop, order, body, webhook_headers(shop.domain, "orders/create", body, SHOPIFY_SECRET)))
-    client = create_app(session.hub).test_client()
-    sent: dict[str, datetime] = {}
-    started = time.perf_counter()
-    for i, (_shop, order, body, headers) in enumerate(plan):
-        pause = started + i / rate - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
-        sent[str(order.order_id)] = datetime.now(UTC).replace(tzinfo=None)
-        client.post("/webhooks/shopify", data=body, headers=headers)
-    from hub.models import SyncRun
-
-    deadline = time.monotonic() + 300
-    done: dict[str, datetime] = {}
-    while time.monotonic() < deadline:
-        with session.hub.session() as s:
-            done = {b.source_id: b.created_at for b in s.scalars(select(Binding).where(
-                Binding.source_type == "order", Binding.target_type == "invoice"))}
-            open_runs = s.scalar(select(func.count()).select_from(SyncRun).where(
-                SyncRun.status.in_(("pending", "running", "retrying"))))
-        if len(done) >= count or not open_runs:
-            break
-        time.sleep(0.2)
-    lat = [(done[k] - v).total_seconds() for k, v in sent.items() if k in done]
-    runner = session.hub.dispatcher
-    if isinstance(runner, EmbeddedRunner):
-        runner.wait_idle(timeout=60)
-    session.close()
-    return {"orders": count, "invoiced": len(lat), "merchants": merchants, "rate": rate,
-            "p50": percentile(lat, 50), "p95": percentile(lat, 95)}
 
 
 # -- 5. peak memory of a worker syncing many orders -------------------------------------------------

@@ -243,6 +243,52 @@ def _flush_redis() -> None:
     redis.Redis.from_url(BENCH_REDIS).flushdb()
 
 
+class Workers:
+    """``o2c worker`` processes for the block (their logs in ``folder``), stopped at its end."""
+
+    def __init__(self, count: int, env: dict[str, str], folder: Path) -> None:
+        self.count, self.env, self.folder = count, env, folder
+        self.procs: list[subprocess.Popen] = []
+        self.logs: list[Any] = []
+
+    def __enter__(self) -> Workers:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for i in range(self.count):
+                log = open(self.folder / f"worker-{i}.log", "wb")  # noqa: SIM115 - closed in __exit__
+                self.logs.append(log)
+                self.procs.append(subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=self.env,
+                                                   stdout=log, stderr=subprocess.STDOUT))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def wait_registered(self, redis_url: str, timeout: float = 120.0) -> None:
+        """Until every worker has registered with rq (raises when one exits first or time runs out)."""
+        from redis import Redis
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        with Redis.from_url(redis_url) as r:
+            while len(Worker.all(connection=r)) < self.count:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                    raise RuntimeError("the workers did not start (see their logs)")
+                time.sleep(0.2)
+
+    def __exit__(self, *_exc: object) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for log in self.logs:
+            log.close()
+
+
 class _served:
     """A server process for the block: started, waited for, and stopped (its log in ``log_path``)."""
 

@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from benchmarks import harness
-from benchmarks.scaleout import _machine_busy, _workers_registered
+from benchmarks.scaleout import _machine_busy
 
 STAGES = ("stored", "routed", "started", "invoiced")
 
@@ -124,8 +123,6 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
     else:
         extra.update(O2C_EMBEDDED_THREADS=str(max(4, 2 * merchants)))
     session = harness.HubSession(sims, folder, **extra)
-    procs: list[subprocess.Popen] = []
-    logs = []
     try:
         shops = [session.shop() for _ in range(merchants)]
         count = max(1, int(rate * seconds))
@@ -141,15 +138,11 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
         port = harness.free_port()
         serve = [sys.executable, "-m", "cli.main", "serve", "--port", str(port)] + (
             ["--workers", str(gunicorn_workers)] if gunicorn_workers else [])
-        with harness._served(serve, env, folder / "serve.log", port) as served:
+        with harness._served(serve, env, folder / "serve.log", port) as served, \
+                harness.Workers(workers if mode == "scale-out" else 0, env, folder) as job_processes:
             if mode == "scale-out":
-                for i in range(workers):
-                    log = open(folder / f"worker-{i}.log", "wb")  # noqa: SIM115 - closed below
-                    logs.append(log)
-                    procs.append(subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=env,
-                                                  stdout=log, stderr=subprocess.STDOUT))
-                _wait_workers(workers, procs)
-            hub_pids = _descendants(served.proc.pid) + [p.pid for p in procs]
+                job_processes.wait_registered(harness.BENCH_REDIS)
+            hub_pids = _descendants(served.proc.pid) + [p.pid for p in job_processes.procs]
             for sim in sims.all():
                 with sim.lock:
                     sim.calls.clear()
@@ -180,16 +173,6 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
                          for sim in sims.all()}
             calls = {sim.__class__.__name__.replace("Simulator", ""): sim.count_calls() for sim in sims.all()}
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for log in logs:
-            log.close()
         session.close()
         if database is not None:
             harness._drop_database(database)
@@ -216,14 +199,6 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
 def _median_order(sent: dict[str, datetime], done: dict[str, datetime]) -> str | None:
     ranked = sorted((done[k] - v, k) for k, v in sent.items() if k in done)
     return ranked[len(ranked) // 2][1] if ranked else None
-
-
-def _wait_workers(count: int, procs: list[subprocess.Popen]) -> None:
-    deadline = time.monotonic() + 120
-    while _workers_registered(harness.BENCH_REDIS) < count:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            raise RuntimeError("the workers did not start (see their logs)")
-        time.sleep(0.2)
 
 
 def _wait_invoiced(session: harness.HubSession, count: int, timeout: float) -> dict[str, datetime]:

@@ -13,6 +13,7 @@ small machine a ratio below N can be told apart: CPU saturated, or waiting on so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -47,14 +48,6 @@ def _machine_busy() -> tuple[float, float]:
     return float(sum(ticks) - idle), float(sum(ticks))
 
 
-def _workers_registered(redis_url: str) -> int:
-    from redis import Redis
-    from rq import Worker
-
-    with Redis.from_url(redis_url) as r:
-        return len(Worker.all(connection=r))
-
-
 def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int, orders: int,
                timeout: float = 900.0) -> dict[str, Any]:
     """``workers`` ``o2c worker`` processes syncing ``orders`` orders of each of ``merchants`` merchants."""
@@ -64,10 +57,9 @@ def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int
     database = harness._scratch_database()
     redis_url = harness.BENCH_REDIS
     harness._flush_redis()
+    stack = contextlib.ExitStack()
     session = harness.HubSession(sims, folder, O2C_DATABASE_URL=database.replace(
         "postgresql://", "postgresql+psycopg://", 1), O2C_REDIS_URL=redis_url, O2C_SWEEP_INTERVAL="2")
-    procs: list[subprocess.Popen] = []
-    logs = []
     try:
         shops = [session.shop() for _ in range(merchants)]
         plan = []
@@ -76,16 +68,9 @@ def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int
                                         days_ago=0, first_number=70_000):
                 plan.append((shop, o))
         env = {**os.environ, **session.env}
-        for i in range(workers):
-            log = open(folder / f"worker-{i}.log", "wb")  # noqa: SIM115 - closed below
-            logs.append(log)
-            procs.append(subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=env, stdout=log,
-                                          stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 120
-        while _workers_registered(redis_url) < workers:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError("the workers did not start (see their logs)")
-            time.sleep(0.2)
+        job_processes = stack.enter_context(harness.Workers(workers, env, folder))
+        procs = job_processes.procs
+        job_processes.wait_registered(redis_url)
         for sim in sims.all():
             with sim.lock:
                 sim.calls.clear()
@@ -121,16 +106,7 @@ def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int
         with sims.shopify.lock:   # Shopify's GraphQL limit answers 200 with a THROTTLED error, not 429
             cost_throttled = sum(1 for op in sims.shopify.operations if op[3] == "THROTTLED")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for log in logs:
-            log.close()
+        stack.close()
         session.close()
         harness._drop_database(database)
         harness._flush_redis()

@@ -16,7 +16,7 @@ from hubspot.crm.contacts import (
 
 from connectors import redact
 from connectors.errors import AuthExpired, Retryable, with_excerpt
-from connectors.hubspot_deals import HubSpotDeals, UpsertedDeal, error_from
+from connectors.hubspot_deals import HubSpotDeals, UpsertedDeal, error_from, token_identity
 from connectors.hubspot_receivables import ReceivablesCalls
 
 PLATFORM = "hubspot"
@@ -40,7 +40,8 @@ class HubSpotClient(ReceivablesCalls):
         self._client = Client.create(access_token=access_token, host=self._host)
         self._batch = self._client.crm.contacts.batch_api
         self._timeout = timeout
-        self._deals = HubSpotDeals(self._client, self._host, timeout=timeout, throttle=throttle)
+        self._deals = HubSpotDeals(self._client, self._host, timeout=timeout, throttle=throttle,
+                                   identity=token_identity(self._host, access_token))
 
     # -- deals (connectors.hubspot_deals) ---------------------------------------------------------------
     def deal_pipelines(self) -> list[dict[str, Any]]:
@@ -48,6 +49,9 @@ class HubSpotClient(ReceivablesCalls):
 
     def ensure_deal_property(self, name: str, label: str, *, unique: bool = False, number: bool = False) -> None:
         self._deals.ensure_property(name, label, unique=unique, number=number)
+
+    def forget_deal_properties(self) -> None:
+        self._deals.forget_properties()
 
     def upsert_deals(self, key_property: str, deals: list[tuple[str, dict[str, str]]]) -> list[UpsertedDeal]:
         return self._deals.upsert_deals(key_property, deals)

@@ -4,7 +4,10 @@ up to 100; every error is one of the hub's kinds, with the failing call redacted
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +21,16 @@ from connectors.errors import AuthExpired, Permanent, Retryable, with_excerpt
 PLATFORM = "hubspot"
 BATCH_LIMIT = 100
 DEAL_TO_CONTACT, LINE_ITEM_TO_DEAL = 3, 20
+# a deal property found (or made) with one token is not looked up again for this long, in this process
+PROPERTY_CHECK_SECONDS = 600.0
+_properties_checked: dict[tuple[str, str, bool, bool], float] = {}
+_properties_lock = threading.Lock()
+
+
+def token_identity(host: str, access_token: str) -> str:
+    """Who a client acts as, for the property cache: a digest of the API host and the token (a new token,
+    a reconnect or another portal checks again)."""
+    return hashlib.sha256(f"{host}\0{access_token}".encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -29,8 +42,9 @@ class UpsertedDeal:
 
 class HubSpotDeals:
     def __init__(self, client: Client, host: str, *, timeout: float = 30.0,
-                 throttle: Callable[[], object] | None = None) -> None:
+                 throttle: Callable[[], object] | None = None, identity: str = "") -> None:
         self._client, self._host, self._timeout, self._throttle = client, host, timeout, throttle
+        self._identity = identity
 
     def _call(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
         if self._throttle:
@@ -57,7 +71,18 @@ class HubSpotDeals:
 
     def ensure_property(self, name: str, label: str, *, unique: bool = False, number: bool = False) -> None:
         """A custom deal property, created when missing; ``unique``: with unique values (the key deals are
-        upserted by)."""
+        upserted by). Checked once per ``PROPERTY_CHECK_SECONDS`` and token, not on every order; a failed
+        deal upsert checks again."""
+        key = (self._identity, name, unique, number)
+        with _properties_lock:
+            if self._identity and time.monotonic() - _properties_checked.get(key, float("-inf")) \
+                    < PROPERTY_CHECK_SECONDS:
+                return
+        self._ensure_property(name, label, unique=unique, number=number)
+        with _properties_lock:
+            _properties_checked[key] = time.monotonic()
+
+    def _ensure_property(self, name: str, label: str, *, unique: bool, number: bool) -> None:
         found = self._call("GET", f"/crm/v3/properties/deals/{name}", missing_ok=True)
         if found is not None:
             if unique and not found.get("hasUniqueValue"):
@@ -73,6 +98,12 @@ class HubSpotDeals:
         except Permanent as exc:
             if exc.status != 409:   # created by another worker meanwhile: fine
                 raise
+
+    def forget_properties(self) -> None:
+        """Look the properties up again next time (one may have been deleted since it was checked)."""
+        with _properties_lock:
+            for key in [k for k in _properties_checked if k[0] == self._identity]:
+                del _properties_checked[key]
 
     # -- deals and line items -------------------------------------------------------------------------
     def upsert_deals(self, key_property: str, deals: list[tuple[str, dict[str, str]]]) -> list[UpsertedDeal]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from connectors.errors import Permanent
 from mappings.hubspot_deals import ORDER_KEY, REFUNDED, explain_deal, line_item_key, line_item_properties
 from sync.orders.bindings import NewBinding
 
@@ -62,12 +63,24 @@ def deals(ctx: OrderContext) -> None:
         ctx.fail_all(todo, exc)
 
 
-def _upsert(ctx: OrderContext, client: object, todo: list[Entry]) -> None:
-    client.ensure_deal_property(ORDER_KEY, "O2C order key", unique=True)
-    if any(REFUNDED in e.state["deal"] for e in todo):
-        client.ensure_deal_property(REFUNDED, "O2C refunded amount", number=True)
-    answers = {d.key: d for d in client.upsert_deals(ORDER_KEY, [(e.state["deal"][ORDER_KEY], e.state["deal"])
-                                                               for e in todo])}
+def _upsert_deals(client: Any, todo: list[Entry]) -> list[Any]:
+    """The deals upserted, their custom properties made first where missing (the client checks them once in a
+    while, not every time: should HubSpot refuse the upsert, they are looked up again and it is sent once more)."""
+    def send() -> list[Any]:
+        client.ensure_deal_property(ORDER_KEY, "O2C order key", unique=True)
+        if any(REFUNDED in e.state["deal"] for e in todo):
+            client.ensure_deal_property(REFUNDED, "O2C refunded amount", number=True)
+        return client.upsert_deals(ORDER_KEY, [(e.state["deal"][ORDER_KEY], e.state["deal"]) for e in todo])
+
+    try:
+        return send()
+    except Permanent:   # a property deleted in HubSpot since it was checked, say
+        client.forget_deal_properties()
+        return send()
+
+
+def _upsert(ctx: OrderContext, client: Any, todo: list[Entry]) -> None:
+    answers = {d.key: d for d in _upsert_deals(client, todo)}
     first_time = [e for e in todo if e.state["deal_bound"] is None and e.state["deal"][ORDER_KEY] in answers]
     pairs = [(answers[e.state["deal"][ORDER_KEY]].id, e.state["contact_id"]) for e in first_time]
     client.associate_contacts(pairs)

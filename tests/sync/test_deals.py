@@ -173,3 +173,26 @@ def test_the_deal_is_associated_with_the_contacts_company_too(hub, client, shop,
     deal = deal_of(platforms, shop, order)
     assert platforms.hubspot.deal_contacts(shop.portal, deal["id"]) == [ada["id"]]
     assert platforms.hubspot.deal_companies(shop.portal, deal["id"]) == [company]
+
+
+def test_the_order_key_property_is_looked_up_once_and_made_again_when_deleted(hub, client, shop,  # noqa: ANN001
+                                                                              platforms) -> None:
+    hs = platforms.hubspot
+
+    def property_calls() -> int:
+        return hs.count_calls(lambda c: c.path.startswith("/crm/v3/properties/deals"))
+
+    first, second, third = (an_order(471_001 + n, 3101 + n) for n in range(3))
+    for order in (first, second):
+        platforms.shopify.add_order(shop.domain, order)
+        deliver(client, order, shop, "orders/create")
+        settled(hub)
+    assert property_calls() == 2   # looked up (missing) and made, for the first order only
+    with hs.lock:   # someone deletes the property in HubSpot
+        del hs._crm(shop.portal)["properties"]["o2c_order_key"]
+    platforms.shopify.add_order(shop.domain, third)
+    deliver(client, third, shop, "orders/create")
+    runs = settled(hub)
+    assert runs[-1].status == "succeeded", runs[-1].reason
+    assert property_calls() == 4   # the refused upsert looked it up again and made it
+    assert {deal_of(platforms, shop, o)["properties"]["dealstage"] for o in (first, second, third)} == {"closedwon"}

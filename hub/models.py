@@ -194,6 +194,28 @@ class Binding(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CreateAttempt(Base):
+    """A note, committed before a create is sent, that the hub asked a platform to create ``target_type`` for
+    a source: only a source with a note and no binding may have an object the hub does not know of (an
+    answer lost, a worker killed before its binding), so only those are looked up before a create."""
+
+    __tablename__ = "create_attempts"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "source_platform", "source_type", "source_id", "source_store",
+                         "target_platform", "target_type", name="uq_create_attempt"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    source_platform: Mapped[str] = mapped_column(String(20))
+    source_type: Mapped[str] = mapped_column(String(40))
+    source_id: Mapped[str] = mapped_column(String(255))
+    source_store: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    target_platform: Mapped[str] = mapped_column(String(20))
+    target_type: Mapped[str] = mapped_column(String(40))
+    sync_run_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SourceLock(Base):
     """One row per source object being worked on: events for the same order are serialised."""
 

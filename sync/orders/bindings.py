@@ -9,11 +9,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.models import Binding, utcnow
+from hub.models import Binding, CreateAttempt, utcnow
 from sync import locks
 from sync.ledger import Ledger, Source
 
@@ -88,6 +88,57 @@ def bind_many(sessions: sessionmaker[Session], merchant_id: int, rows: list[NewB
         ledger.bind(r.source, r.target_platform, r.target_type, r.target_id, data=r.data, run_id=r.run_id)
 
 
+# -- create attempts: what may exist on a platform without a binding ----------------------------------
+def attempted(sessions: sessionmaker[Session], merchant_id: int, sources: Iterable[Source], target_platform: str,
+              target_type: str) -> set[Source]:
+    """Those of ``sources`` the hub has asked ``target_platform`` to create a ``target_type`` for before."""
+    wanted = list(dict.fromkeys(sources))
+    out: set[Source] = set()
+    with sessions() as s:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            keys = [(src.platform, src.type, src.id, src.store) for src in chunk]
+            for row in s.execute(select(CreateAttempt.source_platform, CreateAttempt.source_type,
+                                        CreateAttempt.source_id, CreateAttempt.source_store).where(
+                    CreateAttempt.merchant_id == merchant_id, CreateAttempt.target_platform == target_platform,
+                    CreateAttempt.target_type == target_type,
+                    tuple_(CreateAttempt.source_platform, CreateAttempt.source_type, CreateAttempt.source_id,
+                           CreateAttempt.source_store).in_(keys))):
+                out.add(Source(*row))
+    return out
+
+
+def note_attempts(sessions: sessionmaker[Session], merchant_id: int, sources: dict[Source, int | None],
+                  target_platform: str, target_type: str) -> None:
+    """Note (and commit) that a ``target_type`` is about to be asked for each of ``sources`` (source → run);
+    a note made before stays."""
+    if not sources:
+        return
+    known = attempted(sessions, merchant_id, sources, target_platform, target_type)
+    new = [(src, run_id) for src, run_id in sources.items() if src not in known]
+    try:
+        with sessions() as s:
+            s.add_all(_attempt(merchant_id, src, run_id, target_platform, target_type) for src, run_id in new)
+            s.commit()
+            return
+    except IntegrityError:   # a concurrent note of one of them: note each on its own
+        pass
+    for src, run_id in new:
+        try:
+            with sessions() as s:
+                s.add(_attempt(merchant_id, src, run_id, target_platform, target_type))
+                s.commit()
+        except IntegrityError:
+            continue
+
+
+def _attempt(merchant_id: int, src: Source, run_id: int | None, target_platform: str,
+             target_type: str) -> CreateAttempt:
+    return CreateAttempt(merchant_id=merchant_id, source_platform=src.platform, source_type=src.type,
+                         source_id=src.id, source_store=src.store, target_platform=target_platform,
+                         target_type=target_type, sync_run_id=run_id)
+
+
 @contextlib.contextmanager
 def held_all(sessions: sessionmaker[Session], keys: Iterable[str], *, ttl: float = 300.0,
              wait: float = 60.0) -> Iterator[None]:
@@ -107,6 +158,12 @@ class Bindings(Ledger):
 
     def bind_many(self, rows: list[NewBinding]) -> None:
         bind_many(self._sessions, self.merchant_id, rows)
+
+    def attempted(self, sources: Iterable[Source], target_platform: str, target_type: str) -> set[Source]:
+        return attempted(self._sessions, self.merchant_id, sources, target_platform, target_type)
+
+    def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str) -> None:
+        note_attempts(self._sessions, self.merchant_id, sources, target_platform, target_type)
 
     def held(self, keys: Iterable[str]) -> contextlib.AbstractContextManager[None]:
         """Every lock of ``keys`` (``merchant:what`` keys) held together."""

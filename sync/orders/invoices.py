@@ -4,11 +4,14 @@ updated one by one when the order changed, voided when the order was cancelled u
 **Stale and unchanged.** The invoice binding keeps the fingerprint of the payload last sent and the
 order's ``updated_at`` then: the same payload, or an event older than what was synced, sends nothing.
 
-**Idempotency without ``requestid``.** Before creating invoices, every order without an invoice binding is
-looked up by ``DocNumber`` (one ``DocNumber IN (…)`` query per 100 orders) and an invoice whose
-``PrivateNote`` names the order id is taken as its own; another order's invoice with the same number
-fails the order (a DocNumber collision: set a prefix). A worker killed after QuickBooks created a batch
-but before the bindings were written thus finds the invoices on the next attempt."""
+**Idempotency without ``requestid``.** Before the invoices are sent, the hub notes that it asks for them
+(``create_attempts``, committed first). An order without an invoice binding but with such a note may have
+an invoice the hub does not know of (a batch whose answer was lost, a worker killed before the binding was
+written): those orders are looked up by ``DocNumber`` first (one ``DocNumber IN (…)`` query per 100 orders)
+and an invoice whose ``PrivateNote`` names the order id is taken as its own; another order's invoice with
+the same number fails the order (a DocNumber collision: set a prefix). An order never asked for before
+costs no look-up: should its number be taken, QuickBooks refuses the duplicate ``DocNumber`` and the same
+check runs then (``_claim_duplicate``)."""
 
 from __future__ import annotations
 
@@ -138,12 +141,16 @@ def invoices(ctx: OrderContext) -> None:
     fresh = [e for e in fresh if e.live]
     if not fresh:
         return
+    asked = ctx.ledger.attempted([ctx.order_source(e) for e in fresh], QB, "invoice")
+    maybe_there = [e for e in fresh if ctx.order_source(e) in asked]
     try:
-        _look_up_invoices(ctx, fresh)
-    except Exception as exc:  # noqa: BLE001 - without the look-up nothing may be created: these retry
+        if maybe_there:
+            _look_up_invoices(ctx, maybe_there)
+        todo = [e for e in fresh if e.live and e.invoice is None]
+        ctx.ledger.note_attempts({ctx.order_source(e): e.run.id for e in todo}, QB, "invoice")
+    except Exception as exc:  # noqa: BLE001 - without the look-up (or the note) nothing may be sent: these retry
         ctx.fail_all(fresh, exc)
         return
-    todo = [e for e in fresh if e.live and e.invoice is None]
     ops = [Op(str(i), e.state["payload"], ctx.order_rid(e, "invoice"))
            for i, e in enumerate(todo)]
     answers = ctx.ops.create_many("Invoice", ops) if ops else {}

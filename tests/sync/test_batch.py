@@ -222,6 +222,35 @@ def test_a_lost_batch_answer_is_retried_without_duplicates(make_hub, shop_factor
     assert sorted(payments) == sorted(o.name for o in paid)
 
 
+def test_a_lone_order_of_a_known_buyer_costs_two_quickbooks_calls_and_a_second_doc_number_is_refused(
+        make_hub, shop_factory, platforms) -> None:  # noqa: ANN001
+    hub = make_hub()
+    shop = shop_factory(hub)
+    qb = platforms.quickbooks
+    warm = _orders(platforms, shop, 4, first_id=410_001, first_number=1601)
+    run_batch(hub, _open(hub, shop, warm))   # buyers and items bound
+    [lone] = _orders(platforms, shop, 1, first_id=410_101, first_number=1701)
+    with qb.lock:
+        qb.calls.clear()
+    assert run_batch(hub, _open(hub, shop, [lone])).count("succeeded") == 1
+    # no look-up first: the invoice was never asked for, so QuickBooks cannot have it
+    assert [c.path.rsplit("/", 1)[1] for c in qb.calls if "/v3/company/" in c.path] == ["invoice", "payment"]
+
+    # a bookkeeper typed an invoice numbered like the next order: QuickBooks refuses the duplicate number,
+    # and the order fails with the reason (no second invoice with that number, none taken as the order's)
+    customer, item = qb.objects(shop.realm, "Customer")[0], qb.objects(shop.realm, "Item")[0]
+    _qb_create(qb, shop.realm, "Invoice", {"DocNumber": "1702", "CustomerRef": {"value": customer["Id"]},
+                                            "Line": [{"Amount": 5, "DetailType": "SalesItemLineDetail",
+                                                      "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]},
+                                                                              "Qty": 1, "UnitPrice": 5}}]})
+    [clash] = _orders(platforms, shop, 1, first_id=410_102, first_number=1702)
+    [run_id] = _open(hub, shop, [clash])
+    assert run_batch(hub, [run_id]).statuses[run_id] == "failed"
+    reason = _status(hub, [run_id])[run_id].reason
+    assert "already has an invoice numbered 1702" in reason and "another order" in reason, reason
+    assert sum(1 for i in qb.objects(shop.realm, "Invoice") if i["DocNumber"] == "1702") == 1
+
+
 def test_shopify_backfill_syncs_listed_orders_in_batches_and_resumes(make_hub, shop_factory, platforms,
                                                                      monkeypatch) -> None:  # noqa: ANN001
     from click.testing import CliRunner

@@ -8,8 +8,10 @@ has its line items read first, and only the missing ones are created."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import Permanent
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from sync.orders.context import Entry, OrderContext
 
 HS = "hubspot"
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="o2c-hubspot")
 
 
 def deals(ctx: OrderContext) -> None:
@@ -80,13 +83,13 @@ def _upsert_deals(client: Any, todo: list[Entry]) -> list[Any]:
 
 
 def _upsert(ctx: OrderContext, client: Any, todo: list[Entry]) -> None:
-    answers = {d.key: d for d in _upsert_deals(client, todo)}
+    contacts = sorted({e.state["contact_id"] for e in todo if e.state["deal_bound"] is None})
+    # the contacts' companies are read while the deals are upserted (neither needs the other)
+    upserted, companies = _together(lambda: _upsert_deals(client, todo),
+                                    lambda: client.companies_of(contacts) if contacts else {})
+    answers = {d.key: d for d in upserted}
     first_time = [e for e in todo if e.state["deal_bound"] is None and e.state["deal"][ORDER_KEY] in answers]
     pairs = [(answers[e.state["deal"][ORDER_KEY]].id, e.state["contact_id"]) for e in first_time]
-    client.associate_contacts(pairs)
-    companies = client.companies_of(sorted({c for _, c in pairs})) if pairs else {}
-    if companies:   # and the contact's company, when it has one
-        client.associate_companies([(deal, companies[c]) for deal, c in pairs if c in companies])
     found_again = [answers[e.state["deal"][ORDER_KEY]].id for e in first_time
                    if not answers[e.state["deal"][ORDER_KEY]].new]
     existing = client.line_items_of(found_again, ["name", "hs_sku", "quantity"]) if found_again else {}
@@ -100,7 +103,12 @@ def _upsert(ctx: OrderContext, client: Any, todo: list[Entry]) -> None:
                 have.remove(line_item_key(props))   # created by the pass that crashed
             else:
                 items.append((deal_id, props))
-    client.create_line_items(items)
+    company_pairs = [(deal, companies[c]) for deal, c in pairs if c in companies]
+    # the associations (with the contact and its company) and the line items go out together: each is
+    # idempotent or checked again (``line_items_of``) should the pass fail before the bindings are written
+    _together(lambda: client.associate_contacts(pairs),
+              lambda: client.associate_companies(company_pairs) if company_pairs else None,
+              lambda: client.create_line_items(items))
     rows = []
     for e in todo:
         deal = answers.get(e.state["deal"][ORDER_KEY])
@@ -115,6 +123,17 @@ def _upsert(ctx: OrderContext, client: Any, todo: list[Entry]) -> None:
                      message=f"stage {e.state['deal']['dealstage']}, amount {e.state['deal']['amount']}"
                              + (f", {len(e.order.lines)} line items" if e in first_time else ""))
     ctx.ledger.bind_many(rows)
+
+
+def _together(*calls: Callable[[], Any]) -> list[Any]:
+    """Run ``calls`` at once (HubSpot calls that wait on the network, not on each other); their results in
+    order, or the first one's error once all have ended."""
+    futures = [_POOL.submit(call) for call in calls]
+    concurrent.futures.wait(futures)
+    for f in futures:
+        if f.exception() is not None:
+            raise f.exception()  # type: ignore[misc]
+    return [f.result() for f in futures]
 
 
 def _fingerprint(props: dict[str, str]) -> str:

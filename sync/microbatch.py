@@ -7,11 +7,10 @@ the batch pipeline (``sync.orders``); it drains again while more are due, for at
 window opens only while a *burst* is under way (``burst_under_way``: more than one order run of the merchant
 waiting, or more than ``BURST_RATE`` order runs of it arrived in the last second): the drainer then waits
 until the oldest waiting run is ``window`` seconds old, so that the orders of the burst arrive and go in one
-batch. A lone order (a steady trickle) never waits: it syncs as soon as its job runs, beside the merchant's
-drainer when there is one (each run is claimed, so it is synced once). While a burst is under way, a job
-whose merchant already has a drainer leaves its run to it (the sweeper dispatches it again should the
-drainer have finished just before). While QuickBooks' batch limit makes the drainer wait, more orders
-gather, so batches grow with the load. Payment runs and runs of other kinds go through ``sync.jobs.run_sync`` as before.
+batch. A lone order (a steady trickle) never waits: it syncs as soon as its job runs. A job whose merchant
+already has a drainer leaves its run to it (the sweeper dispatches it again should the drainer have finished
+just before). While QuickBooks' batch limit makes the drainer wait, more orders gather, so batches grow with
+the load. Payment runs and runs of other kinds go through ``sync.jobs.run_sync`` as before.
 """
 
 from __future__ import annotations
@@ -61,9 +60,7 @@ def run(run_id: int, *, hub: Hub, window: float | None = None) -> str:
     holder = locks.holder_id() + f":drain{run_id}"
     ttl = max(5.0, hub.settings.run_lease_seconds)
     if not locks.try_acquire(hub.sessions, key, holder, ttl):
-        if burst_under_way(hub, merchant_id) is not None:
-            return "batched"   # the drainer takes it with the rest of the burst
-        return _alone(hub, run_id)   # a lone order does not wait for the drainer's batch to end
+        return "batched"
     stop = threading.Event()
     keeper = threading.Thread(target=_keep, args=(hub, key, holder, ttl, stop), name="o2c-drain", daemon=True)
     keeper.start()
@@ -116,14 +113,6 @@ def _drain(hub: Hub, merchant_id: int, run_id: int, window: float) -> str:
         if not result.statuses:  # nothing could be claimed (locked elsewhere): the sweeper retries them
             break
     return status
-
-
-def _alone(hub: Hub, run_id: int) -> str:
-    """One order run synced on its own, beside its merchant's drainer (claimed, so never by both)."""
-    from sync.orders.runner import run_orders
-
-    result = run_orders(hub, [run_id])
-    return result.statuses.get(run_id, "deferred" if run_id in result.deferred else "not-due")
 
 
 def _keep(hub: Hub, key: str, holder: str, ttl: float, stop: threading.Event) -> None:

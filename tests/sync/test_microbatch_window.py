@@ -49,26 +49,3 @@ def test_a_burst_is_told_from_a_lone_order_by_the_runs_waiting(make_hub, shop_fa
     with hub.session() as s:
         oldest = min(s.get(SyncRun, i).updated_at for i in ids)
     assert burst_under_way(hub, shop.merchant_id) == oldest         # the window counts from the oldest
-
-
-def test_a_lone_order_goes_beside_a_busy_drainer_and_a_burst_is_left_to_it(make_hub, shop_factory,  # noqa: ANN001
-                                                                           platforms) -> None:
-    from sync import locks
-    from sync.microbatch import run
-
-    hub = make_hub(O2C_BATCH_WINDOW="120")
-    shop = shop_factory(hub)
-    orders = [an_order(order_id=490_001 + n, number=4101 + n) for n in range(4)]
-    for order in orders:
-        platforms.shopify.add_order(shop.domain, order)
-    # another worker is draining this merchant's batch right now
-    assert locks.try_acquire(hub.sessions, f"drain:{shop.merchant_id}", "another-worker", 300)
-
-    [lone] = _open(hub, shop, [orders[0].order_id])
-    assert run(lone, hub=hub) == "succeeded"   # at once: neither the window nor the drainer's batch
-    assert len(platforms.quickbooks.objects(shop.realm, "Invoice")) == 1
-
-    burst = _open(hub, shop, [o.order_id for o in orders[1:]])
-    assert run(burst[0], hub=hub) == "batched"   # the drainer takes it with the rest of the burst
-    with hub.session() as s:
-        assert {s.get(SyncRun, i).status for i in burst} == {"pending"}

@@ -32,6 +32,7 @@ from benchmarks import harness
 from benchmarks.scaleout import _machine_busy
 
 STAGES = ("stored", "routed", "started", "invoiced")
+SHOPIFY_PLANS = {"standard": 100.0, "plus": 1000.0}   # GraphQL cost points restored a second
 
 
 def _descendants(pid: int) -> list[int]:
@@ -108,8 +109,13 @@ class _Sender:
 
 def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, merchants: int,
            mode: str = "scale-out", workers: int = 4, gunicorn_workers: int | None = None,
-           timeout: float = 300.0) -> dict[str, Any]:
-    """Webhooks at ``rate`` a second for ``seconds`` over ``merchants`` shops; the latencies and stages."""
+           warm_up: float = 0.0, shopify_plan: str = "plus", timeout: float = 300.0) -> dict[str, Any]:
+    """Webhooks at ``rate`` a second for ``seconds`` over ``merchants`` shops; the latencies and stages.
+    ``warm_up``: seconds of the same traffic first, untimed, so that the timed orders meet a hub in its
+    steady state (most buyers and every SKU already in QuickBooks and bound), as a merchant's do after its
+    first days. ``shopify_plan``: the shops' GraphQL cost bucket, ``plus`` (1,000 points/s) or ``standard``
+    (100 points/s: at about 70 points an order pulled, a Standard shop sustains some 1.4 orders/s, less than
+    the 2 a second of each shop here; a shop with that many orders is on Plus)."""
     from demo.simulators.shopify import webhook_headers
     from hub.models import Binding, SyncAttempt, SyncRun, WebhookEvent
 
@@ -125,15 +131,22 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
     session = harness.HubSession(sims, folder, **extra)
     try:
         shops = [session.shop() for _ in range(merchants)]
-        count = max(1, int(rate * seconds))
-        plan = []
-        for i in range(count):
-            shop = shops[i % merchants]
-            [order] = harness.add_orders(sims, shop, 1, 50, 20, seed=i, first_id=9_000_000 + i, days_ago=0,
-                                         first_number=60_000 + i)
-            body = json.dumps(order.webhook_body()).encode()
-            plan.append((str(order.order_id), body,
-                         webhook_headers(shop.domain, "orders/create", body, harness.SHOPIFY_SECRET)))
+        restore = SHOPIFY_PLANS[shopify_plan]
+        sims.shopify.set_throttle(maximum_available=10 * restore, restore_rate=restore)
+        count, warm_count = max(1, int(rate * seconds)), int(rate * warm_up)
+
+        def planned(n: int, first_id: int, first_number: int) -> list[tuple[str, bytes, dict[str, str]]]:
+            out = []
+            for i in range(n):
+                shop = shops[i % merchants]
+                [order] = harness.add_orders(sims, shop, 1, 50, 20, seed=first_id + i, first_id=first_id + i,
+                                             days_ago=0, first_number=first_number + i)
+                body = json.dumps(order.webhook_body()).encode()
+                out.append((str(order.order_id), body,
+                            webhook_headers(shop.domain, "orders/create", body, harness.SHOPIFY_SECRET)))
+            return out
+
+        warm, plan = planned(warm_count, 8_000_000, 50_000), planned(count, 9_000_000, 60_000)
         env = {**os.environ, **session.env}
         port = harness.free_port()
         serve = [sys.executable, "-m", "cli.main", "serve", "--port", str(port)] + (
@@ -143,17 +156,16 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
             if mode == "scale-out":
                 job_processes.wait_registered(harness.BENCH_REDIS)
             hub_pids = _descendants(served.proc.pid) + [p.pid for p in job_processes.procs]
+            if warm:
+                _send(port, warm, rate)
+                _wait_invoiced(session, len(warm), timeout)
             for sim in sims.all():
                 with sim.lock:
                     sim.calls.clear()
             hub_before, own_before, machine_before = _cpu_seconds(hub_pids), time.process_time(), \
                 _machine_busy()
-            sender = _Sender(port)
-            started = time.perf_counter() + 0.2
-            for i, (order_id, body, headers) in enumerate(plan):
-                sender.todo.put((started + i / rate, order_id, body, headers))
-            sender.close()
-            done = _wait_invoiced(session, count, timeout)
+            sender = _send(port, plan, rate)
+            done = _wait_invoiced(session, warm_count + count, timeout)
             hub_cpu = _cpu_seconds(hub_pids) - hub_before
             own = time.process_time() - own_before
             machine = [a - b for a, b in zip(_machine_busy(), machine_before, strict=True)]
@@ -167,8 +179,8 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
                                        .join(SyncAttempt, SyncAttempt.run_id == SyncRun.id)
                                        .group_by(SyncRun.source_id)).all())
                 failed = s.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.status == "failed")) or 0
-                bindings = s.scalar(select(func.count()).select_from(Binding).where(
-                    Binding.source_type == "order", Binding.target_type == "invoice")) or 0
+                bindings = (s.scalar(select(func.count()).select_from(Binding).where(
+                    Binding.source_type == "order", Binding.target_type == "invoice")) or 0) - warm_count
             throttled = {sim.__class__.__name__.replace("Simulator", ""): sim.count_calls(lambda c: c.status == 429)
                          for sim in sims.all()}
             calls = {sim.__class__.__name__.replace("Simulator", ""): sim.count_calls() for sim in sims.all()}
@@ -196,6 +208,16 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
             "machine_busy": 100 * machine[0] / machine[1] if machine[1] else float("nan")}
 
 
+def _send(port: int, plan: list[tuple[str, bytes, dict[str, str]]], rate: float) -> _Sender:
+    """Every planned webhook sent at ``rate`` a second (returns once all were answered)."""
+    sender = _Sender(port)
+    started = time.perf_counter() + 0.2
+    for i, (order_id, body, headers) in enumerate(plan):
+        sender.todo.put((started + i / rate, order_id, body, headers))
+    sender.close()
+    return sender
+
+
 def _median_order(sent: dict[str, datetime], done: dict[str, datetime]) -> str | None:
     ranked = sorted((done[k] - v, k) for k, v in sent.items() if k in done)
     return ranked[len(ranked) // 2][1] if ranked else None
@@ -221,7 +243,8 @@ def _wait_invoiced(session: harness.HubSession, count: int, timeout: float) -> d
 
 
 def rows(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, merchants: int,
-         modes: tuple[str, ...] = ("scale-out", "embedded"), workers: int = 4) -> list[tuple[str, str, str]]:
+         modes: tuple[str, ...] = ("scale-out", "embedded"), workers: int = 4,
+         warm_up: float = 0.0, shopify_plan: str = "plus") -> list[tuple[str, str, str]]:
     """(figure, measured, details) for each mode, for the ``make bench`` printer."""
     out = []
     for mode in modes:
@@ -230,7 +253,8 @@ def rows(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, merch
             sim.reset()
             sim.latency = latency
         r = steady(sims, folder / f"latency-{mode}", rate=rate, seconds=seconds, merchants=merchants, mode=mode,
-                   workers=workers)
+                   workers=workers, warm_up=warm_up, shopify_plan=shopify_plan)
+        r["warm_up"], r["shopify_plan"] = warm_up, shopify_plan
         out.append((f"webhook-to-invoice latency at {rate:g} orders/s, {mode}",
                     f"p50 {r['p50']:.2f} s, p95 {r['p95']:.2f} s", details(r)))
     return out
@@ -241,7 +265,9 @@ def details(r: dict[str, Any]) -> str:
     hub = f"{r['workers']} workers" if r["mode"] == "scale-out" else "jobs in `o2c serve`"
     calls = ", ".join(f"{k} {v:.1f}" for k, v in r["calls_per_order"].items())
     limited = sum(r["throttled"].values())
-    return (f"{r['invoiced']}/{r['orders']} invoiced ({r['failed']} failed), {r['merchants']} merchants, {hub}; "
+    warm = f"after {r['warm_up']:g} s of the same traffic, untimed" if r.get("warm_up") else "from a cold start"
+    return (f"{r['invoiced']}/{r['orders']} invoiced ({r['failed']} failed), {r['merchants']} merchants "
+            f"(Shopify {r.get('shopify_plan', 'plus')} shops), {hub}, {warm}; "
             f"median order: {stages}; calls per order: {calls}; 429s {limited}; CPU per order: hub "
             f"{r['hub_cpu_ms']:.0f} ms, simulators+sender {r['sims_cpu_ms']:.0f} ms; machine busy "
             f"{r['machine_busy']:.0f}%; max {r['max']:.2f} s")
@@ -257,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0, help="how long the rate lasts (30)")
     p.add_argument("--merchants", type=int, default=10, help="merchants sharing the rate (10)")
     p.add_argument("--mode", default="scale-out,embedded", help="scale-out, embedded or both (comma-separated)")
-    p.add_argument("--workers", type=int, default=4, help="`o2c worker` processes in the scale-out mode (4)")
+    p.add_argument("--workers", type=int, default=10, help="`o2c worker` processes in the scale-out mode (10)")
+    p.add_argument("--shopify-plan", choices=sorted(SHOPIFY_PLANS), default="plus",
+                   help="the shops' GraphQL cost bucket (plus: 1,000 points/s; standard: 100)")
+    p.add_argument("--warm-up", type=float, default=30.0,
+                   help="seconds of the same traffic sent first, untimed (30; 0: from a cold start)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -265,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = harness.scratch()
     try:
         table = rows(sims, folder, rate=args.rate, seconds=args.seconds, merchants=args.merchants,
-                     modes=tuple(args.mode.split(",")), workers=args.workers)
+                     modes=tuple(args.mode.split(",")), workers=args.workers, warm_up=args.warm_up,
+                     shopify_plan=args.shopify_plan)
     finally:
         for sim in sims.all():
             sim.stop()

@@ -36,6 +36,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="modes of the latency figure: scale-out, embedded or both (comma-separated)")
     p.add_argument("--latency-workers", type=int, default=10,
                    help="`o2c worker` processes of the scale-out latency figure (10)")
+    p.add_argument("--latency-warm-up", type=float, default=30.0,
+                   help="seconds of the same traffic sent before the latency figure's, untimed (30)")
     p.add_argument("--memory-orders", type=int, default=5000, help="orders of the scaled-down memory run (5000)")
     p.add_argument("--full", action="store_true", help="memory figure on 100,000 orders")
     p.add_argument("--scaleout-workers", type=int, default=4, help="workers of the scale-out figure (4)")
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             _reset(sims, args.latency)
             for name, measured, details in latency_figures.rows(
                     sims, folder, rate=args.rate, seconds=args.seconds, merchants=args.merchants,
-                    modes=tuple(args.latency_modes.split(",")), workers=args.latency_workers):
+                    modes=tuple(args.latency_modes.split(",")), workers=args.latency_workers,
+                    warm_up=args.latency_warm_up):
                 rows.append((f"3. {name}", "p95 < 1 s at 20 orders/s, 10 merchants", measured, "-", details))
         if "memory" in only:
             _reset(sims, 0.0)

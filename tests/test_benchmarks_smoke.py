@@ -15,7 +15,7 @@ def test_the_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str], r
     monkeypatch.setattr(harness, "BENCH_REDIS", redis_url)   # the test's own Redis database, flushed after
     assert main(["--latency", "0", "--webhooks", "20", "--clients", "4", "--workers", "1", "--orders", "6",
                  "--customers", "3", "--skus", "2", "--paged-orders", "4", "--rate", "4", "--seconds", "1",
-                 "--merchants", "2", "--latency-workers", "2", "--memory-orders", "6",
+                 "--merchants", "2", "--latency-workers", "2", "--latency-warm-up", "1", "--memory-orders", "6",
                  "--only", "ingest,backfill,latency,memory"]) == 0   # scale-out: its own smoke test
     out = capsys.readouterr().out
     for figure in ("webhook ingest, scale-out", "webhook ingest, embedded", "API calls per order",

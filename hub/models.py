@@ -197,7 +197,8 @@ class Binding(Base):
 class CreateAttempt(Base):
     """A note, committed before a create is sent, that the hub asked a platform to create ``target_type`` for
     a source: only a source with a note and no binding may have an object the hub does not know of (an
-    answer lost, a worker killed before its binding), so only those are looked up before a create."""
+    answer lost, a worker killed before its binding), so only those are looked up before a create; and how
+    often the platform refused it (each refusal gives the next request a new ``requestid``)."""
 
     __tablename__ = "create_attempts"
     __table_args__ = (
@@ -212,6 +213,9 @@ class CreateAttempt(Base):
     source_store: Mapped[str] = mapped_column(String(255), default="", server_default="")
     target_platform: Mapped[str] = mapped_column(String(20))
     target_type: Mapped[str] = mapped_column(String(40))
+    # how many times the platform refused it outright: a refused ``requestid`` answers the same refusal
+    # forever, so the next try (after a fix) asks with a new one
+    refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sync_run_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

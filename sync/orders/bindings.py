@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,22 +90,42 @@ def bind_many(sessions: sessionmaker[Session], merchant_id: int, rows: list[NewB
 
 # -- create attempts: what may exist on a platform without a binding ----------------------------------
 def attempted(sessions: sessionmaker[Session], merchant_id: int, sources: Iterable[Source], target_platform: str,
-              target_type: str) -> set[Source]:
-    """Those of ``sources`` the hub has asked ``target_platform`` to create a ``target_type`` for before."""
+              target_type: str) -> dict[Source, int]:
+    """Those of ``sources`` the hub has asked ``target_platform`` to create a ``target_type`` for before, each
+    with the number of times the platform refused it outright."""
     wanted = list(dict.fromkeys(sources))
-    out: set[Source] = set()
+    out: dict[Source, int] = {}
     with sessions() as s:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             keys = [(src.platform, src.type, src.id, src.store) for src in chunk]
-            for row in s.execute(select(CreateAttempt.source_platform, CreateAttempt.source_type,
-                                        CreateAttempt.source_id, CreateAttempt.source_store).where(
+            for *key, refusals in s.execute(select(
+                    CreateAttempt.source_platform, CreateAttempt.source_type, CreateAttempt.source_id,
+                    CreateAttempt.source_store, CreateAttempt.refusals).where(
                     CreateAttempt.merchant_id == merchant_id, CreateAttempt.target_platform == target_platform,
                     CreateAttempt.target_type == target_type,
                     tuple_(CreateAttempt.source_platform, CreateAttempt.source_type, CreateAttempt.source_id,
                            CreateAttempt.source_store).in_(keys))):
-                out.add(Source(*row))
+                out[Source(*key)] = refusals or 0
     return out
+
+
+def note_refusals(sessions: sessionmaker[Session], merchant_id: int, sources: Iterable[Source],
+                  target_platform: str, target_type: str) -> None:
+    """The platform refused these creates outright (nothing was made): their next request gets a new id."""
+    wanted = list(dict.fromkeys(sources))
+    if not wanted:
+        return
+    with sessions() as s:
+        for start in range(0, len(wanted), 500):
+            keys = [(src.platform, src.type, src.id, src.store) for src in wanted[start:start + 500]]
+            s.execute(update(CreateAttempt).where(
+                CreateAttempt.merchant_id == merchant_id, CreateAttempt.target_platform == target_platform,
+                CreateAttempt.target_type == target_type,
+                tuple_(CreateAttempt.source_platform, CreateAttempt.source_type, CreateAttempt.source_id,
+                       CreateAttempt.source_store).in_(keys))
+                .values(refusals=CreateAttempt.refusals + 1).execution_options(synchronize_session=False))
+        s.commit()
 
 
 def note_attempts(sessions: sessionmaker[Session], merchant_id: int, sources: dict[Source, int | None],
@@ -159,8 +179,11 @@ class Bindings(Ledger):
     def bind_many(self, rows: list[NewBinding]) -> None:
         bind_many(self._sessions, self.merchant_id, rows)
 
-    def attempted(self, sources: Iterable[Source], target_platform: str, target_type: str) -> set[Source]:
+    def attempted(self, sources: Iterable[Source], target_platform: str, target_type: str) -> dict[Source, int]:
         return attempted(self._sessions, self.merchant_id, sources, target_platform, target_type)
+
+    def note_refusals(self, sources: Iterable[Source], target_platform: str, target_type: str) -> None:
+        note_refusals(self._sessions, self.merchant_id, sources, target_platform, target_type)
 
     def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str) -> None:
         note_attempts(self._sessions, self.merchant_id, sources, target_platform, target_type)

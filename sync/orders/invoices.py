@@ -16,6 +16,7 @@ check runs then (``_claim_duplicate``)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from connectors import jsonmoney
@@ -33,6 +34,7 @@ from sync.orders.terms import with_invoice_terms
 if TYPE_CHECKING:
     from sync.orders.context import Entry, OrderContext
 
+log = logging.getLogger("o2c.invoices")
 QB = "quickbooks"
 SHIPPING_FIELDS = ("ShipDate", "TrackingNum", "ShipMethodRef")
 STALE_RETRIES = 3
@@ -142,7 +144,7 @@ def invoices(ctx: OrderContext) -> None:
     if not fresh:
         return
     asked = ctx.ledger.attempted([ctx.order_source(e) for e in fresh], QB, "invoice")
-    maybe_there = [e for e in fresh if ctx.order_source(e) in asked]
+    maybe_there = [e for e in fresh if ctx.order_source(e) in asked]   # a note: perhaps sent before
     try:
         if maybe_there:
             _look_up_invoices(ctx, maybe_there)
@@ -151,9 +153,14 @@ def invoices(ctx: OrderContext) -> None:
     except Exception as exc:  # noqa: BLE001 - without the look-up (or the note) nothing may be sent: these retry
         ctx.fail_all(fresh, exc)
         return
-    ops = [Op(str(i), e.state["payload"], ctx.order_rid(e, "invoice"))
+    ops = [Op(str(i), e.state["payload"], _request_id(ctx, e, asked.get(ctx.order_source(e), 0)))
            for i, e in enumerate(todo)]
     answers = ctx.ops.create_many("Invoice", ops) if ops else {}
+    refused = [ctx.order_source(e) for op, e in zip(ops, todo, strict=True) if isinstance(answers[op.key], Fault)]
+    try:
+        ctx.ledger.note_refusals(refused, QB, "invoice")
+    except Exception:  # noqa: BLE001 - the next try then asks with the same id again and gets the same refusal
+        log.warning("could not note %d refused invoices", len(refused), exc_info=True)
     for op, e in zip(ops, todo, strict=True):
         answer = answers[op.key]
         if isinstance(answer, dict):
@@ -172,6 +179,12 @@ def invoices(ctx: OrderContext) -> None:
     for e in fresh:
         if e.live and e.invoice is not None:
             _recorded(e, e.state.get("invoice_outcome", "found"))
+
+
+def _request_id(ctx: OrderContext, e: Entry, refusals: int) -> str:
+    """The order's invoice ``requestid``: a new one after each refusal (QuickBooks answers a ``requestid`` it
+    refused with the same refusal, whatever was fixed since)."""
+    return ctx.order_rid(e, "invoice", *([f"after-{refusals}-refusals"] if refusals else []))
 
 
 def _recorded(e: Entry, outcome: str) -> None:

@@ -1,5 +1,6 @@
 """create attempts: a note, written before the hub asks a platform to create an object for a source, so that
-only sources with a note and no binding are looked up before a create
+only sources with a note and no binding are looked up before a create (and a refused requestid is not
+asked again)
 
 Revision ID: 0023
 Revises: 0022
@@ -25,6 +26,7 @@ def upgrade() -> None:
     sa.Column('source_store', sa.String(length=255), server_default='', nullable=False),
     sa.Column('target_platform', sa.String(length=20), nullable=False),
     sa.Column('target_type', sa.String(length=40), nullable=False),
+    sa.Column('refusals', sa.Integer(), server_default='0', nullable=False),
     sa.Column('sync_run_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], ),

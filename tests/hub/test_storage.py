@@ -8,6 +8,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.crypto import SecretBox
 from hub.db import MIGRATIONS
 from hub.merchants import connect, create_merchant
-from hub.models import Base, Binding, SyncRun, WebhookEvent
+from hub.models import Base, Binding, SyncRun, WebhookEvent, utcnow
 from hub.runtime import Hub
 from hub.settings import Settings
 from sync import locks, runs
@@ -298,15 +299,20 @@ def test_backoff_is_exponential_capped_jittered_and_honours_retry_after() -> Non
 
 # --- source locks -----------------------------------------------------------------------------------
 
-def test_source_locks_have_one_holder_until_expiry_or_release(hub: Hub) -> None:
+def test_source_locks_have_one_holder_until_expiry_or_release(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     key = "1:shopify:4501"
-    assert locks.try_acquire(hub.sessions, key, "worker-a", ttl=0.2)
+    now = [utcnow()]   # the locks' clock, moved by hand: a slow machine cannot let a lease lapse early
+    monkeypatch.setattr(locks, "utcnow", lambda: now[0])
+    assert locks.try_acquire(hub.sessions, key, "worker-a", ttl=5)
     assert not locks.try_acquire(hub.sessions, key, "worker-b", ttl=30)
-    assert locks.try_acquire(hub.sessions, key, "worker-a", ttl=0.2)  # the holder may renew
+    assert locks.try_acquire(hub.sessions, key, "worker-a", ttl=5)  # the holder may renew
     assert locks.try_acquire(hub.sessions, "1:shopify:4502", "worker-b", ttl=30)  # other keys are free
 
-    time.sleep(0.35)
+    now[0] += timedelta(seconds=4)
+    assert not locks.try_acquire(hub.sessions, key, "worker-b", ttl=30)  # renewed: 5 s from the renewal
+    now[0] += timedelta(seconds=2)
     assert locks.try_acquire(hub.sessions, key, "worker-b", ttl=30)  # a holder that died loses it
+    monkeypatch.undo()
     assert not locks.try_acquire(hub.sessions, key, "worker-a", ttl=30)
 
     locks.release(hub.sessions, key, "worker-a")  # not the holder: changes nothing

@@ -13,6 +13,7 @@ for every capture of the order."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -31,6 +32,7 @@ from sync.orders.qb_batch import Op, fault_error
 if TYPE_CHECKING:
     from sync.orders.context import Entry, OrderContext
 
+log = logging.getLogger("o2c.payments")
 QB = "quickbooks"
 
 
@@ -91,6 +93,11 @@ def _distinct(entries: Iterable[Entry]) -> list[Entry]:
 def _pay(ctx: OrderContext, due: list[tuple[Entry, Payment, Source]]) -> None:
     found: list[tuple[Entry, Payment, Source, dict]] = []
     ops: list[tuple[Entry, Payment, Source, Op]] = []
+    try:
+        refusals = ctx.ledger.attempted([src for _, _, src in due], QB, "payment") if due else {}
+    except Exception as exc:  # noqa: BLE001 - cannot tell which requestid to use: these retry
+        ctx.fail_all(_distinct(e for e, _, _ in due), exc)
+        return
     for e, c, src in due:
         if not e.live:
             continue
@@ -113,10 +120,20 @@ def _pay(ctx: OrderContext, due: list[tuple[Entry, Payment, Source]]) -> None:
                 e.order, customer_id=e.customer_id, invoice_id=e.invoice["Id"], amount=value, rules=ctx.rules,
                 deposit_account_id=ctx.refs.account(ctx.rules.payments.account_for(c.gateway)),
                 home_currency=ctx.home_currency, exchange_rate=e.state.get("exchange_rate"), capture=c)
-            rid = ctx.order_rid(e, "payment" if c.source_id == WHOLE_ORDER else f"payment:{c.source_id}")
+            rid = ctx.order_rid(e, "payment" if c.source_id == WHOLE_ORDER else f"payment:{c.source_id}",
+                                *([f"after-{n}-refusals"] if (n := refusals.get(src, 0)) else []))
             ops.append((e, c, src, Op(str(len(ops)), payload, rid)))
         ctx.each([e], build)
+    try:   # a refused requestid answers the same refusal forever: refusals are counted for the next try
+        ctx.ledger.note_attempts({src: e.run.id for e, _, src, _ in ops}, QB, "payment")
+    except Exception as exc:  # noqa: BLE001 - nothing is sent without its note: these retry
+        ctx.fail_all(_distinct(e for e, *_ in ops), exc)
+        return
     answers = ctx.ops.create_many("Payment", [op for *_, op in ops]) if ops else {}
+    try:
+        ctx.ledger.note_refusals([src for _, _, src, op in ops if isinstance(answers[op.key], Fault)], QB, "payment")
+    except Exception:  # noqa: BLE001 - the next try asks with the same id and gets the same refusal again
+        log.warning("could not note the refused payments", exc_info=True)
     for e, c, src, op in ops:
         answer = answers[op.key]
         if isinstance(answer, dict):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
 
 log = logging.getLogger("o2c.dispatch")
+SWEEP_FETCH = 100   # jobs the sweeper reads from Redis in one pipeline
 
 
 def job_id(run_id: int) -> str:
@@ -126,22 +127,26 @@ class RQDispatcher:
                            job_timeout=max(600, int(self.hub.settings.run_lease_seconds * 20)))
 
     def sweep(self) -> int:
-        """Enqueue every due run that is not already waiting in the queue."""
-        from rq.exceptions import NoSuchJobError
+        """Enqueue every due run that is not already waiting in the queue (the jobs of the due runs are
+        read from Redis in one round trip per ``SWEEP_FETCH`` runs, each job's hash with its status)."""
         from rq.job import Job, JobStatus
 
         waiting = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
         stale = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
         count = route_received(self.hub, self.dispatch)
-        for run_id, status in runs.due_runs(self.hub.sessions):
-            if status != "running":  # a lapsed lease means the job's worker died: always re-enqueue
-                try:
-                    job = Job.fetch(job_id(run_id), connection=self.redis)
-                    enqueued = job.enqueued_at.replace(tzinfo=None) if job.enqueued_at else None
-                    if job.get_status() in waiting and enqueued and enqueued > stale:
-                        continue
-                except NoSuchJobError:
-                    pass
+        due = runs.due_runs(self.hub.sessions)
+        # a lapsed lease (running) means the job's worker died: always re-enqueue, whatever its job says
+        asked = [run_id for run_id, status in due if status != "running"]
+        jobs: dict[int, Job | None] = {}
+        for start in range(0, len(asked), SWEEP_FETCH):
+            part = asked[start:start + SWEEP_FETCH]
+            jobs.update(zip(part, Job.fetch_many([job_id(r) for r in part], connection=self.redis), strict=True))
+        for run_id, _status in due:
+            job = jobs.get(run_id)
+            if job is not None:
+                enqueued = job.enqueued_at.replace(tzinfo=None) if job.enqueued_at else None
+                if job.get_status(refresh=False) in waiting and enqueued and enqueued > stale:
+                    continue
             self.dispatch(run_id)
             count += 1
         return count

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,8 +29,8 @@ class LockBusy(Exception):
 def try_acquire(sessions: sessionmaker[Session], key: str, holder: str, ttl: float) -> bool:
     expires = utcnow() + timedelta(seconds=ttl)
     with sessions() as s:
-        s.add(SourceLock(key=key, holder=holder, expires_at=expires))
-        try:
+        try:   # a plain INSERT (no unit of work to flush): taken, or the key is held
+            s.execute(insert(SourceLock).values(key=key, holder=holder, expires_at=expires))
             s.commit()
             return True
         except IntegrityError:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from hub.models import Binding, SyncRun, SyncStep, utcnow
 from hub.order_models import StoreOrder
@@ -102,8 +103,10 @@ def obj_changed_canonical(run: SyncRun, new: set[Any]) -> bool:
 
 
 def _changed(obj: Any, names: tuple[str, ...]) -> bool:
-    attrs = inspect(obj).attrs
-    return any(attrs[n].history.has_changes() for n in names)
+    """Whether any of these attributes changed in this flush (the history ``inspect(obj).attrs[n].history``
+    gives, read without building every attribute's state)."""
+    state = inspect(obj)
+    return any(state.get_history(n, PASSIVE_NO_INITIALIZE).has_changes() for n in names)
 
 
 

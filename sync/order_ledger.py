@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import case, event, func, inspect, null, or_, select, update
+from sqlalchemy import case, event, func, inspect, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as DbConnection
@@ -158,9 +158,8 @@ def _follow_run(conn: DbConnection, run: SyncRun, *, canonical: bool) -> None:
         return
     newer = or_(_table.c.last_run_id.is_(None), _table.c.last_run_id <= run.id)
     if values:   # the details always; the state only when no newer run set it (one statement for both)
-        values.update(state=case((newer, state), else_=_table.c.state),
-                      reason=case((newer, reason if reason is not None else null()), else_=_table.c.reason),
-                      last_run_id=case((newer, run.id), else_=_table.c.last_run_id))
+        values.update({name: case((newer, _typed(name, value)), else_=_table.c[name])
+                       for name, value in (("state", state), ("reason", reason), ("last_run_id", run.id))})
         condition = where
     else:
         values = {"state": state, "reason": reason, "last_run_id": run.id}
@@ -171,6 +170,11 @@ def _follow_run(conn: DbConnection, run: SyncRun, *, canonical: bool) -> None:
     # insert it, then update again, as the row is now there in every case
     _insert_row(conn, run, store)
     _update(conn, condition, values)
+
+
+def _typed(column: str, value: Any) -> Any:
+    """``value`` bound with its column's type (``reason`` is scrubbed of secrets as it is written)."""
+    return literal(value, type_=_table.c[column].type)
 
 
 def _insert_row(conn: DbConnection, run: SyncRun, store: str) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
 
 log = logging.getLogger("o2c.dispatch")
+SWEEP_FETCH = 100   # jobs the sweeper reads from Redis in one round trip
 
 
 def job_id(run_id: int) -> str:
@@ -127,24 +128,40 @@ class RQDispatcher:
 
     def sweep(self) -> int:
         """Enqueue every due run that is not already waiting in the queue."""
-        from rq.exceptions import NoSuchJobError
+        count = route_received(self.hub, self.dispatch)
+        due = runs.due_runs(self.hub.sessions)
+        # a lapsed lease (running) means the job's worker died: always re-enqueue, whatever its job says
+        waiting = self._waiting_jobs([run_id for run_id, status in due if status != "running"])
+        for run_id, _status in due:
+            if run_id not in waiting:
+                self.dispatch(run_id)
+                count += 1
+        return count
+
+    def _waiting_jobs(self, run_ids: list[int]) -> set[int]:
+        """The runs whose job waits in the queue (queued, deferred or scheduled), enqueued in the last ten
+        minutes. Only the job's ``data``, ``status`` and ``enqueued_at`` are read (a hash without ``data`` is
+        no job, as rq's ``Job.fetch`` has it), ``SWEEP_FETCH`` jobs per round trip."""
         from rq.job import Job, JobStatus
+        from rq.utils import str_to_date
 
         waiting = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
         stale = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
-        count = route_received(self.hub, self.dispatch)
-        for run_id, status in runs.due_runs(self.hub.sessions):
-            if status != "running":  # a lapsed lease means the job's worker died: always re-enqueue
-                try:
-                    job = Job.fetch(job_id(run_id), connection=self.redis)
-                    enqueued = job.enqueued_at.replace(tzinfo=None) if job.enqueued_at else None
-                    if job.get_status() in waiting and enqueued and enqueued > stale:
-                        continue
-                except NoSuchJobError:
-                    pass
-            self.dispatch(run_id)
-            count += 1
-        return count
+        out: set[int] = set()
+        for start in range(0, len(run_ids), SWEEP_FETCH):
+            part = run_ids[start:start + SWEEP_FETCH]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for run_id in part:
+                    pipe.hmget(Job.key_for(job_id(run_id)), "data", "status", "enqueued_at")
+                answers = pipe.execute()
+            for run_id, (data, status, enqueued_at) in zip(part, answers, strict=True):
+                if data is None or not status or not enqueued_at:
+                    continue
+                enqueued = str_to_date(enqueued_at).replace(tzinfo=None)
+                if JobStatus(status.decode() if isinstance(status, bytes) else status) in waiting \
+                        and enqueued > stale:
+                    out.add(run_id)
+        return out
 
     def stop(self) -> None:
         self.redis.close()

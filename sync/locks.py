@@ -8,10 +8,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,8 +29,8 @@ class LockBusy(Exception):
 def try_acquire(sessions: sessionmaker[Session], key: str, holder: str, ttl: float) -> bool:
     expires = utcnow() + timedelta(seconds=ttl)
     with sessions() as s:
-        s.add(SourceLock(key=key, holder=holder, expires_at=expires))
-        try:
+        try:   # a plain INSERT (no unit of work to flush): taken, or the key is held
+            s.execute(insert(SourceLock).values(key=key, holder=holder, expires_at=expires))
             s.commit()
             return True
         except IntegrityError:
@@ -71,3 +71,49 @@ def held(sessions: sessionmaker[Session], key: str, *, ttl: float = 60.0, wait: 
         yield
     finally:
         release(sessions, key, holder)
+
+
+def try_acquire_all(sessions: sessionmaker[Session], holders: dict[str, str], ttl: float) -> bool:
+    """Take every lock of ``holders`` (key → holder) in one INSERT when none of them is held at all; False,
+    with none taken, when any key has a row (held, or lapsed: the caller then takes them one by one, with
+    ``try_acquire``'s takeover of lapsed locks)."""
+    if not holders:
+        return True
+    expires = utcnow() + timedelta(seconds=ttl)
+    with sessions() as s:
+        try:
+            s.execute(insert(SourceLock), [{"key": k, "holder": h, "expires_at": expires} for k, h in holders.items()])
+            s.commit()
+            return True
+        except IntegrityError:
+            s.rollback()
+            return False
+
+
+def release_all(sessions: sessionmaker[Session], holders: dict[str, str]) -> None:
+    """``release`` of every lock of ``holders`` (key → holder), in one transaction."""
+    items = sorted(holders.items())
+    with sessions() as s:
+        for start in range(0, len(items), 200):
+            s.execute(delete(SourceLock).where(or_(*(and_(SourceLock.key == k, SourceLock.holder == h)
+                                                     for k, h in items[start:start + 200]))))
+        s.commit()
+
+
+@contextlib.contextmanager
+def held_all(sessions: sessionmaker[Session], keys: Iterable[str], *, ttl: float = 60.0,
+             wait: float = 30.0) -> Iterator[None]:
+    """``held`` for every key of ``keys`` together: taken in one statement when none is held, else one by
+    one in sorted order (so two holders of several keys never wait on each other in a circle)."""
+    ordered = sorted(set(keys))
+    holders = {key: holder_id() + ":" + key for key in ordered}
+    if try_acquire_all(sessions, holders, ttl):
+        try:
+            yield
+        finally:
+            release_all(sessions, holders)
+        return
+    with contextlib.ExitStack() as stack:
+        for key in ordered:
+            stack.enter_context(held(sessions, key, ttl=ttl, wait=wait))
+        yield

@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy import case, event, func, inspect, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from hub.models import Binding, SyncRun, SyncStep, utcnow
 from hub.order_models import StoreOrder
@@ -102,8 +103,10 @@ def obj_changed_canonical(run: SyncRun, new: set[Any]) -> bool:
 
 
 def _changed(obj: Any, names: tuple[str, ...]) -> bool:
-    attrs = inspect(obj).attrs
-    return any(attrs[n].history.has_changes() for n in names)
+    """Whether any of these attributes changed in this flush (the history ``inspect(obj).attrs[n].history``
+    gives, read without building every attribute's state)."""
+    state = inspect(obj)
+    return any(state.get_history(n, PASSIVE_NO_INITIALIZE).has_changes() for n in names)
 
 
 
@@ -132,12 +135,49 @@ def _key_where(merchant_id: int, platform: str, order_id: str, store: str | None
     return where
 
 
-def _update(conn: DbConnection, where: list[Any], values: dict[str, Any]) -> None:
-    conn.execute(update(_table).where(*where).values(**values, updated_at=utcnow()))
+def _update(conn: DbConnection, where: list[Any], values: dict[str, Any]) -> int:
+    """Update the rows matching ``where``; the number of rows it matched."""
+    return conn.execute(update(_table).where(*where).values(**values, updated_at=utcnow())).rowcount
 
 
 def _follow_run(conn: DbConnection, run: SyncRun, *, canonical: bool) -> None:
+    """The row brought up to date in one ``UPDATE`` (the order's details, and its state unless a newer run
+    already set it); the row is inserted first only when there is none yet."""
     store = connection_account(conn, run.connection_id)
+    where = _key_where(run.merchant_id, run.source_platform, run.source_id, store)
+    values: dict[str, Any] = {}
+    if run.source_name:
+        values["name"] = run.source_name[:255]
+    if canonical:
+        values.update(_from_canonical(run.canonical or {}))
+    state, reason = state_of(run)
+    if run.kind == "refund" and state == "skipped":   # changes no state: only the details
+        _insert_row(conn, run, store)
+        if values:
+            _update(conn, where, values)
+        return
+    newer = or_(_table.c.last_run_id.is_(None), _table.c.last_run_id <= run.id)
+    if values:   # the details always; the state only when no newer run set it (one statement for both)
+        values.update({name: case((newer, _typed(name, value)), else_=_table.c[name])
+                       for name, value in (("state", state), ("reason", reason), ("last_run_id", run.id))})
+        condition = where
+    else:
+        values = {"state": state, "reason": reason, "last_run_id": run.id}
+        condition = [*where, newer]
+    if _update(conn, condition, values):
+        return
+    # no row matched: there may be none yet (or a newer run's, or one another transaction is inserting):
+    # insert it, then update again, as the row is now there in every case
+    _insert_row(conn, run, store)
+    _update(conn, condition, values)
+
+
+def _typed(column: str, value: Any) -> Any:
+    """``value`` bound with its column's type (``reason`` is scrubbed of secrets as it is written)."""
+    return literal(value, type_=_table.c[column].type)
+
+
+def _insert_row(conn: DbConnection, run: SyncRun, store: str) -> None:
     now = utcnow()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(insert(_table).values(
@@ -145,19 +185,6 @@ def _follow_run(conn: DbConnection, run: SyncRun, *, canonical: bool) -> None:
         order_id=run.source_id, name=run.source_name, state="pending", last_run_id=run.id, payment_ids=[],
         refund_ids=[], received_at=run.created_at or now, updated_at=now,
     ).on_conflict_do_nothing(index_elements=["merchant_id", "platform", "store", "order_id"]))
-    where = _key_where(run.merchant_id, run.source_platform, run.source_id, store)
-    values: dict[str, Any] = {}
-    if run.source_name:
-        values["name"] = run.source_name[:255]
-    if canonical:
-        values.update(_from_canonical(run.canonical or {}))
-    if values:
-        _update(conn, where, values)
-    state, reason = state_of(run)
-    if run.kind == "refund" and state == "skipped":
-        return
-    _update(conn, [*where, or_(_table.c.last_run_id.is_(None), _table.c.last_run_id <= run.id)],
-            {"state": state, "reason": reason, "last_run_id": run.id})
 
 
 def _from_canonical(order: dict[str, Any]) -> dict[str, Any]:
@@ -201,11 +228,10 @@ def _follow_binding(conn: DbConnection, b: Binding, run: Any) -> None:
                 values["invoice_total"] = _money(data["total"])
             if data.get("balance") is not None:
                 values["invoice_balance"] = _money(data["balance"])
+            values["invoiced_at"] = func.coalesce(_table.c.invoiced_at, now)   # the first invoicing stays
             _update(conn, where, values)
-            _update(conn, [*where, _table.c.invoiced_at.is_(None)], {"invoiced_at": now})
         elif b.target_type == "payment":
-            _add_id(conn, where, "payment_ids", b.target_id)
-            _update(conn, [*where, _table.c.paid_at.is_(None)], {"paid_at": now})
+            _add_payment(conn, where, b.target_id, now)
     elif b.source_type == "order" and b.target_platform == "hubspot" and b.target_type == "deal":
         _update(conn, _key_where(b.merchant_id, b.source_platform, b.source_id, _binding_store(conn, b, run)),
                 {"deal_id": b.target_id})
@@ -215,8 +241,7 @@ def _follow_binding(conn: DbConnection, b: Binding, run: Any) -> None:
         if data.get("voided"):
             _drop_id(conn, where, "payment_ids", b.target_id)
         else:
-            _add_id(conn, where, "payment_ids", b.target_id)
-            _update(conn, [*where, _table.c.paid_at.is_(None)], {"paid_at": now})
+            _add_payment(conn, where, b.target_id, now)
     elif b.source_type == "refund" and b.target_platform == QB and b.target_type == "refund":
         order_id = str(data.get("order_id") or b.source_id.split(":", 1)[0])
         where = _key_where(b.merchant_id, b.source_platform, order_id, _binding_store(conn, b, run))
@@ -239,6 +264,20 @@ def _add_id(conn: DbConnection, where: list[Any], column: str, value: str) -> No
         if value not in ids:
             conn.execute(update(_table).where(_table.c.id == row_id).values({column: [*ids, value],
                                                                              "updated_at": utcnow()}))
+
+
+def _add_payment(conn: DbConnection, where: list[Any], payment_id: str, now: datetime) -> None:
+    """``_add_id`` of a payment, and ``paid_at`` set where it is not yet: one ``UPDATE`` per row at most."""
+    for row_id, ids, paid_at in conn.execute(select(_table.c.id, _table.c.payment_ids, _table.c.paid_at)
+                                             .where(*where)).all():
+        ids = list(ids or [])
+        values: dict[str, Any] = {}
+        if payment_id not in ids:
+            values["payment_ids"] = [*ids, payment_id]
+        if paid_at is None:
+            values["paid_at"] = func.coalesce(_table.c.paid_at, now)
+        if values:
+            _update(conn, [_table.c.id == row_id], values)
 
 
 def _drop_id(conn: DbConnection, where: list[Any], column: str, value: str) -> None:

@@ -33,12 +33,18 @@ class QuickBooksRefs:
         self._rates: dict[tuple[str, str], Decimal | None] = {}
         self._multicurrency: bool | None = None
         self._preferences: dict[str, Any] | None = None
+        self._accounts: dict[str, str] = {}   # account name → id, looked up once per batch
 
     # -- accounts -------------------------------------------------------------------------------
     def account(self, name: str | None) -> str:
         """The id of an account by name (None: ``items.income_account``). The default income account
         falls back to the company's first income account; the gift-card liability account is created."""
         name = name or self.rules.items.income_account
+        if name not in self._accounts:
+            self._accounts[name] = self._account(name)
+        return self._accounts[name]
+
+    def _account(self, name: str) -> str:
         source = Source("hub", "account", name)
         bound = self.ledger.target_id(source, QB, "account")
         if bound:

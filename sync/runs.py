@@ -108,15 +108,13 @@ def claim(sessions: sessionmaker[Session], run_id: int, lease_seconds: float) ->
     """Take the run if it is due (atomically: one claimer wins); records a new attempt."""
     now = utcnow()
     with sessions() as s:
-        result = s.execute(update(SyncRun).where(SyncRun.id == run_id, due_clause(now))
-                           .values(status="running", attempts=SyncRun.attempts + 1,
-                                   lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
-                           .execution_options(synchronize_session=False))
-        if result.rowcount != 1:
+        run = s.scalars(update(SyncRun).where(SyncRun.id == run_id, due_clause(now))   # the row it claimed
+                        .values(status="running", attempts=SyncRun.attempts + 1,
+                                lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+                        .returning(SyncRun).execution_options(synchronize_session=False)).one_or_none()
+        if run is None:
             s.rollback()
             return None
-        run = s.get(SyncRun, run_id)
-        assert run is not None
         # the attempt's row number: one more than the last row's (deferred attempts keep their rows but do not
         # count in ``attempts``, see ``postpone``), so rows stay numbered 1, 2, 3… in order
         number = (s.scalar(select(func.max(SyncAttempt.number)).where(SyncAttempt.run_id == run_id)) or 0) + 1

@@ -49,6 +49,7 @@ from graphql.language import OperationDefinitionNode
 from demo.simulators.base import SimulatedPlatform
 from demo.simulators.shopify_bulk import ShopifyBulkControls
 from demo.simulators.shopify_cost import MAX_QUERY_COST, actual_cost, max_cost_exceeded_error, requested_cost
+from demo.simulators.shopify_documents import Documents
 from demo.simulators.shopify_holds import ShopifyHoldControls
 from demo.simulators.shopify_ids import invalid_id_variables
 from demo.simulators.shopify_oauth import ShopifyAppControls, sign_query
@@ -184,6 +185,7 @@ class ShopifySimulator(ShopifyBulkControls, ShopifyHoldControls, ShopifyPayments
         #: every GraphQL operation served: (shop, operation name, requested cost, error code or None)
         self.operations: list[tuple[str, str | None, int, str | None]] = []
         self.schema = admin_schema()
+        self.documents = Documents(self.schema)
         self._reset_app()
         self._reset_payments()   # Shopify Payments: demo.simulators.shopify_payouts
         self._reset_bulk()       # bulk query operations: demo.simulators.shopify_bulk
@@ -288,13 +290,9 @@ class ShopifySimulator(ShopifyBulkControls, ShopifyHoldControls, ShopifyPayments
         if not isinstance(variables, dict):
             return self._json({"errors": [{"message": "Variables must be an object"}]})
         op_name = payload.get("operationName")
-        try:
-            doc = graphql.parse(query)
-        except graphql.GraphQLError as exc:
-            return self._json({"errors": [exc.formatted]})
-        errors = graphql.validate(self.schema, doc)
-        if errors:
-            return self._json({"errors": [e.formatted for e in errors]})
+        doc, errors = self.documents.check(query)   # parsed and validated once per query text
+        if doc is None:
+            return self._json({"errors": errors})
         op = graphql.get_operation_ast(doc, op_name)
         if op is None:
             return self._json({"errors": [{"message": "An operation name is required"}]})
@@ -319,13 +317,13 @@ class ShopifySimulator(ShopifyBulkControls, ShopifyHoldControls, ShopifyPayments
                     "extensions": {"cost": self._cost(requested, None, available)}})
             bucket.available -= requested
             self.operations.append((domain, name, requested, None))
-        result = graphql.graphql_sync(self.schema, query, root_value=self._root(domain, op),
+        result = graphql.execute_sync(self.schema, doc, root_value=self._root(domain, op),
                                       variable_values=variables, operation_name=op_name)
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
         body["data"] = result.data
-        actual = actual_cost(self.schema, doc, result.data, variables, op_name)
+        actual = actual_cost(self.schema, doc, result.data, variables, op_name, requested=requested)
         with self.lock:
             bucket.available = min(self.maximum_available, bucket.available + requested - actual)
             body["extensions"] = {"cost": self._cost(requested, actual, bucket.available)}

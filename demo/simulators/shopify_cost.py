@@ -76,10 +76,14 @@ def requested_cost(schema: graphql.GraphQLSchema, document: str | DocumentNode,
 
 
 def actual_cost(schema: graphql.GraphQLSchema, document: str | DocumentNode, data: Any,
-                variables: Mapping[str, Any] | None = None, operation_name: str | None = None) -> int:
-    """The cost of the same operation over the ``data`` it returned (what Shopify refunds down to)."""
+                variables: Mapping[str, Any] | None = None, operation_name: str | None = None, *,
+                requested: int | None = None) -> int:
+    """The cost of the same operation over the ``data`` it returned (what Shopify refunds down to);
+    ``requested``: its requested cost, when the caller has already priced it with the same variables."""
     pricer = _Pricer(schema, _parse(document), variables)
-    return min(pricer.operation(operation_name, None), pricer.operation(operation_name, data, actual=True))
+    if requested is None:
+        requested = pricer.operation(operation_name, None)
+    return min(requested, pricer.operation(operation_name, data, actual=True))
 
 
 def max_cost_exceeded_error(cost: int) -> dict[str, Any]:
@@ -106,6 +110,8 @@ class _Pricer:
         self.doc = doc
         self.variables = dict(variables or {})
         self.fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+        # what ``_collect`` found for one type and selection sets: the same for every item priced below them
+        self._collected: dict[tuple[str, tuple[int, ...]], dict[str, tuple[graphql.GraphQLField, list[FieldNode]]]] = {}
 
     # -- entry -----------------------------------------------------------------------------------
     def operation(self, name: str | None, data: Any, *, actual: bool = False) -> int:
@@ -126,8 +132,13 @@ class _Pricer:
     def _collect(self, concrete: graphql.GraphQLObjectType | graphql.GraphQLInterfaceType,
                  selection_sets: Iterable[SelectionSetNode | None]
                  ) -> dict[str, tuple[graphql.GraphQLField, list[FieldNode]]]:
-        """The fields selected on one type, by response key (a key selected twice is one field)."""
+        """The fields selected on one type, by response key (a key selected twice is one field); read only."""
+        selection_sets = list(selection_sets)
+        memo = (concrete.name, tuple(id(s) for s in selection_sets))   # the nodes live as long as self.doc
+        if memo in self._collected:
+            return self._collected[memo]
         out: dict[str, tuple[graphql.GraphQLField, list[FieldNode]]] = {}
+        self._collected[memo] = out
 
         def walk(sel: SelectionSetNode | None, seen: frozenset[str]) -> None:
             if sel is None:

@@ -162,11 +162,9 @@ def _attempt(merchant_id: int, src: Source, run_id: int | None, target_platform:
 @contextlib.contextmanager
 def held_all(sessions: sessionmaker[Session], keys: Iterable[str], *, ttl: float = 300.0,
              wait: float = 60.0) -> Iterator[None]:
-    """Hold every lock of ``keys`` (taken in sorted order, so two batches never wait on each other in a
-    circle)."""
-    with contextlib.ExitStack() as stack:
-        for key in sorted(set(keys)):
-            stack.enter_context(locks.held(sessions, key, ttl=ttl, wait=wait))
+    """Hold every lock of ``keys`` (in one statement when none is held, else taken in sorted order, so two
+    batches never wait on each other in a circle)."""
+    with locks.held_all(sessions, keys, ttl=ttl, wait=wait):
         yield
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from connectors.errors import Retryable
 from hub.mapping_rules import rules_for
 from hub.models import SyncRun, SyncStep, utcnow
@@ -188,12 +190,14 @@ class OrderContext:
 
     def save_canonical(self, entries: list[Entry]) -> None:
         """Keep each pulled order (mapped) on its run, for the console and a later replay."""
+        pulled = {e.run.id: e.order for e in entries if e.order is not None}
+        ids = sorted(pulled)
         with self.hub.sessions() as s:
-            for e in entries:
-                run = s.get(SyncRun, e.run.id)
-                if run is not None and e.order is not None:
-                    run.canonical = e.order.to_dict()
-                    run.source_name = e.order.name or run.source_name
+            for start in range(0, len(ids), 500):   # the runs read in one query per 500
+                for run in s.scalars(select(SyncRun).where(SyncRun.id.in_(ids[start:start + 500]))):
+                    order = pulled[run.id]
+                    run.canonical = order.to_dict()
+                    run.source_name = order.name or run.source_name
             s.commit()
 
     # -- entries ------------------------------------------------------------------------------------

@@ -64,13 +64,15 @@ def run_orders(hub: Hub, run_ids: list[int], loaders: dict[int, Loader] | None =
         else:
             claimed.append(run)
     holder = locks.holder_id() + ":orders"
+    # every order's lock in one statement when no other worker has any of them, else one by one
+    all_taken = locks.try_acquire_all(hub.sessions, {runs.lock_key(r): holder for r in claimed}, lease)
     held: list[tuple[SyncRun, str]] = []
     for run in claimed:
         key = runs.lock_key(run)
         if any(k == key for _, k in held):  # a second run of the same order: after this one, not beside it
             runs.defer(hub.sessions, run.id, LOCK_BUSY_DELAY)
             result.deferred.append(run.id)
-        elif locks.try_acquire(hub.sessions, key, holder, lease):
+        elif all_taken or locks.try_acquire(hub.sessions, key, holder, lease):
             held.append((run, key))
         else:
             runs.defer(hub.sessions, run.id, LOCK_BUSY_DELAY)
@@ -99,8 +101,7 @@ def run_orders(hub: Hub, run_ids: list[int], loaders: dict[int, Loader] | None =
                     status = conclude(hub, e.run, e.rec.current, e.error, e.outcome)
                     result.statuses[e.run.id] = alerts.after_run(hub, e.run.id, status)  # never raises
     finally:
-        for _, key in held:
-            locks.release(hub.sessions, key, holder)
+        locks.release_all(hub.sessions, {key: holder for _, key in held})
     return result
 
 

@@ -332,3 +332,26 @@ def test_source_locks_have_one_holder_until_expiry_or_release(hub: Hub, monkeypa
     with locks.held(hub.sessions, key, wait=1):
         assert not locks.try_acquire(hub.sessions, key, "someone-else", ttl=30)
     assert locks.try_acquire(hub.sessions, key, "someone-else", ttl=30)
+
+
+def test_many_source_locks_are_taken_all_or_none_and_released_together(hub: Hub) -> None:
+    keys = {f"1:item:{n}": "batch-a" for n in range(5)}
+    assert locks.try_acquire_all(hub.sessions, keys, ttl=30)
+    assert not any(locks.try_acquire(hub.sessions, k, "batch-b", ttl=30) for k in keys)
+    # one of them held: none taken (the caller falls back to one by one)
+    assert locks.try_acquire(hub.sessions, "1:item:9", "worker-c", ttl=0.2)
+    assert not locks.try_acquire_all(hub.sessions, {"1:item:8": "batch-b", "1:item:9": "batch-b"}, ttl=30)
+    assert locks.try_acquire(hub.sessions, "1:item:8", "worker-d", ttl=30)
+    locks.release_all(hub.sessions, {**keys, "1:item:0": "not-the-holder"})   # only its own holder's rows
+    assert not locks.try_acquire(hub.sessions, "1:item:0", "batch-b", ttl=30)
+    assert all(locks.try_acquire(hub.sessions, k, "batch-b", ttl=30) for k in list(keys)[1:])
+
+    # held_all(): one statement when all are free; one by one (taking over a lapsed lock) when not
+    time.sleep(0.35)   # 1:item:9's holder died
+    with locks.held_all(hub.sessions, ["1:item:20", "1:item:9", "1:item:20"], wait=1):
+        assert not locks.try_acquire(hub.sessions, "1:item:9", "worker-e", ttl=30)
+        assert not locks.try_acquire(hub.sessions, "1:item:20", "worker-e", ttl=30)
+    assert locks.try_acquire(hub.sessions, "1:item:9", "worker-e", ttl=30)
+    with pytest.raises(locks.LockBusy), locks.held_all(hub.sessions, ["1:item:30", "1:item:9"], wait=0.2):
+        pytest.fail("the block must not run while another holder has one of the locks")
+    assert locks.try_acquire(hub.sessions, "1:item:30", "worker-e", ttl=30)   # what it took is given back

@@ -1,9 +1,10 @@
 """Micro-batches: webhook-driven order runs of one merchant drained together by one batch job.
 
-``O2C_BATCH_WINDOW`` (seconds, default 0.5; 0 turns it off). The job of an order run first tries to become
-its merchant's *drainer* (a database lock ``drain:<merchant>``, so one drainer per merchant across every
-process and host), then claims every due order run of the merchant (up to ``DRAIN_MAX``) and syncs them with
-the batch pipeline (``sync.orders``); it drains again while more are due, for at most ``DRAIN_SECONDS``. The
+``O2C_BATCH_WINDOW`` (seconds, default 0.5; 0 turns it off). The job of an order run first tries to become its
+merchant's *drainer* (a database lock ``drain:<merchant>``, so one drainer per merchant across every process
+and host), then claims every due order run of the merchant (up to ``DRAIN_MAX``) and syncs them with the batch
+pipeline (``sync.orders``); it drains again while more are due, for at most ``DRAIN_SECONDS``, routing first
+the merchant's webhooks stored meanwhile (``sync.routing``), whose jobs may still wait for a free worker. The
 window opens only while a *burst* is under way (``burst_under_way``: more than one order run of the merchant
 waiting, or more than ``BURST_RATE`` order runs of it arrived in the last second): the drainer then waits
 until the oldest waiting run is ``window`` seconds old, so that the orders of the burst arrive and go in one
@@ -97,6 +98,7 @@ def _drain(hub: Hub, merchant_id: int, run_id: int, window: float) -> str:
     status = "not-due"
     deadline = time.monotonic() + DRAIN_SECONDS
     while time.monotonic() < deadline:
+        _route_stored(hub, merchant_id)
         oldest = burst_under_way(hub, merchant_id)
         if oldest is not None:  # the window: let the rest of the burst arrive
             age = (utcnow() - oldest).total_seconds()
@@ -113,6 +115,17 @@ def _drain(hub: Hub, merchant_id: int, run_id: int, window: float) -> str:
         if not result.statuses:  # nothing could be claimed (locked elsewhere): the sweeper retries them
             break
     return status
+
+
+def _route_stored(hub: Hub, merchant_id: int) -> None:
+    """Route the merchant's webhooks stored meanwhile here, so that their orders join the next batch at once
+    instead of waiting for a free worker to take their routing jobs (those then find nothing to do)."""
+    from sync.routing import received_events, route_events
+
+    try:
+        route_events(hub, received_events(hub.sessions, grace=0, limit=DRAIN_MAX, merchant_id=merchant_id))
+    except Exception:  # noqa: BLE001 - the routing jobs and the sweepers route them anyway
+        log.warning("could not route the stored webhooks of merchant %s", merchant_id, exc_info=True)
 
 
 def _keep(hub: Hub, key: str, holder: str, ttl: float, stop: threading.Event) -> None:

@@ -97,13 +97,16 @@ def _route(hub: Hub, event_ids: list[int]) -> tuple[dict[int, int], list[int]]:
     return routed, failed
 
 
-def received_events(sessions: sessionmaker[Session], *, grace: float = GRACE, limit: int = 500) -> list[int]:
-    """Ids of events stored more than ``grace`` seconds ago and still not routed, oldest first."""
+def received_events(sessions: sessionmaker[Session], *, grace: float = GRACE, limit: int = 500,
+                    merchant_id: int | None = None) -> list[int]:
+    """Ids of events stored more than ``grace`` seconds ago and still not routed, oldest first (only
+    ``merchant_id``'s when given)."""
     before = utcnow() - timedelta(seconds=grace)
+    query = select(WebhookEvent.id).where(WebhookEvent.status == RECEIVED, WebhookEvent.received_at < before)
+    if merchant_id is not None:
+        query = query.where(WebhookEvent.merchant_id == merchant_id)
     with sessions() as s:
-        return list(s.scalars(select(WebhookEvent.id).where(WebhookEvent.status == RECEIVED,
-                                                            WebhookEvent.received_at < before)
-                              .order_by(WebhookEvent.id).limit(limit)))
+        return list(s.scalars(query.order_by(WebhookEvent.id).limit(limit)))
 
 
 def open_order_run(s: Session, conn: Connection, event: WebhookEvent, payload: dict, topic: str) -> int | None:

@@ -27,12 +27,32 @@ def run_worker(hub: Hub, *, burst: bool = False) -> None:
         _run_embedded(hub, dispatcher, burst=burst)
 
 
-def _run_rq(hub: Hub, dispatcher: RQDispatcher, *, burst: bool) -> None:
+def _rq_worker_class() -> type:
     from rq import SimpleWorker
 
+    class Worker(SimpleWorker):
+        """rq's ``SimpleWorker`` whose command listener (the worker's pubsub thread) wakes every second.
+
+        On SIGTERM rq unsubscribes the worker's channel, then stops that thread and waits for it. rq starts
+        it with a 60 s sleep, and when the thread reads the UNSUBSCRIBE reply before it is told to stop (the
+        main thread a little slow, as on a busy machine), redis-py has it wait that long for a new
+        subscription: the stopped worker took up to a minute to exit (a test or supervisor killed it first).
+        """
+
+        def subscribe(self) -> None:
+            self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(
+                sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler)
+
+    return Worker
+
+
+def _run_rq(hub: Hub, dispatcher: RQDispatcher, *, burst: bool) -> None:
     stop = threading.Event()
     # jobs run in this process (no fork per job): the database pool and clients are reused safely
-    worker = SimpleWorker([dispatcher.queue], connection=dispatcher.redis)
+    worker = _rq_worker_class()([dispatcher.queue], connection=dispatcher.redis)
     if burst:
         while True:
             dispatcher.sweep()

@@ -335,15 +335,19 @@ def queue_orders(hub: Hub, conn: Connection, orders: list[Listed], result: Backf
     ids = []
     waiting: list[int] = []
     with hub.session() as s:
+        # the open runs first, then what they wrote: each SELECT sees the commits made before it (SQLite
+        # outside a write, PostgreSQL's read committed), and a run writes its binding before it leaves the
+        # open statuses. In the other order a run that finished between the two was neither open nor
+        # bound for this pass, which opened a second run of an order just invoiced.
+        open_runs = list(s.execute(select(SyncRun.source_id, SyncRun.id).where(
+            SyncRun.merchant_id == conn.merchant_id, SyncRun.kind == "order",
+            SyncRun.source_platform == conn.platform, SyncRun.status.in_(("pending", "running", "retrying")),
+            SyncRun.source_id.in_([o.id for o in orders]))))
         synced = {b.source_id: b.updated_at for b in s.scalars(select(Binding).where(
             Binding.merchant_id == conn.merchant_id, Binding.source_platform == conn.platform,
             Binding.source_type == "order", Binding.target_type == "invoice",
             Binding.source_store == store_key(conn.platform, conn.account),
             Binding.source_id.in_([o.id for o in orders])))}
-        open_runs = list(s.execute(select(SyncRun.source_id, SyncRun.id).where(
-            SyncRun.merchant_id == conn.merchant_id, SyncRun.kind == "order",
-            SyncRun.source_platform == conn.platform, SyncRun.status.in_(("pending", "running", "retrying")),
-            SyncRun.source_id.in_([o.id for o in orders]))))
         busy = {r[0] for r in open_runs}
         stuck = _stuck_since(s, conn, [o.id for o in orders])
         if include_waiting:

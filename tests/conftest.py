@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -29,7 +30,21 @@ from hub.settings import Settings
 from web.app import create_app
 
 PG_ADMIN = os.environ.get("O2C_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("O2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+def _worker_redis_url(base: str, worker: str | None) -> str:
+    """The Redis database of this pytest process: ``base``'s own without pytest-xdist, else ``base``'s plus the
+    worker's index (gw0 → base, gw1 → base + 1, ...), so that no worker flushes another's jobs away."""
+    if not worker or not worker.startswith("gw"):
+        return base
+    parts = urlsplit(base)
+    db = int(parts.path.strip("/") or 0) + int(worker[2:])
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+# the default db 11 and, under pytest-xdist, 12, 13, ... (one per worker)
+REDIS_URL = _worker_redis_url(os.environ.get("O2C_TEST_REDIS_URL", "redis://127.0.0.1:6379/11"),
+                              os.environ.get("PYTEST_XDIST_WORKER"))
 SHOPIFY_SECRET = "shpss_test_webhook_secret"
 QB_CLIENT = ("qb-test-client", "qb-test-secret")
 HS_CLIENT = ("hs-test-client", "hs-test-secret")

@@ -86,8 +86,10 @@ def test_a_small_order_takes_one_query(sim: ShopifySimulator) -> None:
 
 
 def test_a_throttled_follow_up_page_waits_instead_of_failing_the_order(sim: ShopifySimulator) -> None:
-    # a bucket smaller than the order's pages together: they can only pass one after another
-    sim.set_throttle(maximum_available=1200, restore_rate=2000)
+    # a bucket smaller than the order's pages together: they can only pass one after another. It restores
+    # 200 points/s, so the last page, sent within ~1.6 s of the one before, finds the bucket short (at
+    # 2,000/s it refilled in 0.25 s: a page sent that late on a loaded machine was never THROTTLED)
+    sim.set_throttle(maximum_available=1200, restore_rate=200)
     lines = [{"sku": f"S{i}", "title": f"Item {i}", "quantity": 1, "price": "1.00"} for i in range(150)]
     sim.add_order(SHOP, build_order(order_id=6, number=1006, lines=lines))
     fetched = client(sim).fetch_order("6")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from decimal import Decimal
@@ -169,6 +170,15 @@ def test_customer_item_invoice_payment_through_the_sdk(sim, qb):
     pay.Line = [line]
     pay = pay.save(qb=qb)
     assert sim.get_object(REALM, "Invoice", inv.Id)["Balance"] == Decimal("3.50")
+    # a create changes only what it touches; going over the whole company again changes nothing more
+    company = sim.companies[REALM]
+    before = {kind: copy.deepcopy(company.objects[kind]) for kind in ("Invoice", "Customer")}
+    assert sim.get_object(REALM, "Customer", customer.Id)["Balance"] == Decimal("3.50")
+    with sim.lock:
+        sim._touched = []
+        sim._recompute(company)
+        assert sim._touched == []
+    assert {kind: company.objects[kind] for kind in ("Invoice", "Customer")} == before
 
     too_much = Payment()
     too_much.CustomerRef = ref(customer.Id)

@@ -214,6 +214,12 @@ class _DryRunBindings(Bindings):
     def held(self, keys: Any) -> Any:
         return contextlib.nullcontext()
 
+    def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str) -> None:
+        """A preview sends nothing, so it notes no create."""
+
+    def note_refusals(self, sources: Any, target_platform: str, target_type: str) -> None:
+        """Nor any refusal."""
+
 
 class _DryRunQuickBooks:
     """Reads pass through to QuickBooks (or answer from what was recorded); writes are recorded and answered

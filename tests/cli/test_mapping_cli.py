@@ -104,6 +104,9 @@ def test_preview_shows_the_payloads_and_sends_nothing(hub, shop, client, platfor
 
     after = {e: len(platforms.quickbooks.objects(shop.realm, e)) for e in ("Customer", "Item", "Invoice")}
     assert after == before and platforms.hubspot.contacts(shop.portal) == []
+    from hub.models import CreateAttempt
+    with hub.session() as s:   # nor does it note a create as asked for (a later sync would look it up)
+        assert s.query(CreateAttempt).count() == 0
     missing = CliRunner().invoke(o2c, ["preview", str(shop.merchant_id), "#999999"])
     assert missing.exit_code == 1 and "no order #999999" in missing.output
 

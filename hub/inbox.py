@@ -110,6 +110,7 @@ class PostgresInbox(InboxWriter):
         self.dsn, self.size = dsn, size
         self._idle: list[Any] = []
         self._opened = 0
+        self._closed = False   # after close(), a connection given back is closed, not kept
         self._cond = threading.Condition()
         self._insert = _sql(_INSERT, "%%(%s)s")
         self._known = _sql(_KNOWN, "%%(%s)s")
@@ -131,6 +132,8 @@ class PostgresInbox(InboxWriter):
 
     def _give(self, conn: Any) -> None:
         with self._cond:
+            if conn is not None and not conn.closed and self._closed:
+                conn.close()   # in use while the writer was closed: not left open for the collector
             if conn is None or conn.closed:
                 self._opened -= 1
             else:
@@ -167,8 +170,10 @@ class PostgresInbox(InboxWriter):
 
     def close(self) -> None:
         with self._cond:
+            self._closed = True
             for conn in self._idle:
                 conn.close()
+                self._opened -= 1
             self._idle.clear()
 
 

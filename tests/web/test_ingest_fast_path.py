@@ -89,3 +89,14 @@ def test_a_lost_hand_over_is_routed_by_the_sweeper(make_hub, shop_factory, platf
     assert routing.route_event(hub, event_id) is None            # routed once: a second router finds nothing
     with hub.session() as s:
         assert len(s.scalars(select(SyncRun)).all()) == 1
+
+
+def test_a_connection_in_use_when_the_postgres_inbox_closes_is_closed_when_given_back(postgres_url) -> None:  # noqa: ANN001
+    from hub.inbox import PostgresInbox
+
+    inbox = PostgresInbox(postgres_url.replace("postgresql+psycopg://", "postgresql://"))
+    idle, busy = inbox._take(), inbox._take()
+    inbox._give(idle)
+    inbox.close()            # the hub closes while a request still has ``busy``
+    inbox._give(busy)
+    assert idle.closed and busy.closed and inbox._idle == []   # none left open for the garbage collector

@@ -3,6 +3,7 @@ them, and one function per figure. Each figure is measured in its own run and re
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -439,3 +441,21 @@ def memory(sims: Sims, folder: Path, *, orders: int) -> dict[str, Any]:
 
 def scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="o2c-bench-"))
+
+
+@contextlib.contextmanager
+def simulated(latency: float) -> Iterator[tuple[Sims, Path]]:
+    """The simulated platforms (answering after ``latency`` seconds) and a scratch folder for a benchmark's
+    command line; both gone after the block. Only errors are logged meanwhile."""
+    import logging
+    import shutil
+
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    sims, folder = start_sims(latency), scratch()
+    try:
+        yield sims, folder
+    finally:
+        for sim in sims.all():
+            sim.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -274,9 +274,6 @@ def details(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-    import shutil
-
     p = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.splitlines()[0])
     p.add_argument("--latency", type=float, default=0.05, help="simulated platform latency in seconds (0.05)")
     p.add_argument("--rate", type=float, default=20.0, help="webhooks a second (20)")
@@ -289,18 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warm-up", type=float, default=30.0,
                    help="seconds of the same traffic sent first, untimed (30; 0: from a cold start)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    sims = harness.start_sims(args.latency)
-    folder = harness.scratch()
-    try:
+    with harness.simulated(args.latency) as (sims, folder):
         table = rows(sims, folder, rate=args.rate, seconds=args.seconds, merchants=args.merchants,
                      modes=tuple(args.mode.split(",")), workers=args.workers, warm_up=args.warm_up,
                      shopify_plan=args.shopify_plan)
-    finally:
-        for sim in sims.all():
-            sim.stop()
-        shutil.rmtree(folder, ignore_errors=True)
     for figure, measured, info in table:
         sys.stdout.write(f"{figure}\n  {measured}\n  {info}\n")
     return 0

@@ -147,25 +147,14 @@ def _reset(sims: harness.Sims) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-    import shutil
-
     p = argparse.ArgumentParser(prog="python -m benchmarks.scaleout", description=__doc__.splitlines()[0])
     p.add_argument("--latency", type=float, default=0.05, help="simulated platform latency in seconds (0.05)")
     p.add_argument("--workers", type=int, default=4, help="worker processes of the scaled-out run (4)")
     p.add_argument("--merchants", type=int, default=10, help="merchants (10)")
     p.add_argument("--orders", type=int, default=40, help="orders per merchant (40)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    sims = harness.start_sims(args.latency)
-    folder = harness.scratch()
-    try:
+    with harness.simulated(args.latency) as (sims, folder):
         table = rows(sims, folder, workers=args.workers, merchants=args.merchants, orders=args.orders)
-    finally:
-        for sim in sims.all():
-            sim.stop()
-        shutil.rmtree(folder, ignore_errors=True)
     for figure, measured, details in table:
         sys.stdout.write(f"{figure:<34}  {measured:<28}  {details}\n")
     return 0

@@ -214,7 +214,8 @@ class _DryRunBindings(Bindings):
     def held(self, keys: Any) -> Any:
         return contextlib.nullcontext()
 
-    def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str) -> None:
+    def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str, *,
+                      known: Any = None) -> None:
         """A preview sends nothing, so it notes no create."""
 
     def note_refusals(self, sources: Any, target_platform: str, target_type: str) -> None:

@@ -5,7 +5,7 @@ before it calls out: what is bound is never sent again."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,12 +129,14 @@ def note_refusals(sessions: sessionmaker[Session], merchant_id: int, sources: It
 
 
 def note_attempts(sessions: sessionmaker[Session], merchant_id: int, sources: dict[Source, int | None],
-                  target_platform: str, target_type: str) -> None:
+                  target_platform: str, target_type: str, *, known: Collection[Source] | None = None) -> None:
     """Note (and commit) that a ``target_type`` is about to be asked for each of ``sources`` (source → run);
-    a note made before stays."""
+    a note made before stays. ``known``: the sources already noted, when the caller has just read them
+    (``attempted``); else they are read here."""
     if not sources:
         return
-    known = attempted(sessions, merchant_id, sources, target_platform, target_type)
+    if known is None:
+        known = attempted(sessions, merchant_id, sources, target_platform, target_type)
     new = [(src, run_id) for src, run_id in sources.items() if src not in known]
     try:
         with sessions() as s:
@@ -183,8 +185,9 @@ class Bindings(Ledger):
     def note_refusals(self, sources: Iterable[Source], target_platform: str, target_type: str) -> None:
         note_refusals(self._sessions, self.merchant_id, sources, target_platform, target_type)
 
-    def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str) -> None:
-        note_attempts(self._sessions, self.merchant_id, sources, target_platform, target_type)
+    def note_attempts(self, sources: dict[Source, int | None], target_platform: str, target_type: str, *,
+                      known: Collection[Source] | None = None) -> None:
+        note_attempts(self._sessions, self.merchant_id, sources, target_platform, target_type, known=known)
 
     def held(self, keys: Iterable[str]) -> contextlib.AbstractContextManager[None]:
         """Every lock of ``keys`` (``merchant:what`` keys) held together."""

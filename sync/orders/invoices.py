@@ -149,7 +149,7 @@ def invoices(ctx: OrderContext) -> None:
         if maybe_there:
             _look_up_invoices(ctx, maybe_there)
         todo = [e for e in fresh if e.live and e.invoice is None]
-        ctx.ledger.note_attempts({ctx.order_source(e): e.run.id for e in todo}, QB, "invoice")
+        ctx.ledger.note_attempts({ctx.order_source(e): e.run.id for e in todo}, QB, "invoice", known=asked)
     except Exception as exc:  # noqa: BLE001 - without the look-up (or the note) nothing may be sent: these retry
         ctx.fail_all(fresh, exc)
         return

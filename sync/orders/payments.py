@@ -125,7 +125,7 @@ def _pay(ctx: OrderContext, due: list[tuple[Entry, Payment, Source]]) -> None:
             ops.append((e, c, src, Op(str(len(ops)), payload, rid)))
         ctx.each([e], build)
     try:   # a refused requestid answers the same refusal forever: refusals are counted for the next try
-        ctx.ledger.note_attempts({src: e.run.id for e, _, src, _ in ops}, QB, "payment")
+        ctx.ledger.note_attempts({src: e.run.id for e, _, src, _ in ops}, QB, "payment", known=refusals)
     except Exception as exc:  # noqa: BLE001 - nothing is sent without its note: these retry
         ctx.fail_all(_distinct(e for e, *_ in ops), exc)
         return

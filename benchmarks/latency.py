@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from benchmarks import harness
-from benchmarks.scaleout import _machine_busy
 
 STAGES = ("stored", "routed", "started", "invoiced")
 SHOPIFY_PLANS = {"standard": 100.0, "plus": 1000.0}   # GraphQL cost points restored a second
@@ -52,17 +51,6 @@ def _descendants(pid: int) -> list[int]:
         out.append(p)
         todo += children.get(p, [])
     return out
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 class _Sender:
@@ -162,13 +150,13 @@ def steady(sims: harness.Sims, folder: Path, *, rate: float, seconds: float, mer
             for sim in sims.all():
                 with sim.lock:
                     sim.calls.clear()
-            hub_before, own_before, machine_before = _cpu_seconds(hub_pids), time.process_time(), \
-                _machine_busy()
+            hub_before, own_before, machine_before = harness.cpu_seconds(hub_pids), time.process_time(), \
+                harness.machine_busy()
             sender = _send(port, plan, rate)
             done = _wait_invoiced(session, warm_count + count, timeout)
-            hub_cpu = _cpu_seconds(hub_pids) - hub_before
+            hub_cpu = harness.cpu_seconds(hub_pids) - hub_before
             own = time.process_time() - own_before
-            machine = [a - b for a, b in zip(_machine_busy(), machine_before, strict=True)]
+            machine = [a - b for a, b in zip(harness.machine_busy(), machine_before, strict=True)]
             with session.hub.session() as s:
                 stored = dict(s.execute(select(SyncRun.source_id, func.min(WebhookEvent.received_at))
                                         .join(WebhookEvent, WebhookEvent.sync_run_id == SyncRun.id)

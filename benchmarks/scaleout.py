@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,28 +23,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from benchmarks import harness
-
-
-def _cpu_of(procs: list[subprocess.Popen]) -> float:
-    """CPU seconds (user + system) the running ``procs`` have used so far (Linux ``/proc``; 0 elsewhere)."""
-    total = 0.0
-    for p in procs:
-        try:
-            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU time of the whole machine so far (Linux ``/proc/stat``; zeros elsewhere)."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return 0.0, 0.0
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return float(sum(ticks) - idle), float(sum(ticks))
 
 
 def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int, orders: int,
@@ -69,14 +46,14 @@ def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int
                 plan.append((shop, o))
         env = {**os.environ, **session.env}
         job_processes = stack.enter_context(harness.Workers(workers, env, folder))
-        procs = job_processes.procs
         job_processes.wait_registered(redis_url)
         for sim in sims.all():
             with sim.lock:
                 sim.calls.clear()
         with sims.shopify.lock:
             sims.shopify.operations.clear()
-        own_before, hub_before, machine_before = time.process_time(), _cpu_of(procs), _machine_busy()
+        pids = [p.pid for p in job_processes.procs]
+        own_before, hub_before, machine_before = time.process_time(), harness.cpu_seconds(pids), harness.machine_busy()
         started = time.perf_counter()
         ids = []
         with session.hub.session() as s:   # as the receiver does for each webhook: a run, then a job
@@ -96,8 +73,8 @@ def throughput(sims: harness.Sims, folder: Path, *, workers: int, merchants: int
                     break
             time.sleep(0.1)
         wall = time.perf_counter() - started
-        own, hub_cpu = time.process_time() - own_before, _cpu_of(procs) - hub_before
-        machine = [after - before for after, before in zip(_machine_busy(), machine_before, strict=True)]
+        own, hub_cpu = time.process_time() - own_before, harness.cpu_seconds(pids) - hub_before
+        machine = [after - before for after, before in zip(harness.machine_busy(), machine_before, strict=True)]
         with session.hub.session() as s:
             succeeded = s.scalar(select(func.count()).select_from(SyncRun).where(
                 SyncRun.status == "succeeded")) or 0
